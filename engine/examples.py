@@ -1,0 +1,211 @@
+"""The bundled example projects, built through the graph API.
+
+``python -m engine.examples`` rewrites ``resources/examples/*.swproj`` from these builders; the
+test suite checks that the shipped files equal what the builders make, so the two never drift.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+from engine.project import Project, SimulationSettings
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "resources" / "examples"
+
+
+def _project(name: str, description: str, **settings) -> Project:
+    project = Project(settings=SimulationSettings(**settings),
+                      metadata={"name": name, "description": description, "author": "Synweave",
+                                "created": "2026-11-22T00:00:00+00:00",
+                                "modified": "2026-11-22T00:00:00+00:00"})
+    return project
+
+
+def cuba(n: int = 4000, p: float = 0.02) -> Project:
+    """Vogels & Abbott (2005) CUBA network as benchmarked by Brette et al. (2007).
+
+    80 % excitatory / 20 % inhibitory LIF neurons, connection probability 0.02, exponential
+    current synapses (tau 5 ms / 10 ms), w_e = 1.62 mV and w_i = -9 mV (R w with R = 0.1 GOhm),
+    E_L = -49 mV, V_th = -50 mV, V_reset = -60 mV, tau_m = 20 ms, t_ref = 5 ms, V_0 ~ U[-60, -50].
+    """
+    project = _project("CUBA network", "Vogels-Abbott current-based benchmark network "
+                       "(Brette et al. 2007): 80/20 excitatory/inhibitory LIF, p = 0.02.",
+                       dt=0.1, duration=1000.0, seed=2007)
+    g = project.graph
+    n_exc = int(round(0.8 * n))
+    lif = dict(tau_m=20.0, E_L=-49.0, V_th=-50.0, V_reset=-60.0, t_ref=5.0, R=0.1,
+               synapse="exponential", tau_syn_exc=5.0, tau_syn_inh=10.0,
+               V_init="uniform", V_init_low=-60.0, V_init_high=-50.0)
+    exc = g.add_node("neuron.lif", "Excitatory", (0, 0), n=n_exc, **lif)
+    inh = g.add_node("neuron.lif", "Inhibitory", (0, 260), n=n - n_exc, **lif)
+    for pre, label, w, receptor, y in ((exc, "E→", 16.2, "excitatory", -80),
+                                       (inh, "I→", 90.0, "inhibitory", 340)):
+        for post, suffix, x in ((exc, "E", 300), (inh, "I", 300)):
+            prj = g.add_node("synapse.projection", f"{label}{suffix}", (x, y + (0 if suffix == "E" else 130)),
+                             connectivity="fixed_probability", p=p, weight=w, delay=0.1,
+                             receptor=receptor)
+            g.connect(pre.id, "spikes", prj.id, "pre")
+            g.connect(prj.id, "post", post.id, "input")
+    spikes = g.add_node("monitor.spikes", "Raster", (620, 0))
+    g.connect(exc.id, "spikes", spikes.id, "source")
+    rate = g.add_node("monitor.rate", "Rate", (620, 160))
+    g.connect(exc.id, "spikes", rate.id, "source")
+    state = g.add_node("monitor.state", "Membrane", (620, 300), variable="V", indices=(0, 1, 2))
+    g.connect(exc.id, "state", state.id, "population")
+    g.group("Recurrent E/I network", [exc.id, inh.id] + [
+        nid for nid, nd in g.nodes.items() if nd.type_id == "synapse.projection"])
+    return project
+
+
+def song_stdp() -> Project:
+    """Song, Miller & Abbott (2000): 1000 Poisson inputs at 15 Hz onto one conductance LIF with
+    additive STDP (Brian2's STDP example): the weights become bimodal."""
+    project = _project("Song STDP", "1000 Poisson inputs (15 Hz) onto one conductance-based LIF "
+                       "with additive, depression-dominated STDP; weights become bimodal.",
+                       dt=0.1, duration=100_000.0, seed=2000)
+    g = project.graph
+    src = g.add_node("input.poisson", "Poisson inputs", (0, 0), n=1000, rate=15.0)
+    post = g.add_node("neuron.cobalif", "Output neuron", (560, 0), n=1, tau_m=10.0, E_L=-74.0,
+                      V_th=-54.0, V_reset=-60.0, t_ref=0.0, E_exc=0.0, tau_exc=5.0)
+    prj = g.add_node("synapse.projection", "Plastic inputs", (280, 0), connectivity="all_to_all",
+                     weight_init="uniform", weight_low=0.0, weight_high=0.01, receptor_type="conductance",
+                     delay=0.1)
+    rule = g.add_node("plasticity.stdp", "Song STDP", (280, 200), A_plus=1e-4, A_minus=1.05e-4,
+                      tau_plus=20.0, tau_minus=20.0, w_min=0.0, w_max=0.01)
+    g.connect(src.id, "spikes", prj.id, "pre")
+    g.connect(prj.id, "post", post.id, "input")
+    g.connect(rule.id, "rule", prj.id, "rule")
+    wm = g.add_node("monitor.weights", "Weights", (560, 200), interval=1000.0, view="histogram")
+    g.connect(prj.id, "weights", wm.id, "projection")
+    rm = g.add_node("monitor.rate", "Output rate", (820, 0), bin=1000.0)
+    g.connect(post.id, "spikes", rm.id, "source")
+    return project
+
+
+def izhikevich_network() -> Project:
+    """Izhikevich (2003) network: 800 regular-spiking and 200 fast-spiking neurons, random
+    all-to-all weights, thalamic noise; shows alpha-band rhythms."""
+    project = _project("Izhikevich 2003 network", "800 RS + 200 FS Izhikevich neurons, all-to-all, "
+                       "1-ms split-step scheme.", dt=1.0, duration=1000.0, seed=2003)
+    g = project.graph
+    exc = g.add_node("neuron.izhikevich", "Excitatory (RS)", (0, 0), n=800, preset="RS")
+    inh = g.add_node("neuron.izhikevich", "Inhibitory (FS)", (0, 260), n=200, preset="FS")
+    for pre, w, receptor, y in ((exc, 0.25, "excitatory", -60), (inh, 0.5, "inhibitory", 330)):
+        for post, suffix, dy in ((exc, "E", 0), (inh, "I", 130)):
+            prj = g.add_node("synapse.projection", f"{pre.label[:3]}→{suffix}", (300, y + dy),
+                             connectivity="all_to_all", weight_init="uniform", weight_low=0.0,
+                             weight_high=2 * w, delay=1.0, receptor=receptor)
+            g.connect(pre.id, "spikes", prj.id, "pre")
+            g.connect(prj.id, "post", post.id, "input")
+    for pop, amp, y in ((exc, 5.0, -200), (inh, 2.0, 480)):
+        noise = g.add_node("input.current", f"Thalamic drive {pop.label[:3]}", (-300, y),
+                           waveform="noise", amplitude=amp)
+        g.connect(noise.id, "current", pop.id, "input")
+    raster = g.add_node("monitor.spikes", "Raster", (620, 100))
+    g.connect(exc.id, "spikes", raster.id, "source")
+    return project
+
+
+def reward_conditioning() -> Project:
+    """Reward-modulated STDP (Izhikevich 2007): eligibility traces turned into weight changes by
+    dopamine pulses."""
+    project = _project("Reward-modulated STDP", "Dopamine-gated STDP with eligibility traces "
+                       "(Izhikevich 2007).", dt=1.0, duration=10_000.0, seed=2007)
+    g = project.graph
+    src = g.add_node("input.poisson", "Cue inputs", (0, 0), n=100, rate=5.0)
+    pop = g.add_node("neuron.izhikevich", "Excitatory", (560, 0), n=100, preset="RS")
+    prj = g.add_node("synapse.projection", "Plastic synapses", (280, 0), p=0.1, weight=1.0)
+    rule = g.add_node("plasticity.rstdp", "R-STDP", (280, 200))
+    reward = g.add_node("modulator.reward", "Dopamine", (0, 220), mode="random", rate=0.5)
+    g.connect(src.id, "spikes", prj.id, "pre")
+    g.connect(prj.id, "post", pop.id, "input")
+    g.connect(rule.id, "rule", prj.id, "rule")
+    g.connect(reward.id, "modulation", rule.id, "modulation")
+    raster = g.add_node("monitor.spikes", "Raster", (820, 0))
+    g.connect(pop.id, "spikes", raster.id, "source")
+    wm = g.add_node("monitor.weights", "Weights", (820, 200))
+    g.connect(prj.id, "weights", wm.id, "projection")
+    return project
+
+
+def nalsm_digits() -> Project:
+    """A small neuron-astrocyte liquid state machine on the scikit-learn digits (NALSM recipe):
+    a 5x5x5 grid liquid with distance-dependent wiring, STDP gated by the NALSM astrocyte, and a
+    softmax readout on spike counts."""
+    project = _project("NALSM digits", "Neuron-astrocyte liquid state machine (Ivanov & "
+                       "Michmizos 2021) on the 8x8 digits of scikit-learn.",
+                       dt=1.0, duration=25_000.0, seed=2021)
+    g = project.graph
+    enc = g.add_node("input.dataset", "Digits", (0, 0), encoding="rate", max_rate=200.0,
+                     presentation=100.0, rest=0.0, n_samples=250)
+    liquid = g.add_node("neuron.lif", "Liquid", (560, 0), n=125, layout="grid", grid=(5, 5, 5),
+                        spacing=1.0, tau_m=64.0, E_L=0.0, V_th=20.0, V_reset=0.0, t_ref=2.0, R=1.0,
+                        synapse="delta")
+    inp = g.add_node("synapse.projection", "Input→liquid", (280, 0), p=0.15, weight=3.0,
+                     weight_init="constant")
+    rec = g.add_node("synapse.projection", "Liquid→liquid", (560, 260), connectivity="distance",
+                     distance_C=0.2, distance_lambda=3.0, weight=3.0)
+    rule = g.add_node("plasticity.stdp", "Liquid STDP", (280, 330), A_plus=0.015, A_minus=0.015,
+                      tau_plus=10.0, tau_minus=10.0, same_step="exclusive", w_min=0.0, w_max=3.0)
+    astro = g.add_node("modulator.nalsm_astrocyte", "Astrocyte", (0, 330))
+    readout = g.add_node("readout.softmax", "Readout", (840, 0))
+    bf = g.add_node("monitor.branching", "Branching factor", (840, 200))
+    g.connect(enc.id, "spikes", inp.id, "pre")
+    g.connect(inp.id, "post", liquid.id, "input")
+    g.connect(liquid.id, "spikes", rec.id, "pre")
+    g.connect(rec.id, "post", liquid.id, "input")
+    g.connect(rule.id, "rule", rec.id, "rule")
+    g.connect(liquid.id, "spikes", astro.id, "liquid")
+    g.connect(enc.id, "spikes", astro.id, "reference")
+    g.connect(liquid.id, "spikes", readout.id, "features")
+    g.connect(enc.id, "labels", readout.id, "labels")
+    g.connect(liquid.id, "spikes", bf.id, "population")
+    g.comment("The astrocyte drives the depression rate of the liquid's STDP (MODELS.md §5.1).",
+              (0, 480))
+    return project
+
+
+def neurocorex_digits() -> Project:
+    """The NeuroCoreX digits demo (board spec §8): 64 inputs, 10 output LIF neurons, FF only,
+    delta synapses, threshold 100, no leak."""
+    project = _project("NeuroCoreX digits", "sklearn 8x8 digits, 64 inputs to 10 outputs, "
+                       "feed-forward only: deployable to a NeuroCoreX board.",
+                       dt=1.0, duration=5_000.0, seed=8)
+    g = project.graph
+    enc = g.add_node("input.dataset", "Digits", (0, 0), encoding="rate", max_rate=500.0,
+                     presentation=50.0, rest=0.0, n_samples=100, split="test")
+    out = g.add_node("neuron.lif", "Classes", (560, 0), n=10, tau_m=1e5, E_L=0.0, V_th=100.0,
+                     V_reset=0.0, t_ref=1.0, R=1.0, synapse="delta")
+    ff = g.add_node("synapse.projection", "Digit weights", (280, 0), connectivity="all_to_all",
+                    weight_init="uniform", weight_low=-4.0, weight_high=8.0, delay=1.0)
+    readout = g.add_node("readout.vote", "Most spikes", (840, 0))
+    g.connect(enc.id, "spikes", ff.id, "pre")
+    g.connect(ff.id, "post", out.id, "input")
+    g.connect(out.id, "spikes", readout.id, "features")
+    g.connect(enc.id, "labels", readout.id, "labels")
+    raster = g.add_node("monitor.spikes", "Raster", (840, 180))
+    g.connect(out.id, "spikes", raster.id, "source")
+    return project
+
+
+BUILDERS: dict[str, Callable[[], Project]] = {
+    "cuba": cuba,
+    "song_stdp": song_stdp,
+    "izhikevich_2003": izhikevich_network,
+    "reward_stdp": reward_conditioning,
+    "nalsm_digits": nalsm_digits,
+    "neurocorex_digits": neurocorex_digits,
+}
+
+
+def write_all(folder: Path = EXAMPLES_DIR) -> list[Path]:
+    return [builder().save(folder / f"{name}.swproj", keep_backup=False)
+            for name, builder in BUILDERS.items()]
+
+
+if __name__ == "__main__":
+    for path in write_all():
+        print(path)
+    sys.exit(0)

@@ -1,0 +1,108 @@
+"""Size and memory estimates of a project before it is compiled (``python main.py info``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nodes.base import Category
+
+#: bytes of one static synapse in the compiled plan: int32 target + float32 weight + uint16 delay
+BYTES_PER_STATIC_SYNAPSE = 10
+#: extra bytes of a plastic synapse: int32 post-major index + float32 per-synapse rule state
+BYTES_PER_PLASTIC_EXTRA = 8
+#: mean firing rate assumed for spike-monitor memory when nothing better is known
+ASSUMED_RATE_HZ = 10.0
+
+
+@dataclass
+class ProjectInfo:
+    populations: int = 0
+    neurons: int = 0
+    input_channels: int = 0
+    projections: int = 0
+    synapses: float = 0.0
+    plastic_synapses: float = 0.0
+    monitors: int = 0
+    steps: int = 0
+    memory_bytes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_bytes(self) -> float:
+        return sum(self.memory_bytes.values())
+
+    def lines(self) -> list[str]:
+        out = [
+            f"populations      {self.populations}",
+            f"neurons          {self.neurons:,}",
+            f"input channels   {self.input_channels:,}",
+            f"projections      {self.projections}",
+            f"synapses         {self.synapses:,.0f} (expected)" + (
+                f", {self.plastic_synapses:,.0f} plastic" if self.plastic_synapses else ""),
+            f"monitors         {self.monitors}",
+            f"time steps       {self.steps:,}",
+            "memory estimate  " + human_bytes(self.total_bytes),
+        ]
+        out += [f"  {k:<15} {human_bytes(v)}" for k, v in self.memory_bytes.items() if v]
+        return out
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def summarize(project) -> ProjectInfo:
+    graph, settings = project.graph, project.settings
+    info = ProjectInfo(steps=int(round(settings.duration / settings.dt)))
+    word = 4 if settings.dtype == "float32" else 8
+    max_delay_steps = 1
+    for node in graph.nodes.values():
+        if node.category == Category.NEURON:
+            info.populations += 1
+            info.neurons += node.size()
+        elif node.category == Category.INPUT and node.size() is not None:
+            info.input_channels += node.size()
+        elif node.category == Category.MONITOR:
+            info.monitors += 1
+        elif node.type_id == "synapse.projection":
+            info.projections += 1
+            delay = node.delay_high if node.delay_init == "uniform" else node.delay + 3 * (
+                node.delay_std if node.delay_init in ("normal", "lognormal") else 0.0)
+            max_delay_steps = max(max_delay_steps, int(round(delay / settings.dt)) + 1)
+            plastic = bool(graph.upstream(node.id, "rule"))
+            for pre, _ in graph.upstream(node.id, "pre"):
+                for post, _ in graph.downstream(node.id, "post"):
+                    count = node.expected_synapses(pre.size() or 0, post.size() or 0, pre is post)
+                    info.synapses += count
+                    if plastic:
+                        info.plastic_synapses += count
+    state = 0.0
+    for node in graph.of_category(Category.NEURON):
+        # state variables + refractory counter + two receptor channels of the delay ring buffer
+        state += node.size() * (len(node.state_variables) * word + 4 + 2 * max_delay_steps * word)
+    info.memory_bytes = {
+        "neuron state": state,
+        "synapses": info.synapses * BYTES_PER_STATIC_SYNAPSE,
+        "plasticity": info.plastic_synapses * BYTES_PER_PLASTIC_EXTRA,
+        "spike records": _spike_record_bytes(graph, settings),
+    }
+    return info
+
+
+def _spike_record_bytes(graph, settings) -> float:
+    seconds = settings.duration * 1e-3
+    total = 0.0
+    for mon in graph.nodes.values():
+        if mon.type_id != "monitor.spikes":
+            continue
+        for src, _ in graph.upstream(mon.id, "source"):
+            n = src.size() or 0
+            if mon.subset in ("first", "random"):
+                n = min(n, mon.count)
+            elif mon.subset == "indices":
+                n = len(mon.indices)
+            total += n * ASSUMED_RATE_HZ * seconds * 8  # int32 step + int32 index
+    return total

@@ -1,0 +1,106 @@
+"""Monitors: what a run records and what the live plots show."""
+
+from __future__ import annotations
+
+from engine.errors import Problem
+from nodes.base import Category, In, NodeType, PortKind, register
+from nodes.params import Bool, Choice, Float, Int, IntList, Seed
+
+LIVE = Bool(True, doc="stream to the live plots during the run (off: plot after the run)")
+
+
+class Monitor(NodeType):
+    category = Category.MONITOR
+    live = LIVE
+
+
+@register
+class SpikeMonitor(Monitor):
+    """Records spikes (time step, neuron index) of all or a subset of a population's neurons.
+
+    Stored as two int32 arrays; no per-spike Python objects.
+    """
+
+    type_id = "monitor.spikes"
+    title = "Spike monitor"
+    ports = (In("source", PortKind.SPIKES, "the spikes to record", required=True),)
+    summary = ("subset",)
+    subset = Choice("all", ("all", "first", "random", "indices"), doc="which neurons to record")
+    count = Int(100, low=1, high=100_000_000, visible_if={"subset": ("first", "random")},
+                doc="how many neurons to record")
+    indices = IntList((), low=0, visible_if={"subset": ("indices",)}, doc="neuron indices to record")
+    seed = Seed()
+
+
+@register
+class StateMonitor(Monitor):
+    """Records a state variable (V, I_exc, g_exc, theta, w, u ...) of chosen neurons every n steps."""
+
+    type_id = "monitor.state"
+    title = "State monitor"
+    ports = (In("population", PortKind.STATE, "the population to record", required=True),)
+    summary = ("variable", "every")
+
+    variable = Choice("V", ("V", "I_exc", "I_inh", "g_exc", "g_inh", "theta", "w", "u"),
+                      doc="state variable to record")
+    indices = IntList((0,), low=0, max_length=10_000, doc="neuron indices to record")
+    every = Int(1, low=1, high=1_000_000, unit="steps", doc="record every n-th step")
+
+    def check_in_graph(self, graph):
+        for pop, _ in graph.upstream(self.id, "population"):
+            if self.variable not in pop.state_variables:
+                yield Problem(f"{pop.label!r} ({pop.title}) has no state variable {self.variable!r}",
+                              node=self.label, field="variable",
+                              hint=f"choose one of {', '.join(pop.state_variables)}")
+            bad = [i for i in self.indices if i >= pop.size()]
+            if bad:
+                yield Problem(f"index {bad[0]} is out of range for {pop.label!r} (n = {pop.size()})",
+                              node=self.label, field="indices",
+                              hint=f"use indices below {pop.size()}")
+
+
+@register
+class RateMonitor(Monitor):
+    """Population rate: spikes per bin divided by n and the bin width (Hz), optionally smoothed."""
+
+    type_id = "monitor.rate"
+    title = "Rate monitor"
+    ports = (In("source", PortKind.SPIKES, "the spikes to count", required=True),)
+    summary = ("bin",)
+
+    bin = Float(1.0, unit="ms", low=0.01, high=1e6, doc="bin width")
+    smoothing = Float(0.0, unit="ms", low=0.0, high=1e6, doc="Gaussian smoothing width; 0 = none")
+
+
+@register
+class WeightMonitor(Monitor):
+    """Records a projection's weights every `interval` ms: histogram, matrix, or both."""
+
+    type_id = "monitor.weights"
+    title = "Weight monitor"
+    ports = (In("projection", PortKind.WEIGHTS, "the projection to record", required=True),)
+    summary = ("interval",)
+
+    interval = Float(100.0, unit="ms", low=0.1, high=1e9, doc="time between snapshots")
+    view = Choice("histogram", ("histogram", "matrix", "both"), doc="what to record and plot")
+    bins = Int(50, low=2, high=10_000, doc="histogram bins")
+    max_synapses = Int(100_000, low=1, high=100_000_000,
+                       doc="matrix snapshots keep at most this many synapses (a seeded subset)")
+
+
+@register
+class BranchingMonitor(Monitor):
+    """Branching factor of a recurrent population (NALSM definition, MODELS.md §6.3).
+
+    For every spike of neuron n at t (away from the edges): bf_t = post / max(pre, 1), where pre
+    counts spikes of n's presynaptic partners in [t - window, t) and post counts spikes of its
+    postsynaptic partners in [t + 1, t + 1 + window). BF = nanmean over neurons of mean_t bf_t.
+    """
+
+    type_id = "monitor.branching"
+    title = "Branching monitor"
+    ports = (In("population", PortKind.SPIKES, "the recurrent population", required=True),)
+    summary = ("window",)
+
+    window = Int(4, low=1, high=10_000, unit="steps", doc="counting window")
+    buffer = Float(25.0, unit="ms", low=0.0, high=1e6, doc="ignored time at each end of a sample")

@@ -1,0 +1,70 @@
+"""Readouts trained on spike-count features (MODELS.md §6)."""
+
+from __future__ import annotations
+
+from nodes.base import Category, In, NodeType, Out, PortKind, register
+from nodes.params import Choice, Float, Int, Seed
+
+
+class Readout(NodeType):
+    category = Category.READOUT
+    ports = (
+        In("features", PortKind.SPIKES, "populations whose spike counts are the features",
+           multiple=True, required=True),
+        In("labels", PortKind.LABELS, "labels of the samples", required=True),
+        Out("prediction", PortKind.LABELS, "predicted label per sample"),
+    )
+    summary = ("window",)
+
+    window = Float(0.0, unit="ms", low=0.0, high=1e7,
+                   doc="counting window per sample; 0 = the encoder's presentation time")
+    test_fraction = Float(0.25, low=0.0, high=1.0, low_open=True, high_open=True,
+                          doc="fraction of samples held out to report accuracy")
+
+
+@register
+class SoftmaxReadout(Readout):
+    """Linear softmax readout on L1-normalised spike counts (NALSM recipe, MODELS.md §7.9).
+
+    x = c / ||c||_1, x <- x / max(x over the batch);  y = softmax(x W + b)
+    loss = cross-entropy(y, t) + l2/2 ||W||^2, optimised with Adadelta (or SGD / Adam).
+    """
+
+    type_id = "readout.softmax"
+    title = "Softmax readout"
+    summary = ("optimizer", "epochs")
+
+    optimizer = Choice("adadelta", ("adadelta", "sgd", "adam"), doc="optimiser")
+    learning_rate = Float(0.1, low=0.0, low_open=True, high=100.0, doc="learning rate")
+    epochs = Int(200, low=1, high=100_000, doc="passes over the training features")
+    batch = Int(250, low=1, high=1_000_000, doc="mini-batch size")
+    l2 = Float(5e-10, low=0.0, high=10.0, doc="L2 weight penalty")
+    seed = Seed()
+
+
+@register
+class RidgeReadout(Readout):
+    """Ridge regression on one-hot targets: W = (X^T X + lambda I)^-1 X^T Y (MODELS.md §6.2).
+
+    Features are spike counts, or exponentially filtered spike trains sampled at the end of each
+    presentation (Maass et al. 2002) with tau_filter.
+    """
+
+    type_id = "readout.ridge"
+    title = "Ridge readout"
+    summary = ("ridge_lambda",)
+
+    ridge_lambda = Float(1.0, low=0.0, high=1e9, doc="ridge penalty lambda")
+    features = Choice("counts", ("counts", "filtered"), doc="spike counts or filtered states")
+    tau_filter = Float(30.0, unit="ms", low=0.01, high=1e6, visible_if={"features": ("filtered",)},
+                       doc="filter time constant of the liquid state")
+
+
+@register
+class VoteClassifier(Readout):
+    """Spike-count vote (Diehl & Cook 2015): each neuron is assigned the class that drove it most
+    on the training samples; the prediction is the class whose neurons have the highest mean count.
+    """
+
+    type_id = "readout.vote"
+    title = "Vote classifier"
