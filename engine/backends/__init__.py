@@ -1,0 +1,55 @@
+"""Simulation backends and their registry.
+
+A backend turns a :class:`engine.plan.SimulationPlan` into runnable state and advances it in chunks
+(:class:`engine.backends.base.Backend`). Backends register under a short name so that the runner,
+the CLI and a shared test-suite can pick them by name::
+
+    backend_cls = get_backend("numba")
+    sim_state = backend_cls(plan)
+
+A torch backend registers itself the same way (``register_backend("torch", "engine.backends.torch_backend:TorchBackend")``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from engine.errors import SimulationError
+
+# name -> "module:attribute" (imported on first use, so that e.g. torch is only imported when asked for)
+_REGISTRY: dict[str, str | type] = {
+    "numba": "engine.backends.numba_backend:NumbaBackend",
+}
+
+
+def register_backend(name: str, target) -> None:
+    """Register a backend class, or a lazy ``"module:Class"`` reference, under ``name``."""
+    _REGISTRY[name] = target
+
+
+def available_backends() -> list[str]:
+    """Names of registered backends (importable or not)."""
+    return sorted(_REGISTRY)
+
+
+def get_backend(name: str):
+    """The backend class registered as ``name``.
+
+    Raises
+    ------
+    SimulationError
+        Unknown name, or the backend's module cannot be imported (missing optional dependency).
+    """
+    try:
+        target = _REGISTRY[name]
+    except KeyError:
+        raise SimulationError(f"unknown backend {name!r}; available: {', '.join(available_backends())}") from None
+    if isinstance(target, str):
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise SimulationError(f"backend {name!r} cannot be loaded: {exc}") from exc
+        target = getattr(module, attr)
+        _REGISTRY[name] = target
+    return target

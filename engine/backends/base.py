@@ -1,0 +1,103 @@
+"""Backend interface shared by every simulation backend (numba now, torch later)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class ChunkResult:
+    """What one call of :meth:`Backend.run_steps` produced.
+
+    Attributes
+    ----------
+    start_step, stop_step : int
+        The chunk covers steps ``start_step .. stop_step - 1``.
+    dt : float
+        ms.
+    spikes : dict
+        Spike monitor name -> ``(steps int32, indices int32)`` of the chunk, in step order.
+    states : dict
+        State monitor name -> ``{variable: (steps int64, values [n_samples, n_indices])}``.
+    rates : dict
+        Rate monitor name -> spike count per step (int32, length ``stop_step - start_step``).
+    """
+
+    start_step: int
+    stop_step: int
+    dt: float
+    spikes: dict = field(default_factory=dict)
+    states: dict = field(default_factory=dict)
+    rates: dict = field(default_factory=dict)
+
+    @property
+    def n_steps(self) -> int:
+        return self.stop_step - self.start_step
+
+    @property
+    def n_spikes(self) -> int:
+        return sum(int(s.size) for s, _ in self.spikes.values())
+
+
+class Backend(ABC):
+    """A plan turned into runnable state.
+
+    Parameters
+    ----------
+    plan : SimulationPlan
+    dtype : {"float32", "float64"}, optional
+        Overrides ``plan.dtype``.
+    """
+
+    name = "abstract"
+
+    def __init__(self, plan, dtype: str | None = None):
+        self.plan = plan
+        self.dtype = np.dtype(dtype or plan.dtype)
+
+    @property
+    @abstractmethod
+    def step(self) -> int:
+        """Index of the next step to simulate (0 after construction)."""
+
+    @abstractmethod
+    def warmup(self) -> None:
+        """Compile whatever needs compiling (the runner's "jit" phase); no simulation progress."""
+
+    @abstractmethod
+    def run_steps(self, n: int) -> ChunkResult:
+        """Advance ``n`` steps and return the monitored data of those steps.
+
+        Raises
+        ------
+        engine.errors.NumericalInstabilityError
+            A state variable became NaN or infinite (names population, variable and step).
+        """
+
+    @abstractmethod
+    def get_state(self, population: str, variable: str) -> np.ndarray:
+        """Copy of one state variable of a population at the current step."""
+
+    @abstractmethod
+    def set_state(self, population: str, variable: str, values) -> None:
+        """Overwrite one state variable of a population (scalar or per-neuron array)."""
+
+    @abstractmethod
+    def state_arrays(self) -> dict:
+        """Every dynamic array (copies) needed to continue the run identically."""
+
+    @abstractmethod
+    def load_state_arrays(self, arrays: dict) -> None:
+        """Inverse of :meth:`state_arrays`."""
+
+    def save_state(self, path) -> None:
+        """Write the dynamic state to ``path`` (``.npz``, no pickle)."""
+        np.savez(path, **self.state_arrays())
+
+    def restore_state(self, path) -> None:
+        """Load a state written by :meth:`save_state` for the same plan."""
+        with np.load(path, allow_pickle=False) as data:
+            self.load_state_arrays({k: data[k] for k in data.files})

@@ -1,0 +1,548 @@
+"""Numba CPU backend: packs a :class:`SimulationPlan` into flat arrays and runs the fused step loop.
+
+Layout built here (see :mod:`engine.kernels.network` for how the kernels read it):
+
+* populations are packed per model family into three groups: LIF family (``lif``, ``alif``),
+  conductance LIF (``cobalif``) and Izhikevich; each group is one structure of arrays;
+* spike emitters (populations, then spike sources) get consecutive global id ranges (*entities*);
+* the ring buffer has one column per (population, receptor channel, neuron), channel-major per group;
+* all projections share one CSR: projection ``p`` occupies rows ``row_off[p] ..`` and a contiguous
+  synapse range, so a projection's synapse arrays stay slices of the shared ones (and a plan with a
+  single projection is used without copying when dtypes match).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from engine.backends.base import Backend, ChunkResult
+from engine.errors import NumericalInstabilityError, SimulationError
+from engine.kernels import neurons as nk
+from engine.kernels import network as netk
+from engine.kernels.propagators import decay, lif_coefficients
+from engine.kernels.rng import seed_state
+from engine.plan import (CURRENT_WAVEFORMS, CurrentSourcePlan, PoissonSourcePlan, SimulationPlan,
+                         SpikeTrainSourcePlan, canonical_var, delay_dtype, stream_seed)
+
+_FAMILY = {"lif": netk.GROUP_LIF, "alif": netk.GROUP_LIF, "cobalif": netk.GROUP_COBA, "izhikevich": netk.GROUP_IZH}
+_GROUP_VARS = {netk.GROUP_LIF: nk.LIF_VAR_NAMES, netk.GROUP_COBA: nk.COBA_VAR_NAMES, netk.GROUP_IZH: nk.IZH_VAR_NAMES}
+
+
+class _PopSlot:
+    """Where a population lives inside its group."""
+
+    def __init__(self, pop, group, start, entity):
+        self.pop = pop
+        self.group = group
+        self.start = start
+        self.stop = start + pop.size
+        self.entity = entity
+
+
+def _i64(values) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(values, dtype=np.int64).reshape(-1))
+
+
+class NumbaBackend(Backend):
+    """CPU backend built on :func:`engine.kernels.network.run_chunk`.
+
+    Parameters
+    ----------
+    plan : SimulationPlan
+    dtype : {"float32", "float64"}, optional
+    parallel : bool, optional
+        Run neuron updates of large groups (>= ``PARALLEL_MIN_NEURONS``) in parallel blocks; default
+        automatic (on when numba has more than one thread).
+    """
+
+    name = "numba"
+
+    def __init__(self, plan: SimulationPlan, dtype: str | None = None, parallel: bool | None = None):
+        super().__init__(plan, dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise SimulationError(f"dtype must be float32 or float64, not {self.dtype}")
+        self.dt = float(plan.dt)
+        self._parallel = parallel
+        self._k = 0
+        self._build()
+
+    # ------------------------------------------------------------------------------------------
+    # build
+    # ------------------------------------------------------------------------------------------
+    def _nblocks(self, n: int) -> int:
+        import numba
+
+        threads = numba.get_num_threads()
+        auto = threads > 1 and n >= nk.PARALLEL_MIN_NEURONS
+        use = auto if self._parallel is None else (self._parallel and threads > 1 and n > 0)
+        return 4 * threads if use else 0
+
+    def _build(self) -> None:
+        plan = self.plan
+        dt, dtype = self.dt, self.dtype
+        self.slots: dict[str, _PopSlot] = {}
+        groups = {g: [p for p in plan.populations if _FAMILY[p.model] == g] for g in (0, 1, 2)}
+        # entities: populations grouped by family, then spike sources
+        entity_sizes, self.entity_names = [], []
+        for g in (0, 1, 2):
+            start = 0
+            for pop in groups[g]:
+                self.slots[pop.name] = _PopSlot(pop, g, start, len(entity_sizes))
+                entity_sizes.append(pop.size)
+                self.entity_names.append(pop.name)
+                start += pop.size
+        spike_sources = [s for s in plan.sources if s.emits_spikes]
+        self.source_entity = {}
+        for src in spike_sources:
+            self.source_entity[src.name] = len(entity_sizes)
+            entity_sizes.append(int(src.size))
+            self.entity_names.append(src.name)
+        self.entity_sizes = np.asarray(entity_sizes, np.int64)
+        self.ent_off = np.zeros(len(entity_sizes) + 1, np.int64)
+        np.cumsum(self.entity_sizes, out=self.ent_off[1:])
+        self.ent_cnt = np.zeros(max(len(entity_sizes), 1), np.int64)
+        self.spk = np.zeros(max(int(self.ent_off[-1]), 1), np.int32)
+
+        n_group = {g: sum(p.size for p in groups[g]) for g in (0, 1, 2)}
+        n_chan = {g: max([len(p.receptors) for p in groups[g]] + [0]) for g in (0, 1, 2)}
+        self.group_base = {}
+        base = 0
+        for g in (0, 1, 2):
+            self.group_base[g] = base
+            base += n_chan[g] * n_group[g]
+        self.n_slots = base
+        self.L = int(plan.max_delay)
+        self.ring = np.zeros((self.L, self.n_slots), dtype)
+
+        self.lif = self._build_lif(groups[0], n_group[0], n_chan[0])
+        self.coba = self._build_coba(groups[1], n_group[1], n_chan[1])
+        self.izh = self._build_izh(groups[2], n_group[2], n_chan[2])
+        self._build_projections()
+        self._build_sources()
+        self._build_monitors()
+
+    def _pop_ranges(self, pops):
+        starts = _i64([self.slots[p.name].start for p in pops])
+        stops = _i64([self.slots[p.name].stop for p in pops])
+        ents = _i64([self.slots[p.name].entity for p in pops])
+        return starts, stops, ents
+
+    def _refractory_steps(self, pop) -> np.ndarray:
+        return np.rint(pop.param("t_ref") / self.dt).astype(np.int32)
+
+    def _initial_refractory(self, pop) -> np.ndarray:
+        return np.broadcast_to(np.asarray(pop.initial_state.get("refractory", 0), np.int32), (pop.size,))
+
+    def _has_iext(self, g: int) -> bool:
+        return any(isinstance(s, CurrentSourcePlan) and _FAMILY[self.plan.population(s.target).model] == g
+                   for s in self.plan.sources)
+
+    def _build_lif(self, pops, n, C):
+        dt, dtype = self.dt, self.dtype
+        state = np.zeros((nk.LIF_STATE_ROWS, n))
+        chan = np.zeros((C, n))
+        prm = np.zeros((nk.LIF_PARAM_ROWS, n))
+        prm[nk.LIF_AWW] = 1.0
+        prm[nk.LIF_PTHETA] = 1.0
+        prm[nk.LIF_WREF_MUL] = 1.0
+        nref = np.zeros(n, np.int32)
+        ref = np.zeros(n, np.int32)
+        P11, P21, AWI = np.zeros((C, n)), np.zeros((C, n)), np.zeros((C, n))
+        adaptive = coupled = False
+        for pop in pops:
+            sl = slice(self.slots[pop.name].start, self.slots[pop.name].stop)
+            kinds = [r.kind for r in pop.receptors]
+            taus = [np.broadcast_to(np.asarray(r.tau, np.float64), (pop.size,)) for r in pop.receptors]
+            extra = {}
+            if pop.model == "alif":
+                adaptive = True
+                extra = dict(a_w=pop.param("a_w"), tau_w=pop.param("tau_w"), V_reset=pop.param("V_reset"))
+                coupled = coupled or bool(np.any(pop.param("a_w") != 0.0))
+            co = lif_coefficients(dt, pop.param("tau_m"), pop.param("E_L"), pop.param("R"), pop.param("I_e"),
+                                  kinds, taus, **extra)
+            prm[nk.LIF_EL, sl] = pop.param("E_L")
+            prm[nk.LIF_VRESET, sl] = pop.param("V_reset")
+            prm[nk.LIF_VTH, sl] = pop.param("V_th")
+            for row, key in ((nk.LIF_P22, "P22"), (nk.LIF_DRIVE, "drive"), (nk.LIF_EXT, "ext"), (nk.LIF_AVW, "avw"),
+                             (nk.LIF_AWV, "awv"), (nk.LIF_AWW, "aww"), (nk.LIF_AW1, "aw1"), (nk.LIF_AWEXT, "awext"),
+                             (nk.LIF_WREF_MUL, "wref_mul"), (nk.LIF_WREF_ADD, "wref_add")):
+                prm[row, sl] = co[key]
+            if pop.model == "alif":
+                prm[nk.LIF_PTHETA, sl] = decay(dt, pop.param("tau_theta"))
+                prm[nk.LIF_DTHETA, sl] = pop.param("delta_theta")
+                prm[nk.LIF_BW, sl] = pop.param("b_w")
+                state[nk.LIF_THETA, sl] = pop.initial("theta")
+                state[nk.LIF_W, sl] = pop.initial("w")
+            Cp = len(kinds)
+            P11[:Cp, sl], P21[:Cp, sl], AWI[:Cp, sl] = co["P11"], co["P21"], co["awi"]
+            state[nk.LIF_V, sl] = pop.initial("V")
+            for c, rec in enumerate(pop.receptors):
+                chan[c, sl] = pop.initial("I_" + rec.name)
+            nref[sl] = self._refractory_steps(pop)
+            ref[sl] = self._initial_refractory(pop)
+        starts, stops, ents = self._pop_ranges(pops)
+        c = np.ascontiguousarray
+        return [c(state, dtype), c(chan, dtype), ref, c(prm, dtype), nref, c(P11, dtype), c(P21, dtype), c(AWI, dtype),
+                np.zeros(n, dtype), self._has_iext(0), starts, stops, ents, np.int64(self.group_base[0]),
+                adaptive, coupled, np.int64(self._nblocks(n))]
+
+    def _build_coba(self, pops, n, C):
+        dt, dtype = self.dt, self.dtype
+        state = np.zeros((nk.COBA_STATE_ROWS, n))
+        chan = np.zeros((C, n))
+        prm = np.zeros((nk.COBA_PARAM_ROWS, n))
+        prm[nk.COBA_PTHETA] = 1.0
+        P11, EREV = np.zeros((C, n)), np.zeros((C, n))
+        nref = np.zeros(n, np.int32)
+        ref = np.zeros(n, np.int32)
+        adaptive = False
+        for pop in pops:
+            sl = slice(self.slots[pop.name].start, self.slots[pop.name].stop)
+            for row, key in ((nk.COBA_EL, "E_L"), (nk.COBA_VRESET, "V_reset"), (nk.COBA_VTH, "V_th"), (nk.COBA_R, "R"),
+                             (nk.COBA_IE, "I_e"), (nk.COBA_DTHETA, "delta_theta")):
+                prm[row, sl] = pop.param(key)
+            prm[nk.COBA_DT_TAU, sl] = dt / pop.param("tau_m")
+            prm[nk.COBA_PTHETA, sl] = decay(dt, pop.param("tau_theta"))
+            theta0 = pop.initial("theta")
+            adaptive = adaptive or bool(np.any(pop.param("delta_theta") != 0) or np.any(theta0 != 0))
+            state[nk.COBA_V, sl] = pop.initial("V")
+            state[nk.COBA_THETA, sl] = theta0
+            for c, rec in enumerate(pop.receptors):
+                P11[c, sl] = decay(dt, np.broadcast_to(np.asarray(rec.tau, np.float64), (pop.size,)))
+                EREV[c, sl] = rec.E_rev
+                chan[c, sl] = pop.initial("g_" + rec.name)
+            nref[sl] = self._refractory_steps(pop)
+            ref[sl] = self._initial_refractory(pop)
+        starts, stops, ents = self._pop_ranges(pops)
+        c = np.ascontiguousarray
+        return [c(state, dtype), c(chan, dtype), ref, c(prm, dtype), nref, c(P11, dtype), c(EREV, dtype),
+                np.zeros(n, dtype), self._has_iext(1), starts, stops, ents, np.int64(self.group_base[1]), adaptive,
+                np.int64(self._nblocks(n))]
+
+    def _build_izh(self, pops, n, C):
+        dt, dtype = self.dt, self.dtype
+        state = np.zeros((nk.IZH_STATE_ROWS, n))
+        chan = np.zeros((C, n))
+        prm = np.zeros((nk.IZH_PARAM_ROWS, n))
+        scheme = np.zeros(n, np.int8)
+        P11, CIN = np.zeros((C, n)), np.zeros((C, n))
+        for pop in pops:
+            sl = slice(self.slots[pop.name].start, self.slots[pop.name].stop)
+            for row, key in ((nk.IZH_A, "a"), (nk.IZH_B, "b"), (nk.IZH_C, "c"), (nk.IZH_D, "d"), (nk.IZH_VPEAK, "v_peak"),
+                             (nk.IZH_IE, "I_e")):
+                prm[row, sl] = pop.param(key)
+            scheme[sl] = nk.IZH_EULER if pop.scheme == "euler" else nk.IZH_SPLIT2003
+            state[nk.IZH_V, sl] = pop.initial("v")
+            state[nk.IZH_U, sl] = pop.initial("u")
+            for c, rec in enumerate(pop.receptors):
+                if rec.kind == "delta":
+                    P11[c, sl], CIN[c, sl] = 0.0, 1.0 / dt
+                else:
+                    P11[c, sl] = decay(dt, np.broadcast_to(np.asarray(rec.tau, np.float64), (pop.size,)))
+                    CIN[c, sl] = 1.0
+                chan[c, sl] = pop.initial("I_" + rec.name)
+        starts, stops, ents = self._pop_ranges(pops)
+        c = np.ascontiguousarray
+        return [c(state, dtype), c(chan, dtype), c(prm, dtype), scheme, c(P11, dtype), c(CIN, dtype),
+                np.zeros(n, dtype), self._has_iext(2), starts, stops, ents, np.int64(self.group_base[2]),
+                np.int64(self._nblocks(n))]
+
+    def _entity_of(self, name: str) -> int:
+        if name in self.slots:
+            return self.slots[name].entity
+        if name in self.source_entity:
+            return self.source_entity[name]
+        raise SimulationError(f"no population or spike source named {name!r}")
+
+    def _build_projections(self) -> None:
+        plan, dtype = self.plan, self.dtype
+        projs = plan.projections
+        d_type = delay_dtype(self.L)
+        rows = sum(p.n_pre for p in projs)
+        pre_ent, row_off, base = [], [], []
+        if len(projs) == 1:
+            p = projs[0]
+            indptr = p.indptr
+            post = p.indices
+            weight = np.ascontiguousarray(p.weights, dtype=dtype)
+            delay = np.ascontiguousarray(p.delays, dtype=d_type)
+        else:
+            indptr = np.zeros(rows + 1, np.int64)
+            nsyn = sum(p.n_synapses for p in projs)
+            post = np.empty(nsyn, np.int32)
+            weight = np.empty(nsyn, dtype)
+            delay = np.empty(nsyn, d_type)
+            r = s = 0
+            for p in projs:
+                indptr[r:r + p.n_pre + 1] = p.indptr + s
+                post[s:s + p.n_synapses] = p.indices
+                weight[s:s + p.n_synapses] = p.weights
+                delay[s:s + p.n_synapses] = p.delays
+                r += p.n_pre
+                s += p.n_synapses
+        r = 0
+        for p in projs:
+            slot = self.slots[p.post]
+            c = slot.pop.receptor_index(p.receptor)
+            g = slot.group
+            n_g = self._group_size(g)
+            pre_ent.append(self._entity_of(p.pre))
+            row_off.append(r)
+            base.append(self.group_base[g] + c * n_g + slot.start)
+            r += p.n_pre
+        self.net = [self.ring, self.ent_off, self.ent_cnt, self.spk, np.ascontiguousarray(indptr, np.int64),
+                    np.ascontiguousarray(post, np.int32), weight, delay, _i64(pre_ent), _i64(row_off), _i64(base)]
+
+    def _group_size(self, g: int) -> int:
+        return (self.lif, self.coba, self.izh)[g][0].shape[1]
+
+    def _group_iext(self, g: int) -> np.ndarray:
+        return {0: self.lif[8], 1: self.coba[7], 2: self.izh[6]}[g]
+
+    def _build_sources(self) -> None:
+        plan, dt = self.plan, self.dt
+        pois = [s for s in plan.sources if isinstance(s, PoissonSourcePlan)]
+        p_lo, p_hi, p_all, homog, rngs = [], [], [], [], []
+        o = 0
+        for src in pois:
+            rates = np.broadcast_to(np.asarray(src.rates, np.float64), (int(src.size),))
+            p = rates * dt / 1000.0
+            p_lo.append(o)
+            p_hi.append(o + p.size)
+            o += p.size
+            p_all.append(p)
+            homog.append(bool(p.size == 0 or np.all(p == p[0])))
+            rngs.append(seed_state(stream_seed(plan.seed, "poisson:" + src.name, src.seed)))
+        self.pois = [_i64([self.source_entity[s.name] for s in pois]), _i64(p_lo), _i64(p_hi),
+                     np.concatenate(p_all) if p_all else np.zeros(0), np.asarray(homog, np.bool_),
+                     np.array(rngs, np.uint64).reshape(-1, 4)]
+        trains = [s for s in plan.sources if isinstance(s, SpikeTrainSourcePlan)]
+        t_lo, t_hi, t_steps, t_idx = [], [], [], []
+        o = 0
+        for src in trains:
+            # one spike per (step, neuron): duplicates collapse (MODELS.md §2.4 event frames)
+            key = np.unique(src.steps * np.int64(max(src.size, 1)) + src.indices)
+            steps, idx = key // max(src.size, 1), (key % max(src.size, 1)).astype(np.int32)
+            t_lo.append(o)
+            t_hi.append(o + steps.size)
+            o += steps.size
+            t_steps.append(steps)
+            t_idx.append(idx)
+        self.trains = [_i64([self.source_entity[s.name] for s in trains]), _i64(t_lo), _i64(t_hi), _i64(t_lo),
+                       _i64(np.concatenate(t_steps) if t_steps else []),
+                       np.ascontiguousarray(np.concatenate(t_idx) if t_idx else np.zeros(0), np.int32)]
+        cur = [s for s in plan.sources if isinstance(s, CurrentSourcePlan)]
+        c_group, c_wave, c_lo, c_hi, c_idx, c_amp, c_par, c_tlo, c_thi, c_tk, c_tv, c_rng = ([] for _ in range(12))
+        o = ot = 0
+        for src in cur:
+            slot = self.slots[src.target]
+            idx = np.arange(slot.pop.size) if src.indices is None else np.asarray(src.indices, np.int64).ravel()
+            wave = CURRENT_WAVEFORMS.index(src.waveform)
+            amp = np.ones(idx.size) if wave == netk.WAVE_STEP else np.broadcast_to(np.asarray(src.amplitude, np.float64), idx.shape)
+            c_group.append(slot.group)
+            c_wave.append(wave)
+            c_lo.append(o)
+            c_hi.append(o + idx.size)
+            o += idx.size
+            c_idx.append(idx + slot.start)
+            c_amp.append(amp)
+            c_par.append([src.offset, 2.0 * math.pi * src.frequency / 1000.0, src.phase])
+            tk = np.rint(np.asarray(src.times, np.float64) / dt).astype(np.int64)
+            order = np.argsort(tk, kind="stable")
+            c_tlo.append(ot)
+            c_thi.append(ot + tk.size)
+            ot += tk.size
+            c_tk.append(tk[order])
+            c_tv.append(np.asarray(src.amplitudes, np.float64).ravel()[order])
+            c_rng.append(seed_state(stream_seed(plan.seed, "current:" + src.name, src.seed)))
+        cat = lambda xs, dt_: np.ascontiguousarray(np.concatenate(xs) if xs else np.zeros(0), dt_)  # noqa: E731
+        self.cur = [np.asarray(c_group, np.int8), np.asarray(c_wave, np.int8), _i64(c_lo), _i64(c_hi), cat(c_idx, np.int64),
+                    cat(c_amp, np.float64), np.asarray(c_par, np.float64).reshape(-1, 3), _i64(c_tlo), _i64(c_thi),
+                    cat(c_tk, np.int64), cat(c_tv, np.float64), np.array(c_rng, np.uint64).reshape(-1, 4)]
+
+    def _var_address(self, pop, var):
+        """(group, probe kind, row) of a population state variable."""
+        g = self.slots[pop.name].group
+        name = canonical_var(pop, var)
+        if name is None:
+            raise SimulationError(f"population {pop.name!r} has no state variable {var!r}; known: {pop.state_names()}")
+        if name in _GROUP_VARS[g]:
+            return g, netk.PROBE_STATE, _GROUP_VARS[g].index(name)
+        rec = name.split("_", 1)[1]
+        return g, netk.PROBE_CHAN, pop.receptor_index(rec)
+
+    def _build_monitors(self) -> None:
+        plan = self.plan
+        n_ent = len(self.entity_sizes)
+        rec_ent = np.zeros(n_ent, np.bool_)
+        rec_flag = np.zeros(max(int(self.ent_off[-1]), 1), np.uint8)
+        self.spike_monitors, self.rate_monitors, self.state_monitors = [], [], []
+        rate_ent = []
+        pr_group, pr_kind, pr_row, pr_idx, pr_every = [], [], [], [], []
+        for mon in plan.monitors:
+            e = self._entity_of(mon.target)
+            size = int(self.entity_sizes[e])
+            if mon.kind == "spikes":
+                rec_ent[e] = True
+                off = int(self.ent_off[e])
+                if mon.indices is None:
+                    rec_flag[off:off + size] = 1
+                else:
+                    rec_flag[off + mon.indices] = 1
+                self.spike_monitors.append((mon, e))
+            elif mon.kind == "rate":
+                self.rate_monitors.append((mon, len(rate_ent)))
+                rate_ent.append(e)
+            else:
+                pop = plan.population(mon.target)
+                idx = np.arange(pop.size) if mon.indices is None else mon.indices
+                entries = []
+                for var in mon.variables:
+                    g, kind, row = self._var_address(pop, var)
+                    first = len(pr_group)
+                    for i in idx:
+                        pr_group.append(g)
+                        pr_kind.append(kind)
+                        pr_row.append(row)
+                        pr_idx.append(self.slots[pop.name].start + int(i))
+                        pr_every.append(mon.every)
+                    entries.append((var, first, idx.size))
+                self.state_monitors.append((mon, entries))
+        self.mon_static = [rec_ent, rec_flag, _i64(rate_ent), _i64(pr_group), np.asarray(pr_kind, np.int8),
+                           _i64(pr_row), _i64(pr_idx), _i64(pr_every)]
+        self.rec_k = np.zeros(4096, np.int32)
+        self.rec_id = np.zeros(4096, np.int32)
+
+    # ------------------------------------------------------------------------------------------
+    # running
+    # ------------------------------------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        return self._k
+
+    def warmup(self) -> None:
+        self._run(0)
+
+    def run_steps(self, n: int) -> ChunkResult:
+        return self._run(int(n))
+
+    def _run(self, n: int) -> ChunkResult:
+        if n < 0:
+            raise SimulationError("cannot run a negative number of steps")
+        k0 = self._k
+        rec_ent, rec_flag, rate_ent, pr_group, pr_kind, pr_row, pr_idx, pr_every = self.mon_static
+        rate_buf = np.zeros((n, rate_ent.size), np.int32)
+        # samples of each probe in [k0, k0 + n): multiples of its interval
+        counts = -(-(k0 + n) // pr_every) - (-(-k0 // pr_every)) if pr_every.size else np.zeros(0, np.int64)
+        pr_pos = np.zeros(pr_every.size, np.int64)
+        if pr_every.size:
+            np.cumsum(counts[:-1], out=pr_pos[1:])
+        pr_start = pr_pos.copy()
+        pr_out = np.zeros(int(counts.sum()) if pr_every.size else 0, self.dtype)
+        mon = (rec_ent, rec_flag, rate_ent, rate_buf, pr_group, pr_kind, pr_row, pr_idx, pr_every, pr_pos, pr_out)
+        k_next, bad_group, bad_code, self.rec_k, self.rec_id, rec_n = netk.run_chunk(
+            np.int64(k0), np.int64(n), self.dt, tuple(self.lif), tuple(self.coba), tuple(self.izh), tuple(self.net),
+            tuple(self.pois), tuple(self.trains), tuple(self.cur), mon, self.rec_k, self.rec_id, np.int64(0))
+        self._k = int(k_next)
+        if bad_group >= 0:
+            self._raise_instability(int(bad_group), int(bad_code), int(k_next))
+        result = ChunkResult(k0, self._k, self.dt)
+        rk, rid = self.rec_k[:rec_n], self.rec_id[:rec_n]
+        for mon_plan, e in self.spike_monitors:
+            off, size = int(self.ent_off[e]), int(self.entity_sizes[e])
+            mask = (rid >= off) & (rid < off + size)
+            local = rid[mask] - off
+            steps = rk[mask]
+            if mon_plan.indices is not None:
+                keep = np.isin(local, mon_plan.indices)
+                local, steps = local[keep], steps[keep]
+            result.spikes[mon_plan.name] = (steps.copy(), local.astype(np.int32))
+        for mon_plan, m in self.rate_monitors:
+            result.rates[mon_plan.name] = rate_buf[:, m].copy()
+        for mon_plan, entries in self.state_monitors:
+            out = {}
+            for var, first, n_idx in entries:
+                n_samples = int(counts[first]) if n_idx else 0
+                first_step = -(-k0 // mon_plan.every) * mon_plan.every
+                steps = first_step + mon_plan.every * np.arange(n_samples, dtype=np.int64)
+                lo = int(pr_start[first]) if n_idx else 0
+                values = pr_out[lo:lo + n_samples * n_idx].reshape(n_idx, n_samples).T.copy()
+                out[var] = (steps, values)
+            result.states[mon_plan.name] = out
+        return result
+
+    def _raise_instability(self, group: int, code: int, k: int):
+        neuron, var_code = divmod(code, 8)
+        var = _GROUP_VARS[group][var_code]
+        for slot in self.slots.values():
+            if slot.group == group and slot.start <= neuron < slot.stop:
+                raise NumericalInstabilityError(slot.pop.name, var, k, self.dt)
+        raise NumericalInstabilityError("?", var, k, self.dt)
+
+    # ------------------------------------------------------------------------------------------
+    # state access
+    # ------------------------------------------------------------------------------------------
+    def _view(self, population: str, variable: str) -> np.ndarray:
+        if population not in self.slots:
+            raise SimulationError(f"no population named {population!r}")
+        slot = self.slots[population]
+        g, kind, row = self._var_address(slot.pop, variable)
+        arrays = (self.lif, self.coba, self.izh)[g]
+        return arrays[0 if kind == netk.PROBE_STATE else 1][row, slot.start:slot.stop]
+
+    def get_state(self, population: str, variable: str) -> np.ndarray:
+        if variable == "refractory":
+            slot = self.slots[population]
+            if slot.group == netk.GROUP_IZH:
+                return np.zeros(slot.pop.size, np.int32)
+            return (self.lif, self.coba)[slot.group][2][slot.start:slot.stop].copy()
+        return self._view(population, variable).copy()
+
+    def set_state(self, population: str, variable: str, values) -> None:
+        view = self._view(population, variable)
+        view[:] = np.broadcast_to(np.asarray(values, view.dtype), view.shape)
+
+    def _dynamic(self) -> dict:
+        """Name -> live array of every piece of dynamic state."""
+        return {
+            "lif_state": self.lif[0], "lif_chan": self.lif[1], "lif_ref": self.lif[2],
+            "coba_state": self.coba[0], "coba_chan": self.coba[1], "coba_ref": self.coba[2],
+            "izh_state": self.izh[0], "izh_chan": self.izh[1],
+            "ring": self.ring, "poisson_rng": self.pois[5], "current_rng": self.cur[11], "train_pos": self.trains[3],
+        }
+
+    def _fingerprint(self) -> str:
+        return json.dumps({
+            "dt": self.dt, "dtype": str(self.dtype), "entities": self.entity_names,
+            "sizes": [int(x) for x in self.entity_sizes], "ring": list(self.ring.shape),
+            "n_synapses": int(self.net[5].size),
+        }, sort_keys=True)
+
+    def state_arrays(self) -> dict:
+        arrays = {k: v.copy() for k, v in self._dynamic().items()}
+        arrays["step"] = np.array(self._k, np.int64)
+        arrays["fingerprint"] = np.array(self._fingerprint())
+        return arrays
+
+    def load_state_arrays(self, arrays: dict) -> None:
+        fp = str(arrays.get("fingerprint", ""))
+        if fp != self._fingerprint():
+            raise SimulationError("the saved state belongs to a different network, time step or dtype")
+        live = self._dynamic()
+        for key, target in live.items():
+            src = np.asarray(arrays[key])
+            if src.shape != target.shape:
+                raise SimulationError(f"saved state {key!r} has shape {src.shape}, expected {target.shape}")
+            np.copyto(target, src.astype(target.dtype, copy=False))
+        self._k = int(arrays["step"])
+        self.ent_cnt[:] = 0
+
+    # ------------------------------------------------------------------------------------------
+    # introspection
+    # ------------------------------------------------------------------------------------------
+    def connectivity_nbytes(self) -> int:
+        """Bytes of the shared CSR (indptr, post, weight, delay) used by the kernel."""
+        return sum(a.nbytes for a in self.net[4:8])

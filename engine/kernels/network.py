@@ -1,0 +1,285 @@
+"""Numba network kernels: spike sources, ring-buffer propagation, monitors and the fused step loop.
+
+Everything a simulation step needs runs inside :func:`run_chunk`, so a chunk of thousands of steps
+costs one Python call. Spike emitters (populations and spike sources) are *entities* with a global
+id range ``ent_off[e] .. ent_off[e] + size``; the spikes of the current step live in
+``spk[ent_off[e] : ent_off[e] + ent_cnt[e]]`` as local indices.
+
+Ring buffer (MODELS.md §3.1): ``ring[L, S]`` with one column per (population, receptor, neuron)
+input slot; a spike emitted in step ``k`` through a synapse of delay ``d`` is added to row
+``(k + d - 1) mod L``; row ``k mod L`` is consumed (and zeroed) by the neuron update of step ``k``.
+Propagation is serial and touches only the CSR rows of neurons that spiked, in emission order,
+so float sums are accumulated in a fixed order and runs are bit-for-bit reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from engine.kernels import neurons as nk
+from engine.kernels.rng import normal, uniform
+
+_OPTS = dict(cache=True, nogil=True)
+
+# current-source waveforms (order of engine.plan.CURRENT_WAVEFORMS)
+WAVE_DC, WAVE_STEP, WAVE_SINE, WAVE_NOISE = 0, 1, 2, 3
+# group codes (state probes, instability reports)
+GROUP_LIF, GROUP_COBA, GROUP_IZH = 0, 1, 2
+# probe kinds: a state row or a channel row of a group
+PROBE_STATE, PROBE_CHAN = 0, 1
+
+
+@njit(**_OPTS)
+def poisson_step(pois_ent, pois_lo, pois_hi, pois_p, pois_homog, pois_rng, ent_off, ent_cnt, spk):
+    """Bernoulli spikes (p = rate·dt) for every Poisson source, one seeded stream per source.
+
+    Homogeneous sources skip between spikes with geometric gaps (``n·p + 1`` draws per step instead
+    of ``n``); heterogeneous ones draw one uniform per neuron.
+    """
+    for s in range(pois_ent.size):
+        e = pois_ent[s]
+        off = ent_off[e]
+        lo = pois_lo[s]
+        n = pois_hi[s] - lo
+        rng = pois_rng[s]
+        cnt = 0
+        if pois_homog[s]:
+            p = pois_p[lo] if n > 0 else 0.0
+            if p >= 1.0:
+                for j in range(n):
+                    spk[off + cnt] = j
+                    cnt += 1
+            elif p > 0.0:
+                log_q = math.log1p(-p)
+                j = -1
+                while True:
+                    # gap ~ Geometric(p): number of failures before the next success
+                    j += 1 + int(math.floor(math.log(1.0 - uniform(rng)) / log_q))
+                    if j >= n:
+                        break
+                    spk[off + cnt] = j
+                    cnt += 1
+        else:
+            for j in range(n):
+                if uniform(rng) < pois_p[lo + j]:
+                    spk[off + cnt] = j
+                    cnt += 1
+        ent_cnt[e] = cnt
+
+
+@njit(**_OPTS)
+def spike_train_step(k, st_ent, st_lo, st_hi, st_pos, st_steps, st_idx, ent_off, ent_cnt, spk):
+    """Emit the precomputed spikes of step ``k`` (arrays sorted by step, duplicates removed)."""
+    for s in range(st_ent.size):
+        e = st_ent[s]
+        off = ent_off[e]
+        pos = st_pos[s]
+        hi = st_hi[s]
+        while pos < hi and st_steps[pos] < k:  # after a restore at a later step
+            pos += 1
+        cnt = 0
+        while pos < hi and st_steps[pos] == k:
+            spk[off + cnt] = st_idx[pos]
+            cnt += 1
+            pos += 1
+        st_pos[s] = pos
+        ent_cnt[e] = cnt
+
+
+@njit(**_OPTS)
+def propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base):
+    """Step (3): ``ring[(k + d - 1) mod L, target] += w`` for the outgoing synapses of every spike."""
+    L = ring.shape[0]
+    for p in range(proj_pre_ent.size):
+        e = proj_pre_ent[p]
+        cnt = ent_cnt[e]
+        if cnt == 0:
+            continue
+        off = ent_off[e]
+        row0 = proj_row_off[p]
+        base = proj_base[p]
+        for q in range(cnt):
+            r = row0 + spk[off + q]
+            for s in range(indptr[r], indptr[r + 1]):
+                slot = kk + np.int64(delay[s]) - 1
+                if slot >= L:
+                    slot -= L
+                ring[slot, base + post[s]] += weight[s]
+
+
+@njit(**_OPTS)
+def current_step(k, dt, cs_group, cs_wave, cs_lo, cs_hi, cs_idx, cs_amp, cs_par, cs_tlo, cs_thi, cs_tk, cs_tval,
+                 cs_rng, iext_lif, iext_coba, iext_izh):
+    """Add every current source's value at ``t_k`` to its group's ``i_ext`` (zeroed by the caller).
+
+    ``cs_par[s] = (offset, omega [rad/ms], phase)``; ``step`` levels ``cs_tval`` hold from step
+    ``cs_tk`` on (0 before the first).
+    """
+    t = k * dt
+    for s in range(cs_group.size):
+        g = cs_group[s]
+        if g == GROUP_LIF:
+            iext = iext_lif
+        elif g == GROUP_COBA:
+            iext = iext_coba
+        else:
+            iext = iext_izh
+        wave = cs_wave[s]
+        offset = cs_par[s, 0]
+        if wave == WAVE_DC:
+            for j in range(cs_lo[s], cs_hi[s]):
+                iext[cs_idx[j]] += offset + cs_amp[j]
+        elif wave == WAVE_STEP:
+            level = 0.0
+            for q in range(cs_tlo[s], cs_thi[s]):
+                if cs_tk[q] <= k:
+                    level = cs_tval[q]
+                else:
+                    break
+            for j in range(cs_lo[s], cs_hi[s]):
+                iext[cs_idx[j]] += offset + cs_amp[j] * level
+        elif wave == WAVE_SINE:
+            x = math.sin(cs_par[s, 1] * t + cs_par[s, 2])
+            for j in range(cs_lo[s], cs_hi[s]):
+                iext[cs_idx[j]] += offset + cs_amp[j] * x
+        else:
+            rng = cs_rng[s]
+            for j in range(cs_lo[s], cs_hi[s]):
+                iext[cs_idx[j]] += offset + cs_amp[j] * normal(rng)
+
+
+@njit(**_OPTS)
+def _grow(arr, need):
+    cap = arr.size
+    while cap < need:
+        cap = 2 * cap + 1024
+    out = np.empty(cap, arr.dtype)
+    out[: arr.size] = arr
+    return out
+
+
+@njit(**_OPTS)
+def _probe_value(group, kind, row, idx, lif, coba, izh):
+    if group == GROUP_LIF:
+        return lif[0][row, idx] if kind == PROBE_STATE else lif[1][row, idx]
+    if group == GROUP_COBA:
+        return coba[0][row, idx] if kind == PROBE_STATE else coba[1][row, idx]
+    return izh[0][row, idx] if kind == PROBE_STATE else izh[1][row, idx]
+
+
+@njit(**_OPTS)
+def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_k, rec_id, rec_n):
+    """Advance the network from step ``k0`` by ``n_steps`` steps in the canonical order (§0.2).
+
+    Parameters
+    ----------
+    lif : tuple
+        ``(state, chan, ref, prm, nref, P11, P21, AWI, iext, has_iext, pop_start, pop_stop, pop_ent,
+        base, adaptive, coupled, nblocks)``; ``nblocks > 0`` runs the update in parallel blocks.
+    coba : tuple
+        ``(state, chan, ref, prm, nref, P11, EREV, iext, has_iext, pop_start, pop_stop, pop_ent, base,
+        adaptive, nblocks)``
+    izh : tuple
+        ``(state, chan, prm, scheme, P11, CIN, iext, has_iext, pop_start, pop_stop, pop_ent, base, nblocks)``
+    net : tuple
+        ``(ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base)``
+    pois, trains, cur : tuple
+        Source tables (see :func:`poisson_step`, :func:`spike_train_step`, :func:`current_step`).
+    mon : tuple
+        ``(rec_ent, rec_flag, rate_ent, rate_buf, pr_group, pr_kind, pr_row, pr_idx, pr_every, pr_pos, pr_out)``
+    rec_k, rec_id, rec_n
+        Growable spike record (step, global id) and its fill count.
+
+    Returns
+    -------
+    tuple
+        ``(k_next, bad_group, bad_code, rec_k, rec_id, rec_n)``: ``bad_group >= 0`` when a state became
+        non-finite in step ``k_next - 1`` (the chunk stops there).
+    """
+    ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base = net
+    rec_ent, rec_flag, rate_ent, rate_buf, pr_group, pr_kind, pr_row, pr_idx, pr_every, pr_pos, pr_out = mon
+    L = ring.shape[0]
+    n_lif = lif[0].shape[1]
+    n_coba = coba[0].shape[1]
+    n_izh = izh[0].shape[1]
+    has_current = cur[0].size > 0
+    for k in range(k0, k0 + n_steps):
+        kk = k % L
+        # (1)-(2) threshold and reset; sources emit
+        lif_detect_any = n_lif > 0
+        if lif_detect_any:
+            nk.lif_detect(lif[0], lif[2], lif[3], lif[4], lif[10], lif[11], lif[12], lif[14], ent_off, ent_cnt, spk)
+        if n_coba > 0:
+            nk.coba_detect(coba[0], coba[2], coba[3], coba[4], coba[9], coba[10], coba[11], coba[13], ent_off, ent_cnt, spk)
+        if n_izh > 0:
+            nk.izh_detect(izh[0], izh[2], izh[8], izh[9], izh[10], ent_off, ent_cnt, spk)
+        poisson_step(pois[0], pois[1], pois[2], pois[3], pois[4], pois[5], ent_off, ent_cnt, spk)
+        spike_train_step(k, trains[0], trains[1], trains[2], trains[3], trains[4], trains[5], ent_off, ent_cnt, spk)
+        # monitors see the spikes S_k and the post-reset state at t_k
+        for e in range(rec_ent.size):
+            if rec_ent[e] and ent_cnt[e] > 0:
+                off = ent_off[e]
+                if rec_n + ent_cnt[e] > rec_k.size:
+                    rec_k = _grow(rec_k, rec_n + ent_cnt[e])
+                    rec_id = _grow(rec_id, rec_n + ent_cnt[e])
+                for q in range(ent_cnt[e]):
+                    gid = off + spk[off + q]
+                    if rec_flag[gid]:
+                        rec_k[rec_n] = k
+                        rec_id[rec_n] = gid
+                        rec_n += 1
+        for m in range(rate_ent.size):
+            rate_buf[k - k0, m] = ent_cnt[rate_ent[m]]
+        for p in range(pr_group.size):
+            if k % pr_every[p] == 0:
+                pr_out[pr_pos[p]] = _probe_value(pr_group[p], pr_kind[p], pr_row[p], pr_idx[p], lif, coba, izh)
+                pr_pos[p] += 1
+        # (3) route S_k into the ring
+        propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base)
+        # external currents of step k
+        if has_current:
+            if lif[9]:
+                lif[8][:] = 0.0
+            if coba[8]:
+                coba[7][:] = 0.0
+            if izh[7]:
+                izh[6][:] = 0.0
+            current_step(k, dt, cur[0], cur[1], cur[2], cur[3], cur[4], cur[5], cur[6], cur[7], cur[8], cur[9],
+                         cur[10], cur[11], lif[8], coba[7], izh[6])
+        # (4)-(5) consume ring slot k and propagate every neuron to t_{k+1}
+        ring_row = ring[kk]
+        bad_group = -1
+        bad_code = -1
+        if n_lif > 0:
+            if lif[16] > 0:
+                b = nk.lif_update_parallel(lif[16], lif[0], lif[1], lif[2], lif[3], lif[5], lif[6], lif[7], lif[8],
+                                           lif[9], ring_row, lif[13], lif[14], lif[15])
+            else:
+                b = nk.lif_update(0, n_lif, lif[0], lif[1], lif[2], lif[3], lif[5], lif[6], lif[7], lif[8], lif[9],
+                                  ring_row, lif[13], lif[14], lif[15])
+            if b >= 0:
+                bad_group, bad_code = GROUP_LIF, b
+        if n_coba > 0:
+            if coba[14] > 0:
+                b = nk.coba_update_parallel(coba[14], coba[0], coba[1], coba[2], coba[3], coba[5], coba[6], coba[7],
+                                            coba[8], ring_row, coba[12], coba[13])
+            else:
+                b = nk.coba_update(0, n_coba, coba[0], coba[1], coba[2], coba[3], coba[5], coba[6], coba[7], coba[8],
+                                   ring_row, coba[12], coba[13])
+            if b >= 0 and bad_group < 0:
+                bad_group, bad_code = GROUP_COBA, b
+        if n_izh > 0:
+            if izh[12] > 0:
+                b = nk.izh_update_parallel(izh[12], izh[0], izh[1], izh[2], izh[3], izh[4], izh[5], izh[6], izh[7],
+                                           ring_row, izh[11], dt)
+            else:
+                b = nk.izh_update(0, n_izh, izh[0], izh[1], izh[2], izh[3], izh[4], izh[5], izh[6], izh[7], ring_row,
+                                  izh[11], dt)
+            if b >= 0 and bad_group < 0:
+                bad_group, bad_code = GROUP_IZH, b
+        if bad_group >= 0:
+            return k + 1, bad_group, bad_code, rec_k, rec_id, rec_n
+    return k0 + n_steps, -1, -1, rec_k, rec_id, rec_n
