@@ -82,15 +82,14 @@ class Operation:
 @dataclass
 class AddNode(Operation):
     node: NodeType
+    index: int | None = None  # position in the node order; None appends (undo of a removal restores it)
 
     @property
     def description(self):
         return f"add {self.node.label}"
 
     def apply(self, graph):
-        if self.node.id in graph._g:
-            raise GraphError(f"a node with id {self.node.id!r} already exists")
-        graph._g.add_node(self.node.id, node=self.node.copy())
+        graph._insert(self.node.copy(), self.index)
         return RemoveNode(self.node.id)
 
 
@@ -111,9 +110,11 @@ class RemoveNode(Operation):
             if self.node_id in group.members:
                 members = tuple(m for m in group.members if m != self.node_id)
                 undo.append(SetGroup(replace(group, members=members)).apply(graph))
+        index = graph._order.index(self.node_id)
         graph._g.remove_node(self.node_id)
+        graph._order.remove(self.node_id)
         # Re-adding restores the node first, then its wires and group memberships.
-        return Compound([AddNode(node), *reversed(undo)], f"add {node.label}")
+        return Compound([AddNode(node, index), *reversed(undo)], f"add {node.label}")
 
 
 @dataclass
@@ -273,6 +274,7 @@ class ModelGraph:
 
     def __init__(self):
         self._g = nx.MultiDiGraph()
+        self._order: list[str] = []  # node order of files and listings, kept exact across undo
         self.groups: dict[str, Group] = {}
         self.comments: dict[str, Comment] = {}
         self._listeners: list[Callable[[Operation], None]] = []
@@ -280,7 +282,13 @@ class ModelGraph:
     # -- access -------------------------------------------------------------------------------
     @property
     def nodes(self) -> dict[str, NodeType]:
-        return {nid: data["node"] for nid, data in self._g.nodes(data=True)}
+        return {nid: self._g.nodes[nid]["node"] for nid in self._order}
+
+    def _insert(self, node: NodeType, index: int | None = None) -> None:
+        if node.id in self._g:
+            raise GraphError(f"a node with id {node.id!r} already exists")
+        self._g.add_node(node.id, node=node)
+        self._order.insert(len(self._order) if index is None else index, node.id)
 
     def node(self, node_id: str) -> NodeType:
         try:
@@ -447,7 +455,7 @@ class ModelGraph:
     def copy(self) -> "ModelGraph":
         clone = ModelGraph()
         for node in self.nodes.values():
-            clone._g.add_node(node.id, node=node.copy())
+            clone._insert(node.copy())
         for edge in self.edges:
             clone._g.add_edge(edge.src, edge.dst, key=edge, edge=edge)
         clone.groups = dict(self.groups)
@@ -489,7 +497,7 @@ class ModelGraph:
             clone.id = new_id
             clone.label = scratch.unique_label(node.label)
             clone.position = (node.position[0] + offset[0], node.position[1] + offset[1])
-            scratch._g.add_node(new_id, node=clone)
+            scratch._insert(clone)
             mapping[node.id] = new_id
             ops.append(AddNode(clone))
         for e in parsed_edges:

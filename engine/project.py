@@ -350,7 +350,7 @@ def _parse_graph(obj: dict, where: str, root: str) -> ModelGraph:
             continue
         if node.id in graph:
             raise ProjectFileError(where, f"duplicate node id {node.id!r}", f"{root}.nodes[{i}].id")
-        graph._g.add_node(node.id, node=node)
+        graph._insert(node)
     if unknown_types:
         raise ProjectFileError(where, str(UnknownNodeTypeError(unknown_types)), f"{root}.nodes")
     for i, raw in enumerate(_expect(obj.get("edges", []), list, where, f"{root}.edges")):
