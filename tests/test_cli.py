@@ -74,3 +74,9 @@ def test_malformed_file_gives_one_line_error_without_traceback(tmp_path):
 def test_missing_file():
     out = run_cli("validate", "does-not-exist.swproj")
     assert out.returncode == 1 and "file not found" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_catalogue_docs_are_current():
+    """docs/nodes.md is generated from the catalogue; regenerate it when node types change."""
+    assert (ROOT / "docs/nodes.md").read_text() == main.catalogue_table(markdown=True) + "\n", \
+        "run `python main.py nodes --markdown -o docs/nodes.md`"
