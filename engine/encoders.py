@@ -1,0 +1,266 @@
+"""Input encoders and file loaders: data sets, event streams, spike and connection files.
+
+Pure functions from arrays (or files) to spikes on the time grid, shared by the compiler, the
+board mapper and the readouts. Files are read with ``np.load(allow_pickle=False)`` or as CSV
+text; a bad file raises :class:`ParameterError` naming the node field, the file and the fix.
+
+Time grid: a spike at time t is emitted at step ``round(t / dt)`` (MODELS.md §0.2).
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import ParameterError
+
+#: samples of sklearn's digits data set (1797 images of 8x8 pixels, values 0..16)
+DIGITS_MAX_VALUE = 16.0
+
+
+@dataclass
+class Dataset:
+    """Images scaled to [0, 1] (N x pixels) and integer labels (N)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def n_pixels(self) -> int:
+        return int(self.images.shape[1])
+
+
+@dataclass
+class Encoding:
+    """Spikes of an encoded sample sequence plus the bookkeeping readouts need.
+
+    ``steps``/``indices`` are the spikes (sorted by step); sample ``s`` occupies steps
+    ``[sample_start[s], sample_start[s] + presentation_steps)`` and has label ``labels[s]``.
+    """
+
+    steps: np.ndarray
+    indices: np.ndarray
+    labels: np.ndarray
+    sample_start: np.ndarray
+    presentation_steps: int
+    n_channels: int
+
+    @property
+    def n_steps(self) -> int:
+        if not self.sample_start.size:
+            return 0
+        return int(self.sample_start[-1] + self.presentation_steps)
+
+
+def load_digits() -> Dataset:
+    """The 8x8 digits data set shipped inside scikit-learn (no download), scaled to [0, 1]."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    data = sk_load_digits()
+    return Dataset(np.asarray(data.data, dtype=np.float64) / DIGITS_MAX_VALUE,
+                   np.asarray(data.target, dtype=np.int64))
+
+
+def _open_npz(path: Path, field: str):
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ParameterError(field, f"file {str(path)!r} not found; check the path (relative paths "
+                                    "start at the project file's folder)") from None
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise ParameterError(field, f"{str(path)!r} is not a readable .npz file ({exc}); save "
+                                    "arrays with numpy.savez") from None
+
+
+def _array(npz, key: str, path: Path, field: str) -> np.ndarray:
+    if key not in npz.files:
+        raise ParameterError(field, f"{str(path)!r} has no array {key!r} (it has "
+                                    f"{', '.join(npz.files) or 'none'})")
+    try:
+        return npz[key]
+    except ValueError as exc:  # object arrays need pickle, which we refuse
+        raise ParameterError(field, f"array {key!r} in {str(path)!r} cannot be read without "
+                                    f"pickle ({exc}); store plain numeric arrays") from None
+
+
+def load_npz_dataset(path: str | Path, field: str = "file") -> Dataset:
+    """A user data set: arrays ``images`` (N x pixels or N x H x W) and ``labels`` (N)."""
+    path = Path(path)
+    with _open_npz(path, field) as npz:
+        images = _array(npz, "images", path, field)
+        labels = _array(npz, "labels", path, field)
+    if images.ndim < 2 or not np.issubdtype(images.dtype, np.number):
+        raise ParameterError(field, f"'images' in {str(path)!r} must be a numeric N x pixels array, "
+                                    f"got shape {images.shape} of {images.dtype}")
+    images = images.reshape(images.shape[0], -1).astype(np.float64)
+    if labels.shape != (images.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
+        raise ParameterError(field, f"'labels' in {str(path)!r} must be {images.shape[0]} integers, "
+                                    f"got shape {labels.shape} of {labels.dtype}")
+    if not np.all(np.isfinite(images)):
+        raise ParameterError(field, f"'images' in {str(path)!r} contains NaN or infinity")
+    top = images.max() if images.size else 1.0
+    if images.min() < 0:
+        raise ParameterError(field, f"'images' in {str(path)!r} has negative values; use intensities >= 0")
+    return Dataset(images / top if top > 1.0 else images, labels.astype(np.int64))
+
+
+def split_dataset(data: Dataset, split: str, test_fraction: float, seed: int) -> Dataset:
+    """A seeded train/test split (stratification is not needed for the sizes we ship)."""
+    if split == "all":
+        return data
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(data.labels))
+    n_test = int(round(test_fraction * len(order)))
+    chosen = np.sort(order[:n_test] if split == "test" else order[n_test:])
+    return Dataset(data.images[chosen], data.labels[chosen])
+
+
+def encode(data: Dataset, *, encoding: str, max_rate: float, presentation: float, rest: float,
+           dt: float, n_samples: int = 0, shuffle: bool = True, latency_threshold: float = 0.1,
+           seed: int = 0) -> Encoding:
+    """Present images one after another as spikes.
+
+    rate:    each pixel x in [0, 1] spikes in each step with probability x * max_rate * dt / 1000
+    latency: each pixel above ``latency_threshold`` spikes once, at round((1 - x) * T / dt) steps
+             into the presentation (brighter pixels first)
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(data.labels)) if shuffle else np.arange(len(data.labels))
+    if n_samples:
+        order = np.resize(order, n_samples)  # cycle through the data when asked for more
+    images, labels = data.images[order], data.labels[order]
+    present = max(1, int(round(presentation / dt)))
+    period = present + int(round(rest / dt))
+    starts = np.arange(len(order), dtype=np.int64) * period
+    if encoding == "rate":
+        p = np.clip(images * max_rate * dt * 1e-3, 0.0, 1.0)
+        steps_list, idx_list = [], []
+        # one sample at a time keeps memory at pixels x steps of one presentation
+        for s, probs in enumerate(p):
+            hits = rng.random((present, probs.size)) < probs
+            k, i = np.nonzero(hits)
+            steps_list.append(k + starts[s])
+            idx_list.append(i)
+        steps = np.concatenate(steps_list) if steps_list else np.zeros(0, np.int64)
+        indices = np.concatenate(idx_list) if idx_list else np.zeros(0, np.int64)
+    elif encoding == "latency":
+        s, i = np.nonzero(images > latency_threshold)
+        offset = np.minimum(np.rint((1.0 - images[s, i]) * presentation / dt), present - 1)
+        steps, indices = starts[s] + offset.astype(np.int64), i
+    else:
+        raise ParameterError("encoding", f"unknown encoding {encoding!r}; use 'rate' or 'latency'")
+    order = np.argsort(steps, kind="stable")
+    return Encoding(steps[order].astype(np.int64), indices[order].astype(np.int32), labels,
+                    starts, present, data.n_pixels)
+
+
+def load_event_stream(path: str | Path, *, width: int, height: int, polarity: str, time_unit: str,
+                      dt: float, field: str = "file") -> tuple[np.ndarray, np.ndarray]:
+    """Events (x, y, t, polarity) to (steps, channel) with duplicates per step collapsed.
+
+    Channel = p * width * height + y * width + x for ``polarity = both`` (polarity-major, as
+    N-MNIST); with ``on`` or ``off`` only that polarity is kept and the channel is y * width + x.
+    """
+    path = Path(path)
+    with _open_npz(path, field) as npz:
+        x, y, t, p = (_array(npz, k, path, field) for k in ("x", "y", "t", "polarity"))
+    if not (x.shape == y.shape == t.shape == p.shape) or x.ndim != 1:
+        raise ParameterError(field, f"x, y, t, polarity in {str(path)!r} must be 1-D arrays of one length")
+    x, y, p = x.astype(np.int64), y.astype(np.int64), (p.astype(np.int64) > 0).astype(np.int64)
+    bad = (x < 0) | (x >= width) | (y < 0) | (y >= height)
+    if bad.any():
+        j = int(np.argmax(bad))
+        raise ParameterError(field, f"event {j} at ({x[j]}, {y[j]}) lies outside the "
+                                    f"{width}x{height} sensor; set width and height to the sensor size")
+    t_ms = t.astype(np.float64) * (1e-3 if time_unit == "us" else 1.0)
+    if np.any(t_ms < 0) or not np.all(np.isfinite(t_ms)):
+        raise ParameterError(field, f"event times in {str(path)!r} must be finite and >= 0")
+    keep = np.ones(x.shape, bool) if polarity == "both" else (p == (1 if polarity == "on" else 0))
+    channel = y * width + x + (p * width * height if polarity == "both" else 0)
+    steps = np.rint(t_ms / dt).astype(np.int64)
+    key = np.unique(steps[keep] * (2 * width * height) + channel[keep])
+    return key // (2 * width * height), (key % (2 * width * height)).astype(np.int32)
+
+
+def load_spike_file(path: str | Path, n: int, field: str = "file") -> tuple[np.ndarray, np.ndarray]:
+    """Spike times (ms) and channel indices from .npz (``times``, ``indices``) or .csv
+    (``time_ms,index`` per line, optional header)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        with _open_npz(path, field) as npz:
+            times = _array(npz, "times", path, field).astype(np.float64).ravel()
+            indices = _array(npz, "indices", path, field).ravel()
+    elif path.suffix.lower() == ".csv":
+        rows = _read_csv(path, field, 2)
+        times = np.array([r[0] for r in rows], np.float64)
+        indices = np.array([r[1] for r in rows], np.float64)
+    else:
+        raise ParameterError(field, f"{str(path)!r}: use a .npz or .csv spike file")
+    if times.shape != indices.shape:
+        raise ParameterError(field, f"{str(path)!r}: {times.size} times but {indices.size} indices")
+    if indices.size and (np.any(indices < 0) or np.any(indices >= n) or np.any(indices % 1)):
+        raise ParameterError(field, f"{str(path)!r}: indices must be integers in 0..{n - 1}; "
+                                    "raise the node's n if the file has more channels")
+    if not np.all(np.isfinite(times)) or np.any(times < 0):
+        raise ParameterError(field, f"{str(path)!r}: spike times must be finite and >= 0 ms")
+    return times, indices.astype(np.int32)
+
+
+def load_connection_file(path: str | Path, n_pre: int, n_post: int, field: str = "file"):
+    """Connections (pre, post, weight or None, delay_ms or None) from .npz or .csv."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        with _open_npz(path, field) as npz:
+            pre = _array(npz, "pre", path, field).ravel()
+            post = _array(npz, "post", path, field).ravel()
+            weight = npz["weight"].ravel().astype(np.float64) if "weight" in npz.files else None
+            delay = npz["delay"].ravel().astype(np.float64) if "delay" in npz.files else None
+    elif path.suffix.lower() == ".csv":
+        rows = _read_csv(path, field, 2, 4)
+        width = {len(r) for r in rows}
+        if len(width) > 1:
+            raise ParameterError(field, f"{str(path)!r}: every line needs the same number of columns")
+        cols = np.array(rows, np.float64).reshape(len(rows), -1).T if rows else np.zeros((2, 0))
+        pre, post = cols[0], cols[1]
+        weight = cols[2] if cols.shape[0] > 2 else None
+        delay = cols[3] if cols.shape[0] > 3 else None
+    else:
+        raise ParameterError(field, f"{str(path)!r}: use a .npz or .csv connection list")
+    for name, arr, limit in (("pre", pre, n_pre), ("post", post, n_post)):
+        if arr.size and (np.any(arr < 0) or np.any(arr >= limit) or np.any(np.asarray(arr) % 1)):
+            raise ParameterError(field, f"{str(path)!r}: {name} indices must be integers in "
+                                        f"0..{limit - 1}")
+    if pre.shape != post.shape or any(a is not None and a.shape != pre.shape for a in (weight, delay)):
+        raise ParameterError(field, f"{str(path)!r}: pre, post, weight and delay differ in length")
+    return pre.astype(np.int64), post.astype(np.int64), weight, delay
+
+
+def _read_csv(path: Path, field: str, min_cols: int, max_cols: int | None = None) -> list[list[float]]:
+    max_cols = max_cols or min_cols
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParameterError(field, f"file {str(path)!r} not found; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(field, f"cannot read {str(path)!r} as text: {exc}") from None
+    rows = []
+    for lineno, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or row[0].lstrip().startswith("#"):
+            continue
+        try:
+            values = [float(c) for c in row]
+        except ValueError:
+            if lineno == 1:
+                continue  # a header line
+            raise ParameterError(field, f"{str(path)!r} line {lineno}: expected numbers, got "
+                                        f"{','.join(row)[:60]!r}") from None
+        if not min_cols <= len(values) <= max_cols:
+            raise ParameterError(field, f"{str(path)!r} line {lineno}: expected {min_cols}"
+                                        f"{'' if max_cols == min_cols else f'-{max_cols}'} columns, "
+                                        f"got {len(values)}")
+        rows.append(values)
+    return rows
