@@ -1,0 +1,347 @@
+"""Running simulations: chunked stepping, live chunks, pause/resume/stop, progress, state files, results.
+
+Typical use::
+
+    sim = Simulation(plan)                      # or a project / graph (compiled by engine.compiler)
+    results = sim.run(1000.0)                   # ms
+    results.save("results.npz")
+
+Live viewers iterate over chunks (or pass ``callback=``)::
+
+    for chunk in sim.iter_chunks(1000.0):
+        viewer.add(chunk.spikes)
+
+``pause()``, ``resume()`` and ``stop()`` may be called from any thread while ``run`` executes in a
+worker thread; they take effect between chunks (chunks last ~``target_chunk_s`` of wall time).
+Chunking never changes the result: a run split into chunks equals the one-shot run bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from engine.backends import get_backend
+from engine.backends.base import ChunkResult
+from engine.errors import SimulationError
+from engine.plan import SimulationPlan
+
+PHASES = ("validate", "compile", "jit", "run")
+
+
+@dataclass
+class Progress:
+    """A progress report.
+
+    Attributes
+    ----------
+    phase : {"validate", "compile", "jit", "run"}
+    fraction : float
+        0..1 within the phase.
+    eta_s : float or None
+        Estimated seconds left in the phase (run phase only).
+    step, n_steps : int
+        Steps done / planned in this ``run`` call.
+    wall_s : float
+        Seconds spent in the phase so far.
+    """
+
+    phase: str
+    fraction: float
+    eta_s: float | None = None
+    step: int = 0
+    n_steps: int = 0
+    wall_s: float = 0.0
+    message: str = ""
+
+
+def library_versions() -> dict:
+    """Versions recorded in results files (reproducibility, PEERS.md §2.3)."""
+    import numba
+
+    versions = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__}
+    try:
+        from importlib.metadata import version
+
+        versions["synweave"] = version("synweave")
+    except Exception:  # not installed as a distribution: running from the source tree
+        versions["synweave"] = "source"
+    return versions
+
+
+@dataclass
+class SimulationResults:
+    """Recorded data of a simulation, concatenated over chunks.
+
+    Attributes
+    ----------
+    spikes : dict
+        Monitor name -> ``(steps int32, indices int32)``.
+    states : dict
+        Monitor name -> ``{variable: (steps int64, values [n_samples, n_indices])}``.
+    rates : dict
+        Monitor name -> spike count per step.
+    """
+
+    dt: float
+    n_steps: int = 0
+    spikes: dict = field(default_factory=dict)
+    states: dict = field(default_factory=dict)
+    rates: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    sizes: dict = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    stopped: bool = False
+
+    # -- convenience ---------------------------------------------------------------------------
+    def spike_times(self, monitor: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(times_ms, indices)`` of a spike monitor."""
+        steps, idx = self.spikes[monitor]
+        return steps.astype(np.float64) * self.dt, idx
+
+    @property
+    def n_spikes(self) -> int:
+        return sum(int(s.size) for s, _ in self.spikes.values())
+
+    def mean_rate(self, monitor: str) -> float:
+        """Mean firing rate (Hz) of the neurons a spike monitor watches, over the recorded steps."""
+        steps, _ = self.spikes[monitor]
+        n = self.sizes.get(monitor, 0)
+        duration_s = self.n_steps * self.dt / 1000.0
+        return float(steps.size) / (n * duration_s) if n and duration_s else 0.0
+
+    def total_mean_rate(self) -> float:
+        """Mean rate (Hz) over every neuron watched by a spike monitor."""
+        n = sum(self.sizes.get(k, 0) for k in self.spikes)
+        duration_s = self.n_steps * self.dt / 1000.0
+        return self.n_spikes / (n * duration_s) if n and duration_s else 0.0
+
+    # -- accumulation --------------------------------------------------------------------------
+    def _append(self, chunk: ChunkResult) -> None:
+        self.n_steps += chunk.n_steps
+        for name, (s, i) in chunk.spikes.items():
+            if name in self.spikes:
+                s0, i0 = self.spikes[name]
+                s, i = np.concatenate([s0, s]), np.concatenate([i0, i])
+            self.spikes[name] = (s, i)
+        for name, counts in chunk.rates.items():
+            self.rates[name] = np.concatenate([self.rates[name], counts]) if name in self.rates else counts
+        for name, variables in chunk.states.items():
+            store = self.states.setdefault(name, {})
+            for var, (steps, values) in variables.items():
+                if var in store:
+                    s0, v0 = store[var]
+                    steps, values = np.concatenate([s0, steps]), np.concatenate([v0, values])
+                store[var] = (steps, values)
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write all recorded data, the settings and library versions to an ``.npz`` (no pickle)."""
+        arrays = {
+            "dt": np.array(self.dt), "n_steps": np.array(self.n_steps, np.int64),
+            "settings": np.array(json.dumps(self.settings, default=str)),
+            "versions": np.array(json.dumps(self.versions)),
+            "sizes": np.array(json.dumps(self.sizes)),
+            "wall_time_s": np.array(self.wall_time_s),
+        }
+        for name, (s, i) in self.spikes.items():
+            arrays[f"spikes/{name}/steps"] = s
+            arrays[f"spikes/{name}/indices"] = i
+        for name, counts in self.rates.items():
+            arrays[f"rates/{name}"] = counts
+        for name, variables in self.states.items():
+            for var, (steps, values) in variables.items():
+                arrays[f"states/{name}/{var}/steps"] = steps
+                arrays[f"states/{name}/{var}/values"] = values
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path) -> "SimulationResults":
+        with np.load(path, allow_pickle=False) as data:
+            res = cls(dt=float(data["dt"]), n_steps=int(data["n_steps"]),
+                      settings=json.loads(str(data["settings"])), versions=json.loads(str(data["versions"])),
+                      sizes=json.loads(str(data["sizes"])), wall_time_s=float(data["wall_time_s"]))
+            for key in data.files:
+                parts = key.split("/")
+                if parts[0] == "spikes" and parts[-1] == "steps":
+                    name = "/".join(parts[1:-1])
+                    res.spikes[name] = (data[key], data[f"spikes/{name}/indices"])
+                elif parts[0] == "rates":
+                    res.rates["/".join(parts[1:])] = data[key]
+                elif parts[0] == "states" and parts[-1] == "steps":
+                    name, var = "/".join(parts[1:-2]), parts[-2]
+                    res.states.setdefault(name, {})[var] = (data[key], data[f"states/{name}/{var}/values"])
+        return res
+
+
+class Simulation:
+    """A runnable simulation.
+
+    Parameters
+    ----------
+    source : SimulationPlan, or a project / model graph
+        Graphs and projects are compiled with :func:`engine.compiler.compile_graph`.
+    backend : str
+        Registered backend name (:func:`engine.backends.get_backend`).
+    dtype : {"float32", "float64"}, optional
+        Overrides the plan's dtype.
+    seed : int, optional
+        Overrides the plan's root seed.
+    settings : dict, optional
+        Passed to the compiler; recorded in the results.
+    on_progress : callable, optional
+        Called with a :class:`Progress` at each phase change and after every chunk.
+    backend_options
+        Extra keyword arguments of the backend constructor (e.g. ``parallel=False``).
+    """
+
+    def __init__(self, source, backend: str = "numba", dtype: str | None = None, seed: int | None = None,
+                 settings: dict | None = None, on_progress: Callable[[Progress], None] | None = None,
+                 **backend_options):
+        self.settings = dict(settings or {})
+        self.on_progress = on_progress
+        self.progress = Progress("validate", 0.0)
+        self._pause = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.target_chunk_s = 0.1
+        if not isinstance(source, SimulationPlan):
+            self._report(Progress("compile", 0.0))
+            t0 = time.perf_counter()
+            from engine.compiler import compile_graph  # lazy: phase 2 module, pulls in the graph model
+
+            plan = compile_graph(source, self.settings)
+            self._report(Progress("compile", 1.0, wall_s=time.perf_counter() - t0))
+        else:
+            plan = source
+        if seed is not None:
+            plan = dataclasses.replace(plan, seed=int(seed))
+        if dtype is not None:
+            plan = dataclasses.replace(plan, dtype=str(np.dtype(dtype)))
+        self._report(Progress("validate", 0.0))
+        plan.validate()
+        self._report(Progress("validate", 1.0))
+        self.plan = plan
+        self.backend_name = backend
+        t0 = time.perf_counter()
+        self._report(Progress("jit", 0.0, message="building state"))
+        self.backend = get_backend(backend)(plan, dtype=plan.dtype, **backend_options)
+        self.setup_time_s = time.perf_counter() - t0
+        self._report(Progress("jit", 0.5, message="compiling kernels"))
+        t1 = time.perf_counter()
+        self.backend.warmup()
+        self.jit_time_s = time.perf_counter() - t1
+        self._report(Progress("jit", 1.0, wall_s=self.jit_time_s))
+        self.results = self._new_results()
+
+    # -- control from other threads ------------------------------------------------------------
+    def pause(self) -> None:
+        """Hold the run after the current chunk until :meth:`resume` (or :meth:`stop`)."""
+        self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    def stop(self) -> None:
+        """End the current run after the current chunk; recorded data so far is kept."""
+        self._stop.set()
+        self._pause.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    @property
+    def step(self) -> int:
+        return self.backend.step
+
+    @property
+    def time_ms(self) -> float:
+        return self.backend.step * self.plan.dt
+
+    # -- running -------------------------------------------------------------------------------
+    def iter_chunks(self, duration_ms: float | None = None, chunk_steps: int | None = None) -> Iterator[ChunkResult]:
+        """Run ``duration_ms`` (default: the plan's ``n_steps``) and yield every chunk as it completes.
+
+        Chunks are also appended to :attr:`results`. Stops early after :meth:`stop`.
+        """
+        n_total = self.plan.n_steps if duration_ms is None else self.plan.steps_for(duration_ms)
+        if n_total < 0:
+            raise SimulationError("duration must be >= 0 ms")
+        self._stop.clear()
+        done = 0
+        chunk = int(chunk_steps) if chunk_steps else min(max(n_total, 1), 100)
+        t_start = time.perf_counter()
+        self._report(Progress("run", 0.0, None, 0, n_total))
+        with self._lock:
+            while done < n_total:
+                while self._pause.is_set() and not self._stop.is_set():
+                    time.sleep(0.01)
+                if self._stop.is_set():
+                    self.results.stopped = True
+                    break
+                n = min(chunk, n_total - done)
+                t0 = time.perf_counter()
+                result = self.backend.run_steps(n)
+                wall = time.perf_counter() - t0
+                done += n
+                self.results._append(result)
+                elapsed = time.perf_counter() - t_start
+                self.results.wall_time_s += wall
+                eta = elapsed / done * (n_total - done) if done else None
+                self._report(Progress("run", done / n_total, eta, done, n_total, elapsed))
+                if not chunk_steps:
+                    # aim at target_chunk_s of wall per chunk: responsive pause/stop, low call overhead
+                    scale = self.target_chunk_s / max(wall, 1e-6)
+                    chunk = int(min(max(n * min(scale, 4.0), 10), 1_000_000))
+                yield result
+
+    def run(self, duration_ms: float | None = None, callback: Callable[[ChunkResult], None] | None = None,
+            chunk_steps: int | None = None) -> SimulationResults:
+        """Run ``duration_ms`` (blocking) and return all results recorded since construction.
+
+        ``callback(chunk)`` is called after every chunk (from the running thread).
+        """
+        for chunk in self.iter_chunks(duration_ms, chunk_steps):
+            if callback is not None:
+                callback(chunk)
+        return self.results
+
+    def reset_results(self) -> None:
+        """Forget the recorded data (the network state is kept)."""
+        self.results = self._new_results()
+
+    # -- state files ---------------------------------------------------------------------------
+    def save_state(self, path) -> None:
+        """Save the dynamic network state (``.npz``); restoring continues the run identically."""
+        self.backend.save_state(path)
+
+    def restore_state(self, path) -> None:
+        self.backend.restore_state(path)
+
+    def get_state(self, population: str, variable: str) -> np.ndarray:
+        return self.backend.get_state(population, variable)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _new_results(self) -> SimulationResults:
+        sizes = {}
+        for mon in self.plan.monitors:
+            size = self.plan.emitter_size(mon.target)
+            sizes[mon.name] = int(mon.indices.size) if mon.indices is not None else size
+        settings = dict(self.settings)
+        settings.update(dt=self.plan.dt, seed=self.plan.seed, dtype=self.plan.dtype, backend=self.backend_name,
+                        n_neurons=self.plan.n_neurons, n_synapses=self.plan.n_synapses)
+        return SimulationResults(dt=self.plan.dt, settings=settings, versions=library_versions(), sizes=sizes)
+
+    def _report(self, progress: Progress) -> None:
+        self.progress = progress
+        if self.on_progress is not None:
+            self.on_progress(progress)
