@@ -7,3 +7,54 @@
 
 Stateful wrappers live in :mod:`engine.backends`.
 """
+
+import hashlib as _hashlib
+import os as _os
+
+_KERNEL_DIR = _os.path.dirname(_os.path.abspath(__file__))
+
+
+def _kernel_sources_hash() -> bytes:
+    digest = _hashlib.sha256()
+    for name in sorted(_os.listdir(_KERNEL_DIR)):
+        if name.endswith(".py"):
+            with open(_os.path.join(_KERNEL_DIR, name), "rb") as fh:
+                digest.update(name.encode() + b"\0" + fh.read())
+    return digest.digest()
+
+
+def _install_cache_locator() -> None:
+    """Make numba's on-disk cache of these kernels depend on *all* kernel sources.
+
+    numba keys a cached function on its own file only, so the fused ``run_chunk`` would keep a stale
+    copy of a neuron kernel edited in another file. This locator (tried first, only for files of
+    this package) stamps every kernel with a hash of the whole package. If numba's internals differ,
+    the default locators apply unchanged.
+    """
+    try:
+        from numba.core.caching import CacheImpl, InTreeCacheLocator
+    except ImportError:  # pragma: no cover - other numba layout
+        return
+
+    stamp = _kernel_sources_hash()
+
+    class KernelPackageLocator(InTreeCacheLocator):
+        def get_source_stamp(self):
+            return stamp
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if _os.path.dirname(_os.path.abspath(py_file)) != _KERNEL_DIR:
+                return None
+            self = cls(py_func, py_file)
+            try:
+                self.ensure_cache_path()
+            except OSError:
+                return None
+            return self
+
+    if not any(getattr(c, "__name__", "") == "KernelPackageLocator" for c in CacheImpl._locator_classes):
+        CacheImpl._locator_classes.insert(0, KernelPackageLocator)
+
+
+_install_cache_locator()

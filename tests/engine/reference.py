@@ -145,10 +145,10 @@ class _Pop:
             v, u, a, b = self.v, self.u, prm["a"], prm["b"]
             if self.p.scheme == "split2003":
                 for _ in range(2):
-                    v = v + 0.5 * dt * (0.04 * v ** 2 + 5 * v + 140 - u + current)
+                    v = v + 0.5 * dt * ((0.04 * v + 5) * v + 140 - u + current)
                 u = u + dt * a * (b * v - u)
             else:
-                v, u = v + dt * (0.04 * v ** 2 + 5 * v + 140 - u + current), u + dt * a * (b * v - u)
+                v, u = v + dt * ((0.04 * v + 5) * v + 140 - u + current), u + dt * a * (b * v - u)
             self.v, self.u = v, u
             self.chan = np.array([chan[c] * (0.0 if k == "delta" else np.exp(-dt / self.taus[c]))
                                   for c, k in enumerate(self.kinds)]).reshape(chan.shape)
