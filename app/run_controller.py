@@ -1,0 +1,290 @@
+"""Runs a simulation off the GUI thread and hands its chunks to the GUI.
+
+This is the only module of the designer that knows the engine's runner API
+(``engine.runner.Simulation``: construction compiles and JIT-builds with progress callbacks,
+``run(duration_ms, callback=...)`` steps in chunks, ``pause()/resume()/stop()`` from any thread).
+
+* The simulation is built and run in a Python worker thread; the numba kernels release the GIL,
+  so the event loop stays responsive.
+* Each chunk is translated into a :class:`LiveChunk` (monitor node id -> arrays in ms) and put
+  on a **bounded** queue. When the GUI falls behind, the worker blocks on the full queue
+  (back-pressure) rather than dropping data or growing memory.
+* A ``QTimer`` on the GUI thread drains the queue at up to 60 Hz and emits ``chunks``; progress is
+  a single latest value (phase, fraction, ETA) read by the same timer.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from engine.errors import SynweaveError
+
+PHASE_TEXT = {"validate": "Validating", "compile": "Compiling network", "jit": "JIT-compiling kernels",
+              "run": "Running"}
+
+
+@dataclass
+class LiveChunk:
+    """Monitored data of one chunk, keyed by monitor node id, times in ms."""
+
+    t0_ms: float
+    t1_ms: float
+    dt: float
+    spikes: dict = field(default_factory=dict)    # id -> (times_ms float64, indices int32)
+    rates: dict = field(default_factory=dict)     # id -> counts per step (int)
+    states: dict = field(default_factory=dict)    # id -> {var: (times_ms, values [n, k])}
+    weights: dict = field(default_factory=dict)   # id -> (time_ms, weights 1-D or 2-D)
+    signals: dict = field(default_factory=dict)   # id -> (times_ms, values)
+    readouts: dict = field(default_factory=dict)  # id -> {"accuracy": float, "confusion": 2-D}
+
+    @property
+    def n_spikes(self) -> int:
+        return sum(int(t.size) for t, _ in self.spikes.values())
+
+
+def _monitor_key(name: str, graph) -> str:
+    """The monitor node id a plan monitor name refers to (ids, labels, or ``id/...`` names)."""
+    if graph is None:
+        return name
+    if name in graph:
+        return name
+    head = name.split("/")[0].split(":")[0]
+    if head in graph:
+        return head
+    for nid, node in graph.nodes.items():
+        if node.label == name:
+            return nid
+    return name
+
+
+def translate(chunk, graph=None) -> LiveChunk:
+    """Engine ``ChunkResult`` -> :class:`LiveChunk` (the one place that knows its layout)."""
+    dt = float(chunk.dt)
+    out = LiveChunk(chunk.start_step * dt, chunk.stop_step * dt, dt)
+    for name, (steps, idx) in chunk.spikes.items():
+        out.spikes[_monitor_key(name, graph)] = (np.asarray(steps, np.float64) * dt, np.asarray(idx, np.int32))
+    for name, counts in chunk.rates.items():
+        out.rates[_monitor_key(name, graph)] = np.asarray(counts)
+    for name, variables in chunk.states.items():
+        out.states[_monitor_key(name, graph)] = {
+            var: (np.asarray(steps, np.float64) * dt, np.asarray(values)) for var, (steps, values) in variables.items()}
+    for attr in ("weights", "signals", "readouts"):  # newer engine monitors, when present
+        for name, value in (getattr(chunk, attr, None) or {}).items():
+            getattr(out, attr)[_monitor_key(name, graph)] = value
+    return out
+
+
+class RunController(QObject):
+    """Start / pause / resume / stop one simulation at a time."""
+
+    #: phase ("validate", "compile", "jit", "run"), fraction 0..1, human text
+    progress = Signal(str, float, str)
+    #: a list of LiveChunk drained from the queue in one timer tick
+    chunks = Signal(list)
+    #: "idle", "starting", "running", "paused", "stopping"
+    stateChanged = Signal(str)
+    #: the run ended; carries the SimulationResults (or None after an error)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, parent=None, queue_size: int = 32, fps: float = 60.0):
+        super().__init__(parent)
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.timer = QTimer(self)
+        self.timer.setInterval(max(1, int(1000 / fps)))
+        self.timer.timeout.connect(self.poll)
+        self.state = "idle"
+        self.sim = None
+        self.results = None
+        self.error: str | None = None
+        self.thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        self._progress_lock = threading.Lock()
+        self._progress: Any = None
+        self._graph = None
+        self._shown_progress = None
+        self.chunk_count = 0
+        self.spike_count = 0
+        self.wall_start = 0.0
+        self.wall_run_s = 0.0
+
+    # -- control ----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.state in ("starting", "running", "paused", "stopping")
+
+    def start(self, source, duration_ms: float, backend: str = "numba", settings: dict | None = None,
+              graph=None, seed: int | None = None, dtype: str | None = None, **backend_options) -> bool:
+        """Build and run ``source`` (a Project, or a SimulationPlan) in a worker thread."""
+        if self.running:
+            return False
+        self._stop.clear()
+        self._pause.clear()
+        self.queue = queue.Queue(maxsize=self.queue.maxsize)
+        self.sim = None
+        self.results = None
+        self.error = None
+        self.chunk_count = 0
+        self.spike_count = 0
+        self._graph = graph
+        self._progress = None
+        self._shown_progress = None
+        self.wall_start = time.perf_counter()
+        self._set_state("starting")
+        args = dict(source=source, duration_ms=float(duration_ms), backend=backend,
+                    settings=dict(settings or {}), seed=seed, dtype=dtype, options=backend_options)
+        self.thread = threading.Thread(target=self._worker, kwargs=args, name="synweave-sim", daemon=True)
+        self.thread.start()
+        self.timer.start()
+        return True
+
+    def pause(self) -> None:
+        if self.state == "running":
+            self._pause.set()
+            if self.sim is not None:
+                self.sim.pause()
+            self._set_state("paused")
+
+    def resume(self) -> None:
+        if self.state == "paused":
+            self._pause.clear()
+            if self.sim is not None:
+                self.sim.resume()
+            self._set_state("running")
+
+    def stop(self) -> None:
+        if self.running:
+            self._stop.set()
+            self._pause.clear()
+            if self.sim is not None:
+                self.sim.stop()
+            self._set_state("stopping")
+
+    def wait(self, timeout: float = 10.0) -> bool:
+        """Block until the worker ends (tests, closing the window); then deliver what is left."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+            alive = self.thread.is_alive()
+        else:
+            alive = False
+        self.poll()
+        return not alive
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.stateChanged.emit(state)
+
+    # -- worker thread -------------------------------------------------------------------------
+    def _worker(self, source, duration_ms, backend, settings, seed, dtype, options):
+        results = None
+        try:
+            from engine.runner import Simulation
+
+            sim = Simulation(source, backend=backend, settings=settings, seed=seed, dtype=dtype,
+                             on_progress=self._on_progress, **options)
+            self.sim = sim
+            if self._pause.is_set():
+                sim.pause()
+            if not self._stop.is_set():
+                self._put(("running", None))
+                results = sim.run(duration_ms, callback=self._on_chunk)
+            else:
+                results = sim.results
+                results.stopped = True
+        except SynweaveError as exc:
+            self._put(("error", str(exc)))
+        except ModuleNotFoundError as exc:
+            self._put(("error", f"this build of Synweave cannot simulate this project yet "
+                                f"(missing module {exc.name!r})"))
+        except MemoryError:
+            self._put(("error", "out of memory while building or running the network; reduce its size "
+                                "or the recorded monitors"))
+        except Exception as exc:  # a bug must still end the run cleanly and be reported
+            self._put(("error", f"{type(exc).__name__}: {exc}"))
+        finally:
+            self._put(("done", results), force=True)
+
+    def _on_progress(self, progress) -> None:
+        with self._progress_lock:
+            self._progress = progress
+
+    def _on_chunk(self, chunk) -> None:
+        self._put(("chunk", translate(chunk, self._graph)))
+
+    def _put(self, item, force: bool = False) -> None:
+        while True:
+            try:
+                self.queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                if self._stop.is_set() and not force:
+                    return  # stopping: the GUI no longer needs live data
+                if force:
+                    # make room: the final message must get through
+                    try:
+                        self.queue.get_nowait()
+                    except queue.Empty:
+                        pass
+
+    # -- GUI thread ---------------------------------------------------------------------------
+    def poll(self) -> None:
+        """Drain the queue (called by the timer); emit chunks, progress and the end of the run."""
+        items: list[LiveChunk] = []
+        done = False
+        while True:
+            try:
+                kind, payload = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "chunk":
+                items.append(payload)
+                self.chunk_count += 1
+                self.spike_count += payload.n_spikes
+            elif kind == "running":
+                if self.state == "starting":
+                    self._set_state("paused" if self._pause.is_set() else "running")
+            elif kind == "error":
+                self.error = payload
+            elif kind == "done":
+                self.results = payload
+                done = True
+        if items:
+            self.chunks.emit(items)
+        with self._progress_lock:
+            prog = self._progress
+        if prog is not None and prog is not self._shown_progress:
+            self._shown_progress = prog
+            self.progress.emit(prog.phase, float(prog.fraction), self.progress_text(prog))
+        if done:
+            self.timer.stop()
+            self.wall_run_s = time.perf_counter() - self.wall_start
+            self.sim = None
+            self._set_state("idle")
+            if self.error:
+                self.failed.emit(self.error)
+                self.finished.emit(None)
+            else:
+                self.finished.emit(self.results)
+
+    def progress_text(self, prog) -> str:
+        text = PHASE_TEXT.get(prog.phase, prog.phase)
+        if prog.phase == "run":
+            if prog.n_steps and self.sim is not None:
+                dt = self.sim.plan.dt
+                text += f" {prog.step * dt / 1000:.2f} / {prog.n_steps * dt / 1000:.2f} s"
+            if prog.eta_s is not None and prog.fraction < 1:
+                text += f" — {prog.eta_s:.0f} s left" if prog.eta_s >= 1 else " — <1 s left"
+            if self.state == "paused":
+                text += " (paused)"
+        elif prog.message:
+            text += f" — {prog.message}"
+        return text
