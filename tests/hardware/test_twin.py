@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 
 from hardware.neurocorex import protocol as p
 from hardware.neurocorex.twin import NeuroCoreXTwin
