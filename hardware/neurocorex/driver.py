@@ -66,6 +66,11 @@ class NeuroCoreXDriver:
     PortOpenError
         The port does not exist, is busy, or access is denied.
 
+    Notes
+    -----
+    One driver serves one thread: a GUI calls it from a worker thread and forwards progress
+    callbacks and ``iter_run`` frames to the UI thread itself.
+
     Examples
     --------
     >>> with NeuroCoreXDriver("/dev/ttyUSB1") as board:             # doctest: +SKIP
