@@ -248,7 +248,10 @@ def test_real_timing_streaming_run_keeps_stepping_while_the_queue_is_empty(tiny_
             tail = live.finish(extra_steps=2)
     frames = np.array([f for _, f in idle + tail])
     spikes = p.frames_to_spikes(frames)
-    assert spikes[0] == (2, 4)  # input 2 released at step 0 fired neuron 4 at step 2
+    # Input 2 fires neuron 4 two steps after its release. In real timing the release step depends
+    # on when the bytes reach the board (steps keep running with an empty queue), so only the
+    # lower bound and the single spike are fixed.
+    assert [k for _, k in spikes] == [4] and spikes[0][0] >= 2
     assert len(frames) > len(idle)
 
 
