@@ -930,10 +930,11 @@ class GraphScene(QGraphicsScene):
         if source is None:
             return
         target = self._port_at(pos, want_output=not source.is_output)
+        endpoints = self._endpoints(target) if target is not None else None
         self._end_drag_visuals()
         self._drag_port = None
         if target is not None:
-            src, sp, dst, dp = self._endpoints(target)
+            src, sp, dst, dp = endpoints
             ok, reason = self.doc.graph.can_connect(src, sp, dst, dp)
             if ok:
                 if self.doc.apply(Connect(Edge(src, sp, dst, dp)), "connect"):
@@ -1225,6 +1226,7 @@ class GraphView(QGraphicsView):
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
         self._pan_origin = None
         self._space = False
+        self._last_mouse = None  # pointer position over the viewport, for Tab / paste at cursor
         self.popup = AddNodePopup(self)
         self.popup.hide()
 
@@ -1303,6 +1305,9 @@ class GraphView(QGraphicsView):
             self.centerOn(item.sceneBoundingRect().center())
 
     def cursor_scene_pos(self) -> QPointF | None:
+        """Scene position of the mouse pointer if it is over the canvas (else None)."""
+        if self._last_mouse is not None:
+            return self.mapToScene(self._last_mouse)
         p = self.viewport().mapFromGlobal(QCursor.pos())
         if self.viewport().rect().contains(p):
             return self.mapToScene(p)
@@ -1366,6 +1371,7 @@ class GraphView(QGraphicsView):
         super().keyReleaseEvent(event)
 
     def mousePressEvent(self, event):
+        self._last_mouse = event.position().toPoint()
         if event.button() == Qt.MouseButton.MiddleButton:
             self._pan_origin = event.position()
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
@@ -1373,7 +1379,12 @@ class GraphView(QGraphicsView):
             return
         super().mousePressEvent(event)
 
+    def leaveEvent(self, event):
+        self._last_mouse = None
+        super().leaveEvent(event)
+
     def mouseMoveEvent(self, event):
+        self._last_mouse = event.position().toPoint()
         if self._pan_origin is not None:
             delta = event.position() - self._pan_origin
             self._pan_origin = event.position()

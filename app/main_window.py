@@ -680,11 +680,29 @@ class MainWindow(QMainWindow):
             self.progress_bar.setFormat("Starting…")
         return started
 
-    def start_plan_run(self, plan, sizes: dict | None = None, **options) -> bool:
-        """Run a ready simulation plan (benchmarks, screenshots); plots keyed by monitor name."""
+    def start_plan_run(self, plan, monitor_map: dict | None = None, **options) -> bool:
+        """Run a ready simulation plan (benchmarks, screenshots).
+
+        ``monitor_map`` sends a plan monitor's data to a monitor node's plot:
+        ``{plan monitor name: node id}``.
+        """
+        if self.run.running:
+            return False
         duration = plan.n_steps * plan.dt
-        self.plots.begin_run(None, duration, plan.dt, sizes)
-        return self.run.start(plan, duration, **options)
+        monitor_map = dict(monitor_map or {})
+        sizes = {nid: plan.emitter_size(m.target) for m in plan.monitors
+                 for name, nid in monitor_map.items() if m.name == name}
+        self.plots.sync(self.doc.graph)
+        self.plots.begin_run(self.doc.graph, duration, plan.dt, sizes)
+        for nid in monitor_map.values():
+            if nid in self.plot_docks:
+                self.plot_docks[nid].show()
+                self.plot_docks[nid].raise_()
+        started = self.run.start(plan, duration, monitor_map=monitor_map, **options)
+        if started:
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("Starting…")
+        return started
 
     def toggle_pause(self):
         if self.run.state == "running":

@@ -49,8 +49,10 @@ class LiveChunk:
         return sum(int(t.size) for t, _ in self.spikes.values())
 
 
-def _monitor_key(name: str, graph) -> str:
+def _monitor_key(name: str, graph, monitor_map: dict | None = None) -> str:
     """The monitor node id a plan monitor name refers to (ids, labels, or ``id/...`` names)."""
+    if monitor_map and name in monitor_map:
+        return monitor_map[name]
     if graph is None:
         return name
     if name in graph:
@@ -64,20 +66,24 @@ def _monitor_key(name: str, graph) -> str:
     return name
 
 
-def translate(chunk, graph=None) -> LiveChunk:
+def translate(chunk, graph=None, monitor_map: dict | None = None) -> LiveChunk:
     """Engine ``ChunkResult`` -> :class:`LiveChunk` (the one place that knows its layout)."""
     dt = float(chunk.dt)
+
+    def key(name):
+        return _monitor_key(name, graph, monitor_map)
+
     out = LiveChunk(chunk.start_step * dt, chunk.stop_step * dt, dt)
     for name, (steps, idx) in chunk.spikes.items():
-        out.spikes[_monitor_key(name, graph)] = (np.asarray(steps, np.float64) * dt, np.asarray(idx, np.int32))
+        out.spikes[key(name)] = (np.asarray(steps, np.float64) * dt, np.asarray(idx, np.int32))
     for name, counts in chunk.rates.items():
-        out.rates[_monitor_key(name, graph)] = np.asarray(counts)
+        out.rates[key(name)] = np.asarray(counts)
     for name, variables in chunk.states.items():
-        out.states[_monitor_key(name, graph)] = {
+        out.states[key(name)] = {
             var: (np.asarray(steps, np.float64) * dt, np.asarray(values)) for var, (steps, values) in variables.items()}
     for attr in ("weights", "signals", "readouts"):  # newer engine monitors, when present
         for name, value in (getattr(chunk, attr, None) or {}).items():
-            getattr(out, attr)[_monitor_key(name, graph)] = value
+            getattr(out, attr)[key(name)] = value
     return out
 
 
@@ -110,6 +116,7 @@ class RunController(QObject):
         self._progress_lock = threading.Lock()
         self._progress: Any = None
         self._graph = None
+        self._monitor_map: dict = {}
         self._shown_progress = None
         self.chunk_count = 0
         self.spike_count = 0
@@ -122,8 +129,13 @@ class RunController(QObject):
         return self.state in ("starting", "running", "paused", "stopping")
 
     def start(self, source, duration_ms: float, backend: str = "numba", settings: dict | None = None,
-              graph=None, seed: int | None = None, dtype: str | None = None, **backend_options) -> bool:
-        """Build and run ``source`` (a Project, or a SimulationPlan) in a worker thread."""
+              graph=None, seed: int | None = None, dtype: str | None = None, monitor_map: dict | None = None,
+              **backend_options) -> bool:
+        """Build and run ``source`` (a Project, or a SimulationPlan) in a worker thread.
+
+        ``graph`` (the project's graph) maps plan monitor names to monitor node ids;
+        ``monitor_map`` gives explicit ``{plan monitor name: node id}`` pairs.
+        """
         if self.running:
             return False
         self._stop.clear()
@@ -135,6 +147,7 @@ class RunController(QObject):
         self.chunk_count = 0
         self.spike_count = 0
         self._graph = graph
+        self._monitor_map = dict(monitor_map or {})
         self._progress = None
         self._shown_progress = None
         self.wall_start = time.perf_counter()
@@ -218,7 +231,7 @@ class RunController(QObject):
             self._progress = progress
 
     def _on_chunk(self, chunk) -> None:
-        self._put(("chunk", translate(chunk, self._graph)))
+        self._put(("chunk", translate(chunk, self._graph, self._monitor_map)))
 
     def _put(self, item, force: bool = False) -> None:
         while True:
