@@ -1348,7 +1348,23 @@ class GraphView(QGraphicsView):
             self.setInteractive(False)
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
             return
-        if plain and key == Qt.Key.Key_H:
+        # Window shortcuts normally handle these; when the key reaches the canvas directly
+        # (an inactive window, an embedding), the canvas does the same thing.
+        if event.matches(QKeySequence.StandardKey.Copy):
+            scene.copy_selection()
+        elif event.matches(QKeySequence.StandardKey.Cut):
+            scene.cut_selection()
+        elif event.matches(QKeySequence.StandardKey.Paste):
+            scene.paste()
+        elif event.matches(QKeySequence.StandardKey.Undo):
+            scene.doc.undo_stack.undo()
+        elif event.matches(QKeySequence.StandardKey.Redo):
+            scene.doc.undo_stack.redo()
+        elif mods == Qt.KeyboardModifier.ControlModifier and key == Qt.Key.Key_D:
+            scene.duplicate_selection()
+        elif mods == Qt.KeyboardModifier.ControlModifier and key == Qt.Key.Key_G:
+            scene.group_selection()
+        elif plain and key == Qt.Key.Key_H:
             self.fit_all()
         elif plain and key == Qt.Key.Key_F:
             self.fit_selection()
