@@ -1274,9 +1274,18 @@ class GraphView(QGraphicsView):
         new = max(self.MIN_ZOOM, min(self.MAX_ZOOM, z * factor))
         if abs(new - z) < 1e-6:
             return
-        self.scale(new / z, new / z)  # anchored under the mouse
-        self.zoomChanged.emit(new)
+        self.zoom_at(new, event.position().toPoint())
         event.accept()
+
+    def zoom_at(self, z: float, vp_point):
+        """Zoom to ``z`` keeping the scene point under ``vp_point`` (viewport pixels) in place."""
+        anchor = self.mapToScene(vp_point)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.set_zoom(z)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        moved = self.mapFromScene(anchor) - vp_point
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
 
     def fit_rect(self, rect: QRectF, max_zoom: float = 1.25):
         if rect.isNull() or rect.isEmpty():

@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
+import app  # noqa: E402,F401  (PySide6 6.12 refcount work-around before any Qt call)
 import pytest  # noqa: E402
 
 pytest.importorskip("PySide6")

@@ -1,0 +1,125 @@
+"""Running from the GUI: live raster, progress phases, pause, stop midway, refusal, live switch."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from engine.graph import SetParam
+from engine.networks import cuba_plan
+from tests.gui.conftest import node_by_label
+
+HAS_COMPILER = importlib.util.find_spec("engine.compiler") is not None
+
+
+def _wait(qtbot, win, timeout=120_000):
+    qtbot.waitUntil(lambda: not win.run.running, timeout=timeout)
+    QApplication.processEvents()
+
+
+def _raster(win):
+    return win.plots.panels[node_by_label(win, "Raster")]
+
+
+def test_live_raster_points_arrive(cuba_window, qtbot):
+    win = cuba_window
+    raster_id = node_by_label(win, "Raster")
+    phases = []
+    win.run.progress.connect(lambda phase, frac, text: phases.append((phase, text)))
+    seen = []
+    win.run.chunks.connect(lambda chunks: seen.append(sum(c.n_spikes for c in chunks)))
+    assert win.start_plan_run(cuba_plan(n=4000, duration_ms=400.0), {"spikes": raster_id})
+    assert not win.act_run.isEnabled() and win.act_stop.isEnabled()
+    _wait(qtbot, win)
+    panel = _raster(win)
+    assert panel.n_spikes > 1000 and panel.n_spikes == win.run.spike_count
+    assert sum(seen) == panel.n_spikes
+    assert panel.redraw_count >= 1
+    assert "spikes" in panel.status.text() and "4,000 neurons" in panel.status.text()
+    assert panel.rate_counts.sum() == panel.n_spikes
+    names = {p for p, _ in phases}
+    assert {"jit", "run"} <= names
+    assert any("Running" in text for p, text in phases if p == "run")
+    assert win.progress_bar.format().startswith("Finished")
+    assert win.act_run.isEnabled() and not win.act_stop.isEnabled()
+    # the data is what a headless run of the same plan records
+    from engine.runner import Simulation
+    res = Simulation(cuba_plan(n=4000, duration_ms=400.0)).run(400.0)
+    t, i = res.spike_times("spikes")
+    arrays = panel.data_arrays()
+    assert np.array_equal(np.sort(arrays["neuron"]), np.sort(i))
+
+
+def test_stop_midway_and_pause(cuba_window, qtbot):
+    win = cuba_window
+    raster_id = node_by_label(win, "Raster")
+    win.run.fps = 60
+    assert win.start_plan_run(cuba_plan(n=4000, duration_ms=60_000.0), {"spikes": raster_id})
+    qtbot.waitUntil(lambda: win.run.chunk_count >= 3, timeout=60_000)
+    win.toggle_pause()
+    assert win.run.state == "paused" and win.act_pause.text() == "Resume"
+    time.sleep(0.3)
+    QApplication.processEvents()
+    n = win.run.chunk_count
+    time.sleep(0.4)
+    QApplication.processEvents()
+    assert win.run.chunk_count <= n + 1  # at most the chunk that was running
+    win.toggle_pause()
+    assert win.run.state == "running"
+    qtbot.waitUntil(lambda: win.run.chunk_count > n + 1, timeout=30_000)
+    win.stop_run()
+    _wait(qtbot, win, 30_000)
+    res = win.run.results
+    assert res is not None and res.stopped
+    assert 0 < res.n_steps < 600_000
+    assert win.progress_bar.format().startswith("Stopped")
+    assert _raster(win).n_spikes > 0
+
+
+def test_run_refused_while_the_network_has_errors(window, dialogs):
+    win = window
+    win.scene.add_node("synapse.projection", (0, 0))
+    assert not win.start_run()
+    assert not win.run.running
+    assert "problem" in win.statusBar().currentMessage()
+    assert "Fix 2 problem(s) first" == win.progress_bar.format() or "Fix" in win.progress_bar.format()
+
+
+@pytest.mark.skipif(HAS_COMPILER, reason="the compiler exists: projects run for real")
+def test_project_run_without_compiler_reports_cleanly(cuba_window, qtbot, dialogs):
+    win = cuba_window
+    assert win.start_run()
+    _wait(qtbot, win)
+    (kind, title, text, detail), = dialogs.errors()
+    assert "Simulation failed" in title and "engine.compiler" in detail and "Traceback" not in detail
+
+
+@pytest.mark.skipif(not HAS_COMPILER, reason="engine.compiler (graph -> plan) not there yet")
+def test_project_run_from_the_designer(cuba_window, qtbot, dialogs):
+    win = cuba_window
+    win.doc.set_setting("duration", 200.0)
+    assert win.start_run()
+    _wait(qtbot, win)
+    assert dialogs.errors() == []
+    assert _raster(win).n_spikes > 0
+
+
+def test_live_switch_is_a_project_edit_and_defers_drawing(cuba_window, qtbot):
+    win = cuba_window
+    raster_id = node_by_label(win, "Raster")
+    panel = _raster(win)
+    panel.live_box.setChecked(False)
+    assert win.doc.graph.node(raster_id).live is False
+    assert win.modified
+    assert win.start_plan_run(cuba_plan(n=2000, duration_ms=300.0), {"spikes": raster_id})
+    counts = []
+    win.run.chunks.connect(lambda c: counts.append(panel.redraw_count))
+    _wait(qtbot, win)
+    assert counts and max(counts) == 0        # nothing drawn while running
+    assert panel.redraw_count >= 1            # drawn once at the end
+    win.doc.undo_stack.undo()
+    assert win.doc.graph.node(raster_id).live is True and panel.live
