@@ -186,7 +186,7 @@ class PlotPanel(QWidget):
             exp.parameters()["width"] = max(800, int(self.glw.width() * 2))
             exp.export(str(path))
         elif suffix == "svg":
-            exporters.SVGExporter(self.glw.ci).export(str(path))
+            self._export_svg(path)
         elif suffix == "npz":
             np.savez_compressed(path, **self.data_arrays())
         elif suffix == "csv":
@@ -194,6 +194,26 @@ class PlotPanel(QWidget):
         else:
             raise ValueError(f"unknown export format {suffix!r}; use png, svg, csv or npz")
         return path
+
+    def _export_svg(self, path: Path):
+        """Vector SVG of the plots (QtSvg; pyqtgraph's own SVG exporter cannot parse Qt 6.12 paths)."""
+        from PySide6.QtCore import QRectF, QSize
+        from PySide6.QtGui import QPainter
+        from PySide6.QtSvg import QSvgGenerator
+
+        scene = self.glw.scene()
+        rect = self.glw.ci.sceneBoundingRect()
+        gen = QSvgGenerator()
+        gen.setFileName(str(path))
+        gen.setSize(QSize(int(rect.width()), int(rect.height())))
+        gen.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
+        gen.setTitle(self.title)
+        gen.setDescription(f"Synweave plot of monitor {self.monitor_id}")
+        painter = QPainter(gen)
+        try:
+            scene.render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
+        finally:
+            painter.end()
 
     def _export_csv(self, path: Path):
         arrays = self.data_arrays()
