@@ -187,7 +187,7 @@ class NumbaBackend(Backend):
         c = np.ascontiguousarray
         return [c(state, dtype), c(chan, dtype), ref, c(prm, dtype), nref, c(P11, dtype), c(P21, dtype), c(AWI, dtype),
                 np.zeros(n, dtype), self._has_iext(0), starts, stops, ents, np.int64(self.group_base[0]),
-                adaptive, coupled, np.int64(self._nblocks(n))]
+                adaptive, coupled, np.int64(self._nblocks(n)), np.zeros((2, n), dtype)]
 
     def _build_coba(self, pops, n, C):
         dt, dtype = self.dt, self.dtype
@@ -220,7 +220,7 @@ class NumbaBackend(Backend):
         c = np.ascontiguousarray
         return [c(state, dtype), c(chan, dtype), ref, c(prm, dtype), nref, c(P11, dtype), c(EREV, dtype),
                 np.zeros(n, dtype), self._has_iext(1), starts, stops, ents, np.int64(self.group_base[1]), adaptive,
-                np.int64(self._nblocks(n))]
+                np.int64(self._nblocks(n)), np.zeros((2, n), dtype)]
 
     def _build_izh(self, pops, n, C):
         dt, dtype = self.dt, self.dtype
@@ -248,7 +248,7 @@ class NumbaBackend(Backend):
         c = np.ascontiguousarray
         return [c(state, dtype), c(chan, dtype), c(prm, dtype), scheme, c(P11, dtype), c(CIN, dtype),
                 np.zeros(n, dtype), self._has_iext(2), starts, stops, ents, np.int64(self.group_base[2]),
-                np.int64(self._nblocks(n))]
+                np.int64(self._nblocks(n)), np.zeros((1, n), dtype)]
 
     def _entity_of(self, name: str) -> int:
         if name in self.slots:
@@ -425,6 +425,28 @@ class NumbaBackend(Backend):
 
     def warmup(self) -> None:
         self._run(0)
+        self._warm_parallel()
+
+    def _warm_parallel(self) -> None:
+        """Run each parallel kernel once on empty arrays: loads it and starts the thread pool now
+        (about a second) instead of inside the first timed chunk."""
+        empty_row = np.zeros(0, self.dtype)
+        zero = np.int64(0)
+
+        def cut(a):
+            return a[:, :0] if a.ndim == 2 else a[:0]
+
+        lif, coba, izh = self.lif, self.coba, self.izh
+        if lif[16] > 0:
+            nk.lif_update_parallel(np.int64(1), cut(lif[0]), cut(lif[1]), cut(lif[2]), cut(lif[3]), cut(lif[5]),
+                                   cut(lif[6]), cut(lif[7]), cut(lif[8]), lif[9], empty_row, zero, lif[14], lif[15],
+                                   cut(lif[17]))
+        if coba[14] > 0:
+            nk.coba_update_parallel(np.int64(1), cut(coba[0]), cut(coba[1]), cut(coba[2]), cut(coba[3]), cut(coba[5]),
+                                    cut(coba[6]), cut(coba[7]), coba[8], empty_row, zero, coba[13], cut(coba[15]))
+        if izh[12] > 0:
+            nk.izh_update_parallel(np.int64(1), cut(izh[0]), cut(izh[1]), cut(izh[2]), cut(izh[3]), cut(izh[4]),
+                                   cut(izh[5]), cut(izh[6]), izh[7], empty_row, zero, self.dt, cut(izh[13]))
 
     def run_steps(self, n: int) -> ChunkResult:
         return self._run(int(n))

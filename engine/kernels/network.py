@@ -93,6 +93,8 @@ def spike_train_step(k, st_ent, st_lo, st_hi, st_pos, st_steps, st_idx, ent_off,
 def propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base):
     """Step (3): ``ring[(k + d - 1) mod L, target] += w`` for the outgoing synapses of every spike."""
     L = ring.shape[0]
+    S = ring.shape[1]
+    flat = ring.reshape(L * S)
     for p in range(proj_pre_ent.size):
         e = proj_pre_ent[p]
         cnt = ent_cnt[e]
@@ -107,7 +109,8 @@ def propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj
                 slot = kk + np.int64(delay[s]) - 1
                 if slot >= L:
                     slot -= L
-                ring[slot, base + post[s]] += weight[s]
+                # unsigned index: no negative-index wraparound code in the hot loop
+                flat[np.uint64(slot * S + base + post[s])] += weight[s]
 
 
 @njit(**_OPTS)
@@ -178,12 +181,13 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
     ----------
     lif : tuple
         ``(state, chan, ref, prm, nref, P11, P21, AWI, iext, has_iext, pop_start, pop_stop, pop_ent,
-        base, adaptive, coupled, nblocks)``; ``nblocks > 0`` runs the update in parallel blocks.
+        base, adaptive, coupled, nblocks, scratch)``; ``nblocks > 0`` runs the update in parallel blocks;
+        ``scratch`` is a (2, n) work array.
     coba : tuple
         ``(state, chan, ref, prm, nref, P11, EREV, iext, has_iext, pop_start, pop_stop, pop_ent, base,
-        adaptive, nblocks)``
+        adaptive, nblocks, scratch)``
     izh : tuple
-        ``(state, chan, prm, scheme, P11, CIN, iext, has_iext, pop_start, pop_stop, pop_ent, base, nblocks)``
+        ``(state, chan, prm, scheme, P11, CIN, iext, has_iext, pop_start, pop_stop, pop_ent, base, nblocks, scratch)``
     net : tuple
         ``(ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base)``
     pois, trains, cur : tuple
@@ -256,28 +260,28 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
         if n_lif > 0:
             if lif[16] > 0:
                 b = nk.lif_update_parallel(lif[16], lif[0], lif[1], lif[2], lif[3], lif[5], lif[6], lif[7], lif[8],
-                                           lif[9], ring_row, lif[13], lif[14], lif[15])
+                                           lif[9], ring_row, lif[13], lif[14], lif[15], lif[17])
             else:
                 b = nk.lif_update(0, n_lif, lif[0], lif[1], lif[2], lif[3], lif[5], lif[6], lif[7], lif[8], lif[9],
-                                  ring_row, lif[13], lif[14], lif[15])
+                                  ring_row, lif[13], lif[14], lif[15], lif[17])
             if b >= 0:
                 bad_group, bad_code = GROUP_LIF, b
         if n_coba > 0:
             if coba[14] > 0:
                 b = nk.coba_update_parallel(coba[14], coba[0], coba[1], coba[2], coba[3], coba[5], coba[6], coba[7],
-                                            coba[8], ring_row, coba[12], coba[13])
+                                            coba[8], ring_row, coba[12], coba[13], coba[15])
             else:
                 b = nk.coba_update(0, n_coba, coba[0], coba[1], coba[2], coba[3], coba[5], coba[6], coba[7], coba[8],
-                                   ring_row, coba[12], coba[13])
+                                   ring_row, coba[12], coba[13], coba[15])
             if b >= 0 and bad_group < 0:
                 bad_group, bad_code = GROUP_COBA, b
         if n_izh > 0:
             if izh[12] > 0:
                 b = nk.izh_update_parallel(izh[12], izh[0], izh[1], izh[2], izh[3], izh[4], izh[5], izh[6], izh[7],
-                                           ring_row, izh[11], dt)
+                                           ring_row, izh[11], dt, izh[13])
             else:
                 b = nk.izh_update(0, n_izh, izh[0], izh[1], izh[2], izh[3], izh[4], izh[5], izh[6], izh[7], ring_row,
-                                  izh[11], dt)
+                                  izh[11], dt, izh[13])
             if b >= 0 and bad_group < 0:
                 bad_group, bad_code = GROUP_IZH, b
         if bad_group >= 0:
