@@ -44,9 +44,9 @@ GROUP_PAD = 26.0
 GROUP_TITLE_H = 28.0
 
 #: below this zoom, nodes are drawn as coloured blocks without text (level of detail)
-LOD_BLOCKS = 0.35
+LOD_BLOCKS = 0.25
 #: below this zoom, port names and summaries are left out
-LOD_TEXT = 0.6
+LOD_TEXT = 0.45
 
 _FONT_TITLE = None
 _FONT_BODY = None

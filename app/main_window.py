@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDockWidget, QH
 
 from app import appdata, dialogs
 from app import theme as themes
-from app.canvas import GraphScene, GraphView, node_geometry
+from app.canvas import LOD_TEXT, GraphScene, GraphView, node_geometry
 from app.layout import resolve_overlaps
 from app.document import Document
 from app.inspector import Inspector, parse_value
@@ -342,7 +342,7 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(0)
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setFormat("Ready")
-        self.progress_bar.setMinimumWidth(320)
+        self.progress_bar.setMinimumWidth(200)
         self.progress_bar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         tb.addWidget(self.progress_bar)
 
@@ -456,7 +456,7 @@ class MainWindow(QMainWindow):
         self.update_title()
 
     def _on_zoom(self, z: float):
-        lod = " · overview (labels hidden)" if z < 0.6 else ""
+        lod = " · overview (labels hidden)" if z < LOD_TEXT else ""
         self.zoom_label.setText(f"zoom {z * 100:.0f}%{lod}")
 
     def _on_graph_changed(self, op):
@@ -765,7 +765,7 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(existing[-1], dock)
         else:
             self.splitDockWidget(self.problems_dock, dock, Qt.Orientation.Horizontal)
-            self.resizeDocks([self.problems_dock, dock], [380, 900], Qt.Orientation.Horizontal)
+            self.resizeDocks([self.problems_dock, dock], [290, 1000], Qt.Orientation.Horizontal)
         panel.liveToggled.connect(self._set_monitor_live)
         self.plot_docks[panel.monitor_id] = dock
         self.panels_menu.addAction(dock.toggleViewAction())

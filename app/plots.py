@@ -19,7 +19,7 @@ from pyqtgraph import exporters
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu,
-                               QToolButton, QVBoxLayout, QWidget)
+                               QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from app import theme as themes
 from app.run_controller import LiveChunk
@@ -34,12 +34,12 @@ TRACE_COLOURS = ["#4cc9f0", "#f72585", "#b5e48c", "#ffd166", "#9d4edd", "#ff8c42
 
 def _density_lut(theme: str) -> np.ndarray:
     """A perceptually ordered colour map (dark background to bright yellow) as a LUT."""
-    cmap = pg.colormap.get("inferno")
-    lut = cmap.getLookupTable(0.0, 1.0, 256, alpha=False)
     if theme == "light":
-        cmap = pg.colormap.get("viridis")
-        lut = cmap.getLookupTable(0.0, 1.0, 256, alpha=False)[::-1].copy()
-    return lut
+        # white (no spikes) through blue to navy: reads like ink on paper
+        cmap = pg.ColorMap([0.0, 0.25, 0.6, 1.0], ["#ffffff", "#9ecae1", "#3182bd", "#08306b"])
+    else:
+        cmap = pg.colormap.get("inferno")
+    return cmap.getLookupTable(0.0, 1.0, 256, alpha=False)
 
 
 class PlotPanel(QWidget):
@@ -71,6 +71,9 @@ class PlotPanel(QWidget):
         self.header.addWidget(self.title_label)
         self.status = QLabel("no data yet — press Run (Ctrl+Enter)")
         self.status.setObjectName("PlotStatus")
+        # long status lines are cut, never widen the window
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status.setMinimumWidth(40)
         self.header.addWidget(self.status, 1)
         self.controls = QHBoxLayout()
         self.controls.setSpacing(4)
@@ -345,6 +348,17 @@ class RasterPanel(PlotPanel):
         flat = np.bincount(r * self.DENSITY_COLS + col, minlength=self.density.size)
         self.density += flat.reshape(self.density.shape).astype(np.float32)
 
+    def _density_for_screen(self) -> np.ndarray:
+        """The density grid summed down to about one bin per screen pixel (fewer, fuller bins)."""
+        img = self.density
+        vb = self.raster.vb
+        fr = max(1, int(math.ceil(img.shape[0] / max(vb.height(), 1.0))))
+        fc = max(1, int(math.ceil(img.shape[1] / max(vb.width(), 1.0))))
+        if fr == 1 and fc == 1:
+            return img
+        rows, cols = img.shape[0] // fr * fr, img.shape[1] // fc * fc
+        return img[:rows, :cols].reshape(rows // fr, fr, cols // fc, fc).sum(axis=(1, 3))
+
     def add(self, chunk: LiveChunk) -> bool:
         data = chunk.spikes.get(self.monitor_id)
         if data is None:
@@ -390,7 +404,12 @@ class RasterPanel(PlotPanel):
             return True
         if mode == 1:
             return False
-        return self.visible_count() > self.max_points_value() or self.n_stored < self.n_spikes
+        n = self.visible_count()
+        if n > self.max_points_value() or self.n_stored < self.n_spikes:
+            return True
+        # Many more rows than pixels: points would pile up; bins show the activity better.
+        height_px = max(self.raster.vb.height(), 1.0)
+        return self.n_rows > 3 * height_px and n > 5_000
 
     def _redraw(self):
         secs = self.duration_ms / 1000.0
@@ -398,12 +417,15 @@ class RasterPanel(PlotPanel):
         if self.use_density():
             self.scatter.setVisible(False)
             self.scatter.clear()
-            img = self.density
+            img = self._density_for_screen()
             top = float(np.percentile(img[img > 0], 99)) if np.any(img > 0) else 1.0
             self.image.setImage(img, autoLevels=False, levels=(0.0, max(top, 1.0)))
-            self.image.setRect(0.0, 0.0, secs, float(self.n_rows))
+            fr, fc = self.density.shape[0] / img.shape[0], self.density.shape[1] / img.shape[1]
+            kept_r = img.shape[0] * round(fr) / self.density.shape[0]
+            kept_c = img.shape[1] * round(fc) / self.density.shape[1]
+            self.image.setRect(0.0, 0.0, secs * kept_c, float(self.n_rows) * kept_r)
             self.image.setVisible(True)
-            shown = f"density view ({self.density_rows}×{self.DENSITY_COLS} bins)"
+            shown = f"density ({img.shape[0]}×{img.shape[1]} bins)"
         else:
             self.image.setVisible(False)
             if self.n_stored:
@@ -433,8 +455,9 @@ class RasterPanel(PlotPanel):
             self.rate_curve.setData([], [])
         self.raster.setXRange(0, secs, padding=0.0)
         mean = self.n_spikes / (self.size * max(self.t_max, 1e-9) * 1e-3) if self.t_max else 0.0
-        self.status.setText(f"{self.n_spikes:,} spikes · {n_visible:,} in view · {self.size:,} neurons · "
-                            f"mean {mean:.1f} Hz · t = {self.t_max / 1000:.2f} s · {shown}")
+        subset = f" · {n_visible:,} shown" if n_visible != self.n_spikes else ""
+        self.status.setText(f"{self.n_spikes:,} spikes{subset} · {self.size:,} neurons · {mean:.1f} Hz mean · "
+                            f"{shown}")
 
     def data_arrays(self):
         t = np.concatenate(self.t_chunks) if self.t_chunks else np.zeros(0)

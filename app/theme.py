@@ -44,7 +44,7 @@ CANVAS = {
     "light": CanvasColours(
         background="#eef0f3", grid_minor="#e4e7eb", grid_major="#d7dbe1", node_body="#ffffff",
         node_border="#aab2bd", node_selected="#e8890c", node_text="#1d232b", node_subtext="#5d6875",
-        port_label="#3c4551", wire_shadow="#c9ced6", group_fill_alpha=45, comment_fill="#fff7c2",
+        port_label="#3c4551", wire_shadow="#c9ced6", group_fill_alpha=22, comment_fill="#fff7c2",
         comment_text="#4a4220", highlight="#1f9d55", refused="#d92d2d",
         plot_background="#ffffff", plot_foreground="#333a44"),
 }

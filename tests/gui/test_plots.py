@@ -43,7 +43,7 @@ def test_raster_points_density_and_controls(raster):
     raster.mode.setCurrentIndex(0)             # auto
     raster.redraw()
     assert raster.use_density() and raster.image.isVisible() and not raster.scatter.isVisible()
-    assert "density view" in raster.status.text()
+    assert "density (" in raster.status.text()
     raster.mode.setCurrentIndex(1)             # points, decimated
     raster.redraw()
     assert raster.scatter.isVisible() and len(raster.scatter.data) <= 20_000
