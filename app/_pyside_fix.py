@@ -17,12 +17,16 @@ _HEADROOM = 1 << 52
 
 
 def make_none_immortal() -> bool:
-    """Raise ``None``'s reference count far out of reach (CPython < 3.12, release builds only)."""
+    """Raise the reference counts of ``None``, ``True`` and ``False`` far out of reach.
+
+    (CPython < 3.12 release builds only; the same bug class shows for the two booleans at exit.)
+    """
     if sys.implementation.name != "cpython" or sys.version_info >= (3, 12):
         return False
     if hasattr(sys, "gettotalrefcount"):  # debug build: ob_refcnt is not the first field
         return False
-    refcnt = ctypes.c_ssize_t.from_address(id(None))
-    if refcnt.value < _HEADROOM:
-        refcnt.value += _HEADROOM
+    for singleton in (None, True, False):
+        refcnt = ctypes.c_ssize_t.from_address(id(singleton))
+        if refcnt.value < _HEADROOM:
+            refcnt.value += _HEADROOM
     return True

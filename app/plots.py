@@ -58,6 +58,7 @@ class PlotPanel(QWidget):
         self.has_data = False
         self.running = False
         self.redraw_count = 0
+        self.redraw_time = 0.0  # seconds spent in redraws since the last reset
         self._cost = 0.0
         self._next = 0.0
         outer = QVBoxLayout(self)
@@ -161,6 +162,7 @@ class PlotPanel(QWidget):
         self._redraw()
         self.redraw_count += 1
         self._cost = time.perf_counter() - t0
+        self.redraw_time += self._cost
         # Spend at most ~1/4 of the time drawing this panel.
         self._next = time.perf_counter() + 3.0 * self._cost
 

@@ -122,6 +122,8 @@ class RunController(QObject):
         self.spike_count = 0
         self.wall_start = 0.0
         self.wall_run_s = 0.0
+        #: wall time of the stepping alone (after compile and JIT), measured in the worker
+        self.run_phase_s = 0.0
 
     # -- control ----------------------------------------------------------------------------
     @property
@@ -146,6 +148,7 @@ class RunController(QObject):
         self.error = None
         self.chunk_count = 0
         self.spike_count = 0
+        self.run_phase_s = 0.0
         self._graph = graph
         self._monitor_map = dict(monitor_map or {})
         self._progress = None
@@ -209,7 +212,9 @@ class RunController(QObject):
                 sim.pause()
             if not self._stop.is_set():
                 self._put(("running", None))
+                t0 = time.perf_counter()
                 results = sim.run(duration_ms, callback=self._on_chunk)
+                self.run_phase_s = time.perf_counter() - t0
             else:
                 results = sim.results
                 results.stopped = True
