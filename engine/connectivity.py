@@ -65,10 +65,12 @@ def sample_without_replacement(counts, n_post, rng, exclude=None):
 
 
 def fixed_probability(n_pre, n_post, p, rng, allow_autapses=True, same_population=False, pre_rows=None):
-    """Every pair connected independently with probability ``p`` (Erdős–Rényi).
+    """Every pair connected independently with probability ``p`` (Erdős–Rényi, Bernoulli per pair).
 
-    The number of targets of each row is Binomial(n_post, p) (minus the autapse when excluded), the
-    targets are a uniform draw without replacement: the same distribution as a Bernoulli trial per pair.
+    Sampled by geometric skipping over the flattened pair index ``j·n_post + i``: the gap to the next
+    connected pair is Geometric(p), so the cost is proportional to the number of synapses (not
+    pairs), the result comes out sorted by (pre, post) with no duplicates, and memory stays at
+    one block of synapses at a time.
 
     Parameters
     ----------
@@ -82,11 +84,36 @@ def fixed_probability(n_pre, n_post, p, rng, allow_autapses=True, same_populatio
     if not 0.0 <= p <= 1.0:
         raise ParameterError("p", "connection probability must be in [0, 1]")
     exclude_self = same_population and not allow_autapses
-    avail = n_post - (1 if exclude_self else 0)
-    counts_all = rng.binomial(max(avail, 0), p, size=n_pre).astype(np.int64)
-    if pre_rows is not None:
-        counts_all[~np.asarray(pre_rows, bool)] = 0
-    return fixed_counts(n_pre, n_post, counts_all, rng, exclude_self=exclude_self)
+    total = int(n_pre) * int(n_post)
+    counts = np.zeros(n_pre, np.int64)
+    blocks = []
+    if p > 0.0 and total > 0:
+        chunk = int(min(BLOCK_SYNAPSES, p * total * 1.05 + 1024))
+        last = -1
+        while last < total - 1:
+            positions = last + np.cumsum(rng.geometric(p, size=chunk))
+            done = positions[-1] >= total
+            if done:
+                positions = positions[positions < total]
+            if positions.size:
+                last = int(positions[-1])
+            rows = positions // n_post
+            cols = positions - rows * n_post
+            keep = None
+            if pre_rows is not None:
+                keep = np.asarray(pre_rows, bool)[rows]
+            if exclude_self:
+                keep = (rows != cols) if keep is None else keep & (rows != cols)
+            if keep is not None:
+                rows, cols = rows[keep], cols[keep]
+            counts += np.bincount(rows, minlength=n_pre)
+            blocks.append(cols.astype(np.int32))
+            if done:
+                break
+    indptr = np.zeros(n_pre + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.concatenate(blocks) if blocks else np.zeros(0, np.int32)
+    return indptr, indices
 
 
 def fixed_counts(n_pre, n_post, counts, rng, exclude_self=False):

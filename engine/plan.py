@@ -425,11 +425,15 @@ class PoissonSourcePlan(SourcePlan):
         Hz, per neuron or scalar.
     seed : int, optional
         Stream seed; by default derived from the plan seed and the source name.
+    start_step, stop_step : int
+        Active for ``start_step <= k < stop_step``; ``stop_step = 0`` keeps the source on.
     """
 
     size: int = 1
     rates: Any = 10.0
     seed: int | None = None
+    start_step: int = 0
+    stop_step: int = 0
 
     @property
     def emits_spikes(self) -> bool:

@@ -318,7 +318,8 @@ class NumbaBackend(Backend):
             rngs.append(seed_state(stream_seed(plan.seed, "poisson:" + src.name, src.seed)))
         self.pois = [_i64([self.source_entity[s.name] for s in pois]), _i64(p_lo), _i64(p_hi),
                      np.concatenate(p_all) if p_all else np.zeros(0), np.asarray(homog, np.bool_),
-                     np.array(rngs, np.uint64).reshape(-1, 4)]
+                     np.array(rngs, np.uint64).reshape(-1, 4), _i64([s.start_step for s in pois]),
+                     _i64([s.stop_step for s in pois])]
         trains = [s for s in plan.sources if isinstance(s, SpikeTrainSourcePlan)]
         t_lo, t_hi, t_steps, t_idx = [], [], [], []
         o = 0

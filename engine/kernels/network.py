@@ -33,11 +33,13 @@ PROBE_STATE, PROBE_CHAN = 0, 1
 
 
 @njit(**_OPTS)
-def poisson_step(pois_ent, pois_lo, pois_hi, pois_p, pois_homog, pois_rng, ent_off, ent_cnt, spk):
+def poisson_step(k, pois_ent, pois_lo, pois_hi, pois_p, pois_homog, pois_rng, pois_start, pois_stop, ent_off,
+                 ent_cnt, spk):
     """Bernoulli spikes (p = rate·dt) for every Poisson source, one seeded stream per source.
 
     Homogeneous sources skip between spikes with geometric gaps (``n·p + 1`` draws per step instead
-    of ``n``); heterogeneous ones draw one uniform per neuron.
+    of ``n``); heterogeneous ones draw one uniform per neuron. A source is active for
+    ``start <= k < stop`` (``stop = 0``: no end); no numbers are drawn while it is off.
     """
     for s in range(pois_ent.size):
         e = pois_ent[s]
@@ -46,6 +48,9 @@ def poisson_step(pois_ent, pois_lo, pois_hi, pois_p, pois_homog, pois_rng, ent_o
         n = pois_hi[s] - lo
         rng = pois_rng[s]
         cnt = 0
+        if k < pois_start[s] or (pois_stop[s] > 0 and k >= pois_stop[s]):
+            ent_cnt[e] = 0
+            continue
         if pois_homog[s]:
             p = pois_p[lo] if n > 0 else 0.0
             if p >= 1.0:
@@ -220,7 +225,7 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
             nk.coba_detect(coba[0], coba[2], coba[3], coba[4], coba[9], coba[10], coba[11], coba[13], ent_off, ent_cnt, spk)
         if n_izh > 0:
             nk.izh_detect(izh[0], izh[2], izh[8], izh[9], izh[10], ent_off, ent_cnt, spk)
-        poisson_step(pois[0], pois[1], pois[2], pois[3], pois[4], pois[5], ent_off, ent_cnt, spk)
+        poisson_step(k, pois[0], pois[1], pois[2], pois[3], pois[4], pois[5], pois[6], pois[7], ent_off, ent_cnt, spk)
         spike_train_step(k, trains[0], trains[1], trains[2], trains[3], trains[4], trains[5], ent_off, ent_cnt, spk)
         # monitors see the spikes S_k and the post-reset state at t_k
         for e in range(rec_ent.size):

@@ -243,7 +243,9 @@ def simulate(plan: SimulationPlan, n_steps: int, record_state: tuple = ()):
             fired[name] = pop.detect()
         for s in plan.sources:
             if isinstance(s, PoissonSourcePlan):
-                fired[s.name] = _poisson(rngs[s.name], _arr(s.rates, s.size) * dt / 1000.0)
+                active = k >= s.start_step and (s.stop_step == 0 or k < s.stop_step)
+                fired[s.name] = (_poisson(rngs[s.name], _arr(s.rates, s.size) * dt / 1000.0) if active
+                                 else np.zeros(0, np.int64))
             elif isinstance(s, SpikeTrainSourcePlan):
                 fired[s.name] = np.asarray(trains[s.name].get(k, []), np.int64)
         for name, idx in fired.items():

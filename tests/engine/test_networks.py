@@ -128,7 +128,7 @@ def test_sources_and_currents(backend):
     pop = PopulationPlan("p", "lif", n, params=dict(I_e=150.0),
                          receptors=[ReceptorPlan("exc", "exponential", 2.0), ReceptorPlan("inh", "delta")])
     train = SpikeTrainSourcePlan("train", size=5, steps=[0, 3, 3, 3, 50, 51, 400], indices=[0, 1, 1, 4, 2, 2, 3])
-    poisson = PoissonSourcePlan("pois", size=30, rates=80.0)
+    poisson = PoissonSourcePlan("pois", size=30, rates=80.0, start_step=100, stop_step=1500)
     rng = np.random.default_rng(7)
     pre, post = np.nonzero(rng.random((30, n)) < 0.3)
     projs = [ProjectionPlan.from_coo("t", "train", "p", 5, np.arange(5), np.arange(5), 300.0, 1, weight_dtype=np.float64),

@@ -1,0 +1,130 @@
+"""``python main.py run FILE``: simulate a project headless.
+
+Prints a progress bar on stderr (phases validate / compile / jit / run with ETA) and a one-line
+summary on stdout; ``--out`` writes every monitor's data with the settings and library versions to
+an ``.npz``. User mistakes raise :class:`engine.errors.SynweaveError` subclasses, which ``main``
+prints without a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+
+from engine.errors import ParameterError
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|min)?\s*$")
+_UNIT_MS = {None: 1.0, "ms": 1.0, "s": 1000.0, "min": 60_000.0}
+
+
+def parse_duration(text: str) -> float:
+    """``"1s"``, ``"250 ms"``, ``"0.5min"`` or a bare number of ms -> ms."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ParameterError("duration", f"cannot read {text!r} as a duration; write e.g. 1s, 250ms or 500 (ms)")
+    value = float(match.group(1)) * _UNIT_MS[match.group(2)]
+    if value <= 0:
+        raise ParameterError("duration", "the duration must be > 0")
+    return value
+
+
+class ProgressBar:
+    """A one-line progress bar on a text stream (redrawn in place on terminals)."""
+
+    def __init__(self, stream=None, width: int = 30):
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last_phase = None
+        self._last_draw = 0.0
+
+    def __call__(self, progress) -> None:
+        now = time.monotonic()
+        phase_changed = progress.phase != self._last_phase
+        if not phase_changed and progress.fraction < 1.0 and now - self._last_draw < 0.1:
+            return  # at most 10 redraws per second
+        self._last_draw = now
+        if phase_changed and self._last_phase is not None and self.tty:
+            self.stream.write("\n")
+        self._last_phase = progress.phase
+        filled = int(round(self.width * progress.fraction))
+        bar = "#" * filled + "." * (self.width - filled)
+        eta = f" ETA {progress.eta_s:5.1f} s" if progress.eta_s is not None and progress.fraction < 1 else ""
+        line = f"{progress.phase:<8} [{bar}] {100 * progress.fraction:5.1f}%{eta}"
+        if self.tty:
+            self.stream.write("\r" + line)
+        elif phase_changed or progress.fraction >= 1.0:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._last_phase is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def handler(args) -> int:
+    from engine.project import Project
+    from engine.runner import Simulation
+
+    project = Project.load(args.file)
+    settings = {}
+    duration = parse_duration(args.duration) if args.duration else project.settings.duration
+    settings["duration"] = duration
+    if args.seed is not None:
+        if not 0 <= args.seed < 2 ** 32:
+            raise ParameterError("seed", "the seed must be in 0 .. 2**32 - 1")
+        settings["seed"] = args.seed
+    if args.dtype:
+        settings["dtype"] = args.dtype
+    backend = args.backend or project.settings.backend
+    bar = None if args.quiet else ProgressBar(sys.stderr)
+    t0 = time.perf_counter()
+    try:
+        sim = Simulation(project, backend=backend, settings=settings, on_progress=bar)
+        for warning in sim.plan.metadata.get("warnings", []):
+            print(f"synweave: {warning}", file=sys.stderr)
+        skipped = sim.plan.metadata.get("not_simulated", [])
+        if skipped:
+            labels = sim.plan.metadata.get("labels", {})
+            names = ", ".join(repr(labels.get(n, n)) for n in skipped)
+            print(f"synweave: note: not simulated by the {backend} backend yet (static synapses used): {names}",
+                  file=sys.stderr)
+        results = sim.run(duration)
+    finally:
+        if bar is not None:
+            bar.close()
+    wall = time.perf_counter() - t0
+    if args.out:
+        results.save(args.out)
+    n_spikes, rate = _spike_summary(results)
+    saved = f", results in {args.out}" if args.out else ""
+    print(f"{project.name}: {duration:g} ms simulated, {n_spikes} spikes recorded, mean rate {rate:.2f} Hz, "
+          f"wall {wall:.2f} s (run {results.wall_time_s:.2f} s){saved}")
+    return 0
+
+
+def _spike_summary(results) -> tuple[int, float]:
+    """Spikes and mean rate (Hz) over every monitored population (spike and rate monitors; a target
+    watched by both is counted once)."""
+    duration_s = results.n_steps * results.dt / 1000.0
+    if results.spikes:
+        return results.n_spikes, results.total_mean_rate()
+    counts = sum(int(c.sum()) for c in results.rates.values())
+    neurons = sum(results.sizes.get(k, 0) for k in results.rates)
+    return counts, (counts / (neurons * duration_s) if neurons and duration_s else 0.0)
+
+
+def register(subparsers) -> None:
+    """Add the ``run`` command to ``main.py``'s subparsers."""
+    p = subparsers.add_parser("run", help="simulate a project headless",
+                              description="Simulate a project without the GUI and print a summary.")
+    p.add_argument("file", metavar="FILE", help="project file (.swproj)")
+    p.add_argument("--duration", help="model time, e.g. 1s, 250ms or 500 (ms); default: the project's")
+    p.add_argument("--backend", choices=None, help="simulation backend (default: the project's, e.g. numba)")
+    p.add_argument("--seed", type=int, help="project seed override")
+    p.add_argument("--out", help="write recorded data, settings and versions to this .npz")
+    p.add_argument("--dtype", choices=("float32", "float64"), help="state precision (default: the project's)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=handler)

@@ -1,0 +1,494 @@
+"""Model graph -> :class:`engine.plan.SimulationPlan`.
+
+``compile_graph(project_or_graph, settings)`` turns the nodes of a model graph into the flat plan the
+backends run:
+
+* neuron nodes -> :class:`PopulationPlan` (named by node id; receptor channels ``exc`` = 0 and
+  ``inh`` = 1, exponential/delta currents or conductances as the node says);
+* Poisson, spike-train, data-set and event-stream nodes -> spike sources; current nodes -> one
+  :class:`CurrentSourcePlan` per target population;
+* projection nodes -> one :class:`ProjectionPlan` per target, generated block by block of
+  presynaptic rows with numpy (no Python loop over synapses), weights and delays drawn per synapse;
+* spike / state / rate monitors -> :class:`MonitorPlan`.
+
+Every random stream is seeded: a node's own ``seed`` parameter when non-zero, otherwise a stream
+derived from the project seed and the node id (plus a purpose tag), so that editing one node never
+changes the random numbers of another.
+
+Nodes the simulation core does not run yet (plasticity rules, modulators, readouts, weight and
+branching monitors) compile to static synapses; they are listed in ``plan.metadata["not_simulated"]``.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from engine.connectivity import BLOCK_SYNAPSES, fixed_counts, fixed_probability
+from engine.errors import ParameterError, SimulationError
+from engine.plan import (CurrentSourcePlan, MonitorPlan, PoissonSourcePlan, PopulationPlan, ProjectionPlan,
+                         ReceptorPlan, SimulationPlan, SpikeTrainSourcePlan, delay_dtype)
+
+NEURON_MODELS = {"neuron.lif": "lif", "neuron.alif": "alif", "neuron.cobalif": "cobalif",
+                 "neuron.izhikevich": "izhikevich"}
+SPIKE_SOURCES = ("input.poisson", "input.spike_train", "input.dataset", "input.event_stream")
+RECEPTOR_INDEX = {"excitatory": 0, "inhibitory": 1}
+NOT_SIMULATED_CATEGORIES = ("Plasticity", "Modulators", "Readouts")
+
+
+# ---------------------------------------------------------------------------------------------
+# seeds
+# ---------------------------------------------------------------------------------------------
+
+
+def node_seed_sequence(project_seed: int, node, purpose: str) -> np.random.SeedSequence:
+    """Seed of one random stream of a node: its own seed if set, else project seed + node id."""
+    tag = zlib.crc32(purpose.encode())
+    own = int(getattr(node, "seed", 0) or 0)
+    if own:
+        return np.random.SeedSequence(own, spawn_key=(tag,))
+    return np.random.SeedSequence(int(project_seed), spawn_key=(zlib.crc32(node.id.encode()), tag))
+
+
+def node_rng(project_seed: int, node, purpose: str) -> np.random.Generator:
+    return np.random.default_rng(node_seed_sequence(project_seed, node, purpose))
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------------
+
+
+class _Context:
+    def __init__(self, graph, settings, base_path):
+        self.graph = graph
+        self.dt = float(settings["dt"])
+        self.seed = int(settings["seed"])
+        self.dtype = str(settings["dtype"])
+        self.duration = float(settings["duration"])
+        self.base_path = base_path
+        self.positions: dict[str, np.ndarray] = {}
+
+    def resolve(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        if not p.is_absolute() and self.base_path is not None:
+            p = self.base_path / p
+        return p
+
+    def steps(self, ms: float) -> int:
+        return int(round(ms / self.dt))
+
+
+def _settings_dict(source, settings) -> tuple[object, dict, Path | None]:
+    """(graph, merged settings, folder for relative paths) from a project or a graph + settings."""
+    from engine.project import Project, SimulationSettings
+
+    base = SimulationSettings().values_json()
+    base_path = None
+    if isinstance(source, Project):
+        graph = source.graph
+        base.update(source.settings.values_json())
+        base_path = source.path.parent if source.path else None
+    else:
+        graph = source
+    if isinstance(settings, SimulationSettings):
+        base.update(settings.values_json())
+    elif settings:
+        base.update({k: v for k, v in dict(settings).items() if v is not None})
+    if base.get("base_path"):
+        base_path = Path(base["base_path"])
+    return graph, base, base_path
+
+
+def compile_graph(source, settings=None) -> SimulationPlan:
+    """Compile a project or model graph into a :class:`SimulationPlan`.
+
+    Parameters
+    ----------
+    source : engine.project.Project or engine.graph.ModelGraph
+    settings : dict or SimulationSettings, optional
+        Overrides of the project settings (``dt``, ``duration``, ``seed``, ``dtype``; ``base_path``
+        for relative file paths when compiling a bare graph).
+
+    Raises
+    ------
+    engine.errors.ValidationError
+        The graph has errors (all of them are listed).
+    engine.errors.ParameterError
+        A data or connection file cannot be used.
+    """
+    from engine.validate import require_valid
+
+    graph, merged, base_path = _settings_dict(source, settings)
+    from engine.project import SimulationSettings
+
+    checked = SimulationSettings(**{k: merged[k] for k in SimulationSettings().values_json()})
+    warnings = require_valid(graph, checked)
+    ctx = _Context(graph, merged, base_path)
+    plan = SimulationPlan(dt=ctx.dt, n_steps=ctx.steps(ctx.duration), dtype=ctx.dtype, seed=ctx.seed)
+    plan.metadata.update(labels={}, not_simulated=[], warnings=[str(w) for w in warnings], datasets={},
+                         rate_monitors={})
+    for node in graph.nodes.values():
+        plan.metadata["labels"][node.id] = node.label
+        if node.type_id in NEURON_MODELS:
+            plan.populations.append(_population(ctx, node))
+        elif node.type_id in SPIKE_SOURCES:
+            plan.sources.append(_spike_source(ctx, node, plan))
+        elif node.category.value in NOT_SIMULATED_CATEGORIES or node.type_id in ("monitor.weights",
+                                                                               "monitor.branching"):
+            plan.metadata["not_simulated"].append(node.id)
+    pops = {p.name: p for p in plan.populations}
+    for node in graph.nodes.values():
+        if node.type_id == "input.current":
+            for target, _ in graph.downstream(node.id, "current"):
+                if target.id in pops:
+                    plan.sources.append(_current_source(ctx, node, target))
+        elif node.type_id == "synapse.projection":
+            plan.projections.extend(_projections(ctx, node, plan))
+        elif node.type_id in ("monitor.spikes", "monitor.state", "monitor.rate"):
+            mon = _monitor(ctx, node, plan)
+            if mon is not None:
+                plan.monitors.append(mon)
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# populations and positions
+# ---------------------------------------------------------------------------------------------
+
+
+def _population(ctx: _Context, node) -> PopulationPlan:
+    model = NEURON_MODELS[node.type_id]
+    n = node.size()
+    initial = {}
+    scheme = None
+    if model == "izhikevich":
+        a, b, c, d = node.abcd()
+        params = dict(a=a, b=b, c=c, d=d, I_e=node.I_e)
+        receptors = [ReceptorPlan("exc", "delta"), ReceptorPlan("inh", "delta")]
+        scheme = "split2003" if node.scheme == "split_2003" else "euler"
+    else:
+        params = {k: node.get(k) for k in ("tau_m", "E_L", "V_th", "V_reset", "t_ref", "R", "I_e")}
+        if model == "alif":
+            params.update({k: node.get(k) for k in ("delta_theta", "tau_theta", "a_w", "b_w", "tau_w")})
+        if model == "cobalif":
+            receptors = [ReceptorPlan("exc", "conductance", node.tau_exc, node.E_exc),
+                         ReceptorPlan("inh", "conductance", node.tau_inh, node.E_inh)]
+        elif node.synapse == "delta":
+            receptors = [ReceptorPlan("exc", "delta"), ReceptorPlan("inh", "delta")]
+        else:
+            receptors = [ReceptorPlan("exc", "exponential", node.tau_syn_exc),
+                         ReceptorPlan("inh", "exponential", node.tau_syn_inh)]
+        if node.V_init == "uniform":
+            rng = node_rng(ctx.seed, node, "V_init")
+            initial["V"] = rng.uniform(node.V_init_low, node.V_init_high, n)
+    _positions(ctx, node)
+    return PopulationPlan(node.id, model, n, params=params, initial_state=initial, receptors=receptors,
+                          scheme=scheme)
+
+
+def _positions(ctx: _Context, node) -> np.ndarray | None:
+    """Neuron positions (µm) of a node with a spatial layout, cached per node."""
+    if node.id in ctx.positions:
+        return ctx.positions[node.id]
+    layout = getattr(node, "layout", "none")
+    pos = None
+    if layout == "grid":
+        gx, gy, gz = node.grid
+        idx = np.arange(node.size())
+        pos = np.column_stack([idx % gx, (idx // gx) % gy, idx // (gx * gy)]).astype(np.float64) * node.spacing
+    elif layout == "random":
+        rng = node_rng(ctx.seed, node, "positions")
+        pos = rng.random((node.size(), 3)) * np.asarray(node.extent, np.float64)
+    ctx.positions[node.id] = pos
+    return pos
+
+
+# ---------------------------------------------------------------------------------------------
+# sources
+# ---------------------------------------------------------------------------------------------
+
+
+def _spike_source(ctx: _Context, node, plan: SimulationPlan):
+    from engine import encoders
+
+    if node.type_id == "input.poisson":
+        return PoissonSourcePlan(node.id, size=node.n, rates=node.rate,
+                                 seed=int(node_seed_sequence(ctx.seed, node, "poisson").generate_state(1)[0]),
+                                 start_step=ctx.steps(node.start), stop_step=ctx.steps(node.stop) if node.stop else 0)
+    if node.type_id == "input.spike_train":
+        if node.source == "file":
+            times, indices = encoders.load_spike_file(ctx.resolve(node.file), node.n)
+        else:
+            times, indices = np.asarray(node.times, np.float64), np.asarray(node.indices, np.int64)
+        return SpikeTrainSourcePlan.from_times(node.id, node.n, times, indices, ctx.dt)
+    if node.type_id == "input.dataset":
+        data = (encoders.load_digits() if node.dataset == "sklearn_digits"
+                else encoders.load_npz_dataset(ctx.resolve(node.file)))
+        if node.dataset == "npz" and data.n_pixels != node.pixels:
+            raise ParameterError("pixels", f"the file has {data.n_pixels} pixels per image, the node says "
+                                           f"{node.pixels}", node=node.label)
+        seed = int(node_seed_sequence(ctx.seed, node, "dataset").generate_state(1)[0])
+        data = encoders.split_dataset(data, node.split, node.test_fraction, seed)
+        enc = encoders.encode(data, encoding=node.encoding, max_rate=node.max_rate, presentation=node.presentation,
+                              rest=node.rest, dt=ctx.dt, n_samples=node.n_samples, shuffle=node.shuffle == "yes",
+                              latency_threshold=node.latency_threshold, seed=seed)
+        plan.metadata["datasets"][node.id] = dict(labels=enc.labels, sample_start=enc.sample_start,
+                                                  presentation_steps=enc.presentation_steps)
+        return SpikeTrainSourcePlan(node.id, size=node.size(), steps=enc.steps, indices=enc.indices, kind="dataset")
+    if node.type_id == "input.event_stream":
+        steps, indices = encoders.load_event_stream(ctx.resolve(node.file), width=node.width, height=node.height,
+                                                    polarity=node.polarity, time_unit=node.time_unit, dt=ctx.dt)
+        return SpikeTrainSourcePlan(node.id, size=node.size(), steps=steps, indices=indices, kind="events")
+    raise SimulationError(f"node {node.label!r}: no compiler for {node.type_id}")
+
+
+def _current_source(ctx: _Context, node, target) -> CurrentSourcePlan:
+    name = f"{node.id}->{target.id}"
+    seed = int(node_seed_sequence(ctx.seed, node, "noise:" + target.id).generate_state(1)[0])
+    common = dict(target=target.id, seed=seed)
+    if node.waveform == "dc":
+        return CurrentSourcePlan(name, waveform="dc", amplitude=node.amplitude, **common)
+    if node.waveform == "step":
+        return CurrentSourcePlan(name, waveform="step", times=[node.onset, node.offset],
+                                 amplitudes=[node.amplitude, 0.0], **common)
+    if node.waveform == "sine":
+        return CurrentSourcePlan(name, waveform="sine", amplitude=node.amplitude, offset=node.offset_current,
+                                 frequency=node.frequency, phase=math.radians(node.phase), **common)
+    return CurrentSourcePlan(name, waveform="noise", amplitude=node.amplitude, offset=node.offset_current, **common)
+
+
+# ---------------------------------------------------------------------------------------------
+# projections
+# ---------------------------------------------------------------------------------------------
+
+
+def _draw(rng, init: str, mean: float, low: float, high: float, std: float, size: int) -> np.ndarray:
+    """Per-synapse values from constant / uniform / normal / lognormal (mean and std of the values)."""
+    if init == "constant":
+        return np.full(size, mean)
+    if init == "uniform":
+        return rng.uniform(low, high, size)
+    if init == "normal":
+        return rng.normal(mean, std, size)
+    if init == "lognormal":
+        if mean <= 0:
+            raise ParameterError("weight", "a lognormal distribution needs a positive mean")
+        sigma2 = math.log1p((std / mean) ** 2)
+        return rng.lognormal(math.log(mean) - 0.5 * sigma2, math.sqrt(sigma2), size)
+    raise ParameterError("weight_init", f"unknown distribution {init!r}")
+
+
+def _projections(ctx: _Context, node, plan: SimulationPlan) -> list[ProjectionPlan]:
+    graph = ctx.graph
+    pres = graph.upstream(node.id, "pre")
+    if not pres:
+        return []
+    pre = pres[0][0]
+    out = []
+    for post, _ in graph.downstream(node.id, "post"):
+        if post.type_id not in NEURON_MODELS:
+            continue
+        rng = node_rng(ctx.seed, node, "connectivity:" + post.id)
+        out.append(_one_projection(ctx, node, pre, post, rng))
+    return out
+
+
+def _one_projection(ctx: _Context, node, pre, post, rng) -> ProjectionPlan:
+    n_pre, n_post = pre.size(), post.size()
+    same = pre.id == post.id
+    exclude_self = same and not node.autapses
+    file_weights = file_delays = None
+    rule = node.connectivity
+    if rule == "from_file":
+        from engine.encoders import load_connection_file
+
+        pre_idx, post_idx, file_weights, file_delays = load_connection_file(ctx.resolve(node.file), n_pre, n_post)
+        order = np.lexsort((post_idx, pre_idx))
+        pre_idx, post_idx = pre_idx[order], post_idx[order]
+        file_weights = None if file_weights is None else file_weights[order]
+        file_delays = None if file_delays is None else file_delays[order]
+        counts = np.bincount(pre_idx, minlength=n_pre)
+        indptr = np.zeros(n_pre + 1, np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        indices = post_idx.astype(np.int32)
+    else:
+        indptr, indices = _connect(ctx, node, rule, pre, post, n_pre, n_post, exclude_self, rng)
+    nsyn = indices.size
+    sign = 1.0 if node.receptor == "excitatory" else -1.0
+    wdtype = np.float32 if ctx.dtype == "float32" else np.float64
+    weights = np.empty(nsyn, wdtype)
+    delays_ms = None if node.delay_init == "constant" and file_delays is None else np.empty(nsyn)
+    # weights and delays drawn in blocks of synapses: bounded temporary memory for 100 M synapses
+    for lo in range(0, nsyn, BLOCK_SYNAPSES):
+        hi = min(nsyn, lo + BLOCK_SYNAPSES)
+        if file_weights is not None:
+            w = file_weights[lo:hi]
+        else:
+            w = _draw(rng, node.weight_init, node.weight, node.weight_low, node.weight_high, node.weight_std, hi - lo)
+        # the receptor sets the sign: currents +|w| (excitatory) / -|w| (inhibitory); conductances |w|
+        weights[lo:hi] = np.abs(w) if post.type_id == "neuron.cobalif" else sign * np.abs(w)
+        if delays_ms is not None:
+            delays_ms[lo:hi] = file_delays[lo:hi] if file_delays is not None else _draw(
+                rng, node.delay_init, node.delay, node.delay_low, node.delay_high, node.delay_std, hi - lo)
+    if delays_ms is None:
+        d = max(1, int(round(node.delay / ctx.dt)))
+        delays = np.full(nsyn, d, delay_dtype(d))
+    else:
+        steps = np.maximum(1, np.rint(delays_ms / ctx.dt)).astype(np.int64)
+        delays = steps.astype(delay_dtype(int(steps.max()) if nsyn else 1))
+        # rows sorted by delay (then target) for the ring buffer: a stable sort on (row, delay)
+        rows = np.repeat(np.arange(n_pre, dtype=np.int64), np.diff(indptr))
+        order = np.lexsort((indices, delays, rows))
+        indices, weights, delays = indices[order], weights[order], delays[order]
+    return ProjectionPlan(f"{node.id}->{post.id}", pre.id, post.id, RECEPTOR_INDEX[node.receptor], indptr,
+                          indices, weights, delays)
+
+
+def _connect(ctx, node, rule, pre, post, n_pre, n_post, exclude_self, rng):
+    """CSR (indptr int64, indices int32 sorted within rows) of a connectivity rule."""
+    if rule == "all_to_all":
+        counts = np.full(n_pre, n_post - (1 if exclude_self else 0), np.int64)
+        return _csr_from_row_generator(n_pre, counts, lambda lo, hi: _all_to_all_block(lo, hi, n_post, exclude_self))
+    if rule == "one_to_one":
+        m = min(n_pre, n_post)
+        counts = (np.arange(n_pre) < m).astype(np.int64)
+        indptr = np.zeros(n_pre + 1, np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return indptr, np.arange(m, dtype=np.int32)
+    if rule == "fixed_probability":
+        return fixed_probability(n_pre, n_post, node.p, rng, allow_autapses=not exclude_self, same_population=True)
+    if rule == "fixed_indegree":
+        return _fixed_indegree(n_pre, n_post, node.indegree, rng, exclude_self)
+    if rule == "distance":
+        pos_pre, pos_post = _positions(ctx, pre), _positions(ctx, post)
+        if pos_pre is None or pos_post is None:
+            raise ParameterError("connectivity", "distance-dependent connectivity needs spatial layouts",
+                                 node=node.label)
+        return _distance(pos_pre, pos_post, node.distance_C, node.distance_lambda, rng, exclude_self)
+    if rule == "small_world":
+        return _small_world(n_pre, n_post, node.k, node.beta, rng, exclude_self)
+    raise ParameterError("connectivity", f"unknown connectivity {rule!r}", node=node.label)
+
+
+def _csr_from_row_generator(n_pre, counts, block):
+    """Fill preallocated CSR arrays from ``block(lo, hi) -> indices`` over row blocks."""
+    indptr = np.zeros(n_pre + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.empty(int(indptr[-1]), np.int32)
+    per_row = max(1, int(counts.max()) if n_pre else 1)
+    step = max(1, BLOCK_SYNAPSES // per_row)
+    for lo in range(0, n_pre, step):
+        hi = min(n_pre, lo + step)
+        indices[indptr[lo]:indptr[hi]] = block(lo, hi)
+    return indptr, indices
+
+
+def _all_to_all_block(lo, hi, n_post, exclude_self):
+    rows = hi - lo
+    post = np.tile(np.arange(n_post, dtype=np.int32), rows)
+    if not exclude_self:
+        return post
+    pre = np.repeat(np.arange(lo, hi, dtype=np.int32), n_post)
+    return post[post != pre]
+
+
+def _fixed_indegree(n_pre, n_post, indegree, rng, exclude_self):
+    """Every post neuron draws ``indegree`` distinct pre neurons; transposed to pre-major CSR."""
+    if indegree > n_pre - (1 if exclude_self else 0):
+        raise ParameterError("indegree", f"indegree {indegree} exceeds the available presynaptic neurons")
+    counts = np.full(n_post, indegree, np.int64)
+    # sample in the post-major orientation (rows = post), then counting-sort into pre-major
+    indptr_t, pre_of = fixed_counts(n_post, n_pre, counts, rng, exclude_self=exclude_self)
+    post_of = np.repeat(np.arange(n_post, dtype=np.int32), indegree)
+    return _transpose_csr(pre_of, post_of, n_pre)
+
+
+def _transpose_csr(pre_of, post_of, n_pre):
+    """CSR by pre from synapse lists (a stable counting sort keeps post order within each row)."""
+    counts = np.bincount(pre_of, minlength=n_pre)
+    indptr = np.zeros(n_pre + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    order = np.argsort(pre_of, kind="stable")
+    return indptr, np.ascontiguousarray(post_of[order], dtype=np.int32)
+
+
+def _distance(pos_pre, pos_post, C, lam, rng, exclude_self):
+    """P(j -> i) = C·exp(-(D_ij/λ)²), one Bernoulli draw per pair, pre rows in blocks."""
+    n_pre, n_post = pos_pre.shape[0], pos_post.shape[0]
+    step = max(1, BLOCK_SYNAPSES // max(n_post, 1))
+    counts_all, idx_all = [], []
+    for lo in range(0, n_pre, step):
+        hi = min(n_pre, lo + step)
+        d2 = ((pos_pre[lo:hi, None, :] - pos_post[None, :, :]) ** 2).sum(axis=2)
+        p = C * np.exp(-d2 / (lam * lam))
+        if exclude_self:
+            rows = np.arange(lo, hi)
+            keep = rows < n_post
+            p[np.flatnonzero(keep), rows[keep]] = 0.0
+        hit = rng.random(p.shape) < p
+        counts_all.append(hit.sum(axis=1))
+        idx_all.append(np.nonzero(hit)[1].astype(np.int32))
+    counts = np.concatenate(counts_all) if counts_all else np.zeros(0, np.int64)
+    indptr = np.zeros(n_pre + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, (np.concatenate(idx_all) if idx_all else np.zeros(0, np.int32))
+
+
+def _small_world(n_pre, n_post, k, beta, rng, exclude_self):
+    """Watts–Strogatz: row j links to its k nearest ring neighbours (j ± 1..k/2 mod n_post); each
+    link is rewired with probability beta to a uniform target (not j itself; a rewired link that
+    duplicates an existing one is dropped)."""
+    half = k // 2
+    offsets = np.concatenate([np.arange(1, half + 1), -np.arange(1, half + 1)])
+    keys_all = []
+    step = max(1, BLOCK_SYNAPSES // max(k, 1))
+    for lo in range(0, n_pre, step):
+        hi = min(n_pre, lo + step)
+        rows = np.repeat(np.arange(lo, hi, dtype=np.int64), offsets.size)
+        targets = (rows + np.tile(offsets, hi - lo)) % n_post
+        rewire = rng.random(rows.size) < beta
+        new = rng.integers(0, n_post, rewire.sum())
+        targets[rewire] = new
+        if exclude_self:
+            bad = targets == rows
+            targets[bad] = (targets[bad] + 1 + rng.integers(0, max(n_post - 1, 1), bad.sum())) % n_post
+        keys_all.append(np.unique(rows * n_post + targets))
+    keys = np.concatenate(keys_all) if keys_all else np.zeros(0, np.int64)
+    counts = np.bincount(keys // n_post, minlength=n_pre)
+    indptr = np.zeros(n_pre + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, (keys % n_post).astype(np.int32)
+
+
+# ---------------------------------------------------------------------------------------------
+# monitors
+# ---------------------------------------------------------------------------------------------
+
+
+def _monitor(ctx: _Context, node, plan: SimulationPlan) -> MonitorPlan | None:
+    graph = ctx.graph
+    port = {"monitor.spikes": "source", "monitor.rate": "source", "monitor.state": "population"}[node.type_id]
+    ups = graph.upstream(node.id, port)
+    if not ups:
+        return None
+    target = ups[0][0]
+    size = target.size()
+    if node.type_id == "monitor.spikes":
+        indices = None
+        if node.subset == "first":
+            indices = np.arange(min(node.count, size))
+        elif node.subset == "random":
+            rng = node_rng(ctx.seed, node, "subset")
+            indices = np.sort(rng.choice(size, min(node.count, size), replace=False))
+        elif node.subset == "indices":
+            indices = np.asarray([i for i in node.indices if i < size], np.int64)
+        return MonitorPlan(node.id, target.id, "spikes", indices=indices)
+    if node.type_id == "monitor.rate":
+        plan.metadata["rate_monitors"][node.id] = dict(bin_ms=node.bin, smoothing_ms=node.smoothing)
+        return MonitorPlan(node.id, target.id, "rate")
+    return MonitorPlan(node.id, target.id, "state", indices=np.asarray(node.indices, np.int64),
+                       variables=(node.variable,), every=node.every)
