@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph import exporters
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu,
                                QSizePolicy, QToolButton, QVBoxLayout, QWidget)
@@ -27,6 +27,9 @@ from app.run_controller import LiveChunk
 pg.setConfigOptions(antialias=False, imageAxisOrder="row-major", useOpenGL=False)
 
 SPIKE_COLOUR = "#f2c14e"
+#: units of the state variables a state monitor records (nodes/neurons.py)
+STATE_UNITS = {"V": "mV", "I_exc": "pA", "I_inh": "pA", "g_exc": "g_L", "g_inh": "g_L", "theta": "mV",
+               "w": "pA", "u": "model units"}
 TRACE_COLOURS = ["#4cc9f0", "#f72585", "#b5e48c", "#ffd166", "#9d4edd", "#ff8c42", "#06d6a0",
                  "#ef476f", "#118ab2", "#e9c46a", "#90be6d", "#f94144", "#577590", "#f3722c",
                  "#43aa8b", "#8338ec"]
@@ -145,6 +148,20 @@ class PlotPanel(QWidget):
         self.running = False
         self.dirty = True
         self.redraw()
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        if self.has_data:
+            self.dirty = True  # sizes may have changed while hidden (a tab in the back)
+            if not self.running:
+                QTimer.singleShot(0, self.maybe_redraw)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if self.has_data and not self.running:
+            self.dirty = True
+            self._next = 0.0
+            QTimer.singleShot(0, self.maybe_redraw)
 
     def maybe_redraw(self, now: float | None = None) -> bool:
         """Redraw if there is something new, at most as often as the redraw cost allows."""
@@ -354,8 +371,8 @@ class RasterPanel(PlotPanel):
         """The density grid summed down to about one bin per screen pixel (fewer, fuller bins)."""
         img = self.density
         vb = self.raster.vb
-        fr = max(1, int(math.ceil(img.shape[0] / max(vb.height(), 1.0))))
-        fc = max(1, int(math.ceil(img.shape[1] / max(vb.width(), 1.0))))
+        fr = max(1, int(math.ceil(img.shape[0] / max(vb.height(), 100.0))))
+        fc = max(1, int(math.ceil(img.shape[1] / max(vb.width(), 200.0))))
         if fr == 1 and fc == 1:
             return img
         rows, cols = img.shape[0] // fr * fr, img.shape[1] // fc * fc
@@ -556,7 +573,8 @@ class StatePanel(PlotPanel):
         self.indices = list(indices)
         self.plot = self.glw.addPlot()
         self.plot.setLabel("bottom", "time", units="s")
-        self.plot.setLabel("left", variable)
+        unit = STATE_UNITS.get(variable, "")
+        self.plot.setLabel("left", f"{variable} ({unit})" if unit else variable)
         self.plot.hideButtons()
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
         self.curves: list = []
