@@ -56,12 +56,17 @@ class NumbaBackend(Backend):
     parallel : bool, optional
         Run neuron updates of large groups (>= ``PARALLEL_MIN_NEURONS``) in parallel blocks; default
         automatic (on when numba has more than one thread).
+    uniform : bool
+        Use the fused fast path for populations with identical parameters (default); False forces
+        the general per-neuron path (used by tests: both give bit-identical results).
     """
 
     name = "numba"
 
-    def __init__(self, plan: SimulationPlan, dtype: str | None = None, parallel: bool | None = None):
+    def __init__(self, plan: SimulationPlan, dtype: str | None = None, parallel: bool | None = None,
+                 uniform: bool = True):
         super().__init__(plan, dtype)
+        self._uniform = uniform
         if self.dtype not in (np.float32, np.float64):
             raise SimulationError(f"dtype must be float32 or float64, not {self.dtype}")
         self.dt = float(plan.dt)
@@ -187,7 +192,25 @@ class NumbaBackend(Backend):
         c = np.ascontiguousarray
         return [c(state, dtype), c(chan, dtype), ref, c(prm, dtype), nref, c(P11, dtype), c(P21, dtype), c(AWI, dtype),
                 np.zeros(n, dtype), self._has_iext(0), starts, stops, ents, np.int64(self.group_base[0]),
-                adaptive, coupled, np.int64(self._nblocks(n)), np.zeros((2, n), dtype)]
+                adaptive, coupled, np.int64(self._nblocks(n)), np.zeros((2, n), dtype),
+                self._uniform_flags(pops, [prm, P11, P21, AWI], nref)]
+
+    def _uniform_flags(self, pops, arrays, nref) -> np.ndarray:
+        """Per population: every parameter / propagator row constant over its neurons (and the
+        ``uniform`` backend option not switched off)."""
+        flags = np.zeros(len(pops), np.bool_)
+        if not self._uniform:
+            return flags
+        for p, pop in enumerate(pops):
+            sl = slice(self.slots[pop.name].start, self.slots[pop.name].stop)
+            if pop.size == 0:
+                continue
+            ok = bool(np.all(nref[sl] == nref[sl.start]))
+            for arr in arrays:
+                block = arr[:, sl]
+                ok = ok and bool(np.all(block == block[:, :1]))
+            flags[p] = ok
+        return flags
 
     def _build_coba(self, pops, n, C):
         dt, dtype = self.dt, self.dtype
@@ -441,7 +464,7 @@ class NumbaBackend(Backend):
         if lif[16] > 0:
             nk.lif_update_parallel(np.int64(1), cut(lif[0]), cut(lif[1]), cut(lif[2]), cut(lif[3]), cut(lif[5]),
                                    cut(lif[6]), cut(lif[7]), cut(lif[8]), lif[9], empty_row, zero, lif[14], lif[15],
-                                   cut(lif[17]))
+                                   cut(lif[17]), cut(lif[10]), cut(lif[11]), cut(lif[18]))
         if coba[14] > 0:
             nk.coba_update_parallel(np.int64(1), cut(coba[0]), cut(coba[1]), cut(coba[2]), cut(coba[3]), cut(coba[5]),
                                     cut(coba[6]), cut(coba[7]), coba[8], empty_row, zero, coba[13], cut(coba[15]))

@@ -186,8 +186,9 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
     ----------
     lif : tuple
         ``(state, chan, ref, prm, nref, P11, P21, AWI, iext, has_iext, pop_start, pop_stop, pop_ent,
-        base, adaptive, coupled, nblocks, scratch)``; ``nblocks > 0`` runs the update in parallel blocks;
-        ``scratch`` is a (2, n) work array.
+        base, adaptive, coupled, nblocks, scratch, pop_uniform)``; ``nblocks > 0`` runs the update in
+        parallel blocks; ``scratch`` is a (2, n) work array; ``pop_uniform[p]`` marks populations whose
+        parameters are all equal (fused fast path).
     coba : tuple
         ``(state, chan, ref, prm, nref, P11, EREV, iext, has_iext, pop_start, pop_stop, pop_ent, base,
         adaptive, nblocks, scratch)``
@@ -265,10 +266,11 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
         if n_lif > 0:
             if lif[16] > 0:
                 b = nk.lif_update_parallel(lif[16], lif[0], lif[1], lif[2], lif[3], lif[5], lif[6], lif[7], lif[8],
-                                           lif[9], ring_row, lif[13], lif[14], lif[15], lif[17])
+                                           lif[9], ring_row, lif[13], lif[14], lif[15], lif[17], lif[10], lif[11],
+                                           lif[18])
             else:
                 b = nk.lif_update(0, n_lif, lif[0], lif[1], lif[2], lif[3], lif[5], lif[6], lif[7], lif[8], lif[9],
-                                  ring_row, lif[13], lif[14], lif[15], lif[17])
+                                  ring_row, lif[13], lif[14], lif[15], lif[17], lif[10], lif[11], lif[18])
             if b >= 0:
                 bad_group, bad_code = GROUP_LIF, b
         if n_coba > 0:

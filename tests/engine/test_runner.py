@@ -245,3 +245,19 @@ def test_numba_parallel_blocks_equal_serial():
         name = plan.monitors[0].name
         np.testing.assert_array_equal(serial.spikes[name][1], parallel.spikes[name][1])
         np.testing.assert_array_equal(serial.spikes[name][0], parallel.spikes[name][0])
+
+
+def test_numba_uniform_fast_path_equals_general_path():
+    """The fused path for homogeneous populations is bit-identical to the per-neuron path."""
+    plan = cuba_plan(1000, seed=3, dtype="float32")
+    fast = Simulation(plan).run(200.0)
+    general = Simulation(plan, uniform=False).run(200.0)
+    assert fast.spikes["spikes"][0].size > 100
+    for k in (0, 1):
+        np.testing.assert_array_equal(fast.spikes["spikes"][k], general.spikes["spikes"][k])
+    one_channel = driven_network(9)
+    one_channel.populations[0].receptors = one_channel.populations[0].receptors[:1]
+    one_channel.projections = [p for p in one_channel.projections if p.receptor != "inh"]
+    a = Simulation(one_channel).run(100.0).spikes["spikes"]
+    b = Simulation(one_channel, uniform=False).run(100.0).spikes["spikes"]
+    np.testing.assert_array_equal(a[1], b[1])
