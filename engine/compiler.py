@@ -329,8 +329,14 @@ def _one_projection(ctx: _Context, node, pre, post, rng) -> ProjectionPlan:
             w = file_weights[lo:hi]
         else:
             w = _draw(rng, node.weight_init, node.weight, node.weight_low, node.weight_high, node.weight_std, hi - lo)
-        # the receptor sets the sign: currents +|w| (excitatory) / -|w| (inhibitory); conductances |w|
-        weights[lo:hi] = np.abs(w) if post.type_id == "neuron.cobalif" else sign * np.abs(w)
+        # the receptor sets the sign of drawn weights: currents +|w| (excitatory) / -|w|
+        # (inhibitory), conductances |w|; weights from a file keep their own sign
+        if post.type_id == "neuron.cobalif":
+            weights[lo:hi] = np.abs(w)
+        elif file_weights is not None:
+            weights[lo:hi] = w
+        else:
+            weights[lo:hi] = sign * np.abs(w)
         if delays_ms is not None:
             delays_ms[lo:hi] = file_delays[lo:hi] if file_delays is not None else _draw(
                 rng, node.delay_init, node.delay, node.delay_low, node.delay_high, node.delay_std, hi - lo)
@@ -340,12 +346,27 @@ def _one_projection(ctx: _Context, node, pre, post, rng) -> ProjectionPlan:
     else:
         steps = np.maximum(1, np.rint(delays_ms / ctx.dt)).astype(np.int64)
         delays = steps.astype(delay_dtype(int(steps.max()) if nsyn else 1))
-        # rows sorted by delay (then target) for the ring buffer: a stable sort on (row, delay)
-        rows = np.repeat(np.arange(n_pre, dtype=np.int64), np.diff(indptr))
-        order = np.lexsort((indices, delays, rows))
-        indices, weights, delays = indices[order], weights[order], delays[order]
+        _sort_rows_by_delay(indptr, indices, weights, delays)
     return ProjectionPlan(f"{node.id}->{post.id}", pre.id, post.id, RECEPTOR_INDEX[node.receptor], indptr,
                           indices, weights, delays)
+
+
+def _sort_rows_by_delay(indptr, indices, weights, delays) -> None:
+    """Sort every CSR row by (delay, target) in place, for the ring buffer; blocks of rows of about
+    BLOCK_SYNAPSES synapses keep the temporary index arrays small."""
+    n_pre = indptr.size - 1
+    a = 0
+    while a < n_pre:
+        b = int(np.searchsorted(indptr, indptr[a] + BLOCK_SYNAPSES, side="right")) - 1
+        b = min(n_pre, max(b, a + 1))
+        s0, s1 = int(indptr[a]), int(indptr[b])
+        if s1 > s0:
+            rows = np.repeat(np.arange(b - a, dtype=np.int32), np.diff(indptr[a:b + 1]))
+            order = np.lexsort((indices[s0:s1], delays[s0:s1], rows))
+            indices[s0:s1] = indices[s0:s1][order]
+            weights[s0:s1] = weights[s0:s1][order]
+            delays[s0:s1] = delays[s0:s1][order]
+        a = b
 
 
 def _connect(ctx, node, rule, pre, post, n_pre, n_post, exclude_self, rng):
