@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 # Subcommands contributed by other modules: each has ``register(subparsers)``.
-COMMAND_MODULES = ("engine.cli_run", "engine.cli_export", "hardware.cli")
+COMMAND_MODULES = ("engine.cli_run", "engine.cli_export", "hardware.cli", "hardware.deploy")
 
 
 def _load_project(path: str):

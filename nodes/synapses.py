@@ -28,7 +28,8 @@ class Projection(NodeType):
     Weights w and delays d are drawn per synapse from constant / uniform / normal / lognormal.
     Delays are rounded to steps, d = max(1, round(delay / dt)); a delay of d steps first changes
     the target at t + d dt (MODELS.md §0.2, §3). The receptor selects the target's excitatory or
-    inhibitory channel; current-receptor weights act as +|w| (excitatory) or -|w| (inhibitory).
+    inhibitory channel; drawn current weights act as +|w| (excitatory) or -|w| (inhibitory),
+    weights read from a file keep their sign (mixed-sign inputs, learned templates).
     """
 
     type_id = "synapse.projection"
