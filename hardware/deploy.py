@@ -58,9 +58,10 @@ class DeployReport:
                          f"{np.corrcoef(b.ravel(), f.ravel())[0, 1]:.3f}")
         acc = [(name, self.accuracy(c)) for name, c in (("board", self.board_counts),
                                                         ("twin", self.twin_counts),
-                                                        ("float", self.float_counts))]
-        if acc[0][1] is not None:
+                                                        ("float", self.float_counts)) if len(c)]
+        if acc and acc[0][1] is not None:
             lines.append("accuracy  " + "   ".join(f"{name} {a * 100:.1f}%" for name, a in acc))
+        if self.float_counts:
             agree = np.mean([np.argmax(x) == np.argmax(y) for x, y in zip(self.board_counts, self.float_counts)])
             lines.append(f"board and float predictions agree on {agree * 100:.1f}% of samples")
         return lines
@@ -110,9 +111,21 @@ def float_simulation(plan, trial: Trial, populations: list[str]) -> dict[str, tu
     return {pop: results.spikes[f"deploy:{pop}"] for pop in populations}
 
 
-def deploy(project, port: str | None, *, options: MapOptions | None = None, max_trials: int | None = None,
-           timeout: float = 5.0, progress=None, simulate: bool = True, log=print) -> DeployReport:
-    """Map, upload, verify, run every trial on the board (and the twin and the simulation)."""
+def deploy(project, port, *, options: MapOptions | None = None, max_trials: int | None = None,
+           timeout: float = 5.0, progress=None, simulate: bool = True, log=print, on_trial=None,
+           should_stop=None) -> DeployReport:
+    """Map, upload, verify, run every trial on the board (and the twin and the simulation).
+
+    Parameters
+    ----------
+    port : str, NeuroCoreXDriver or None
+        A serial port path, an open driver (kept open), or None to run the twin only.
+    progress : callable(done, total, stage), optional
+    on_trial : callable(index, trial, mapping, board, twin, float_or_None), optional
+        Called after each run with spikes as (model step, neuron) per population: live views.
+    should_stop : callable() -> bool, optional
+        Polled between runs; True ends the deploy early (the report holds the runs so far).
+    """
     from engine.compiler import compile_graph
     from hardware.neurocorex.driver import NeuroCoreXDriver
 
@@ -128,13 +141,17 @@ def deploy(project, port: str | None, *, options: MapOptions | None = None, max_
     output = pops[-1]
     report = DeployReport()
     twin = NeuroCoreXTwin(mapping.image, power_up_byte=False)
-    driver = NeuroCoreXDriver(port, timeout=timeout) if port else None
+    own_driver = isinstance(port, str)
+    driver = NeuroCoreXDriver(port, timeout=timeout) if own_driver else port
     try:
         if driver:
             driver.upload(mapping.image, progress=progress)
             driver.verify_ff(mapping.image)
             log(f"uploaded and verified {p.WEIGHT_BLOCK_BYTES - 1} FF weights")
         for i, trial in enumerate(trials):
+            if should_stop and should_stop():
+                log(f"stopped after {i} of {len(trials)} runs")
+                break
             schedule = mapping.schedule(trial.source_spikes, trial.n_model_steps)
             twin_run = twin.run(schedule.events)
             board_run = driver.run(schedule.events) if driver else twin_run
@@ -147,14 +164,17 @@ def deploy(project, port: str | None, *, options: MapOptions | None = None, max_
             report.twin_spikes.append(twin_sp)
             report.board_counts.append(np.bincount(board[output][1], minlength=n_out))
             report.twin_counts.append(np.bincount(twin_sp[output][1], minlength=n_out))
+            sim = None
             if simulate:
                 sim = float_simulation(plan, trial, pops)
                 report.float_spikes.append(sim)
                 report.float_counts.append(np.bincount(np.asarray(sim[output][1], np.int64), minlength=n_out))
+            if on_trial:
+                on_trial(i, trial, mapping, board, twin_sp, sim)
             if progress:
                 progress(i + 1, len(trials), "runs")
     finally:
-        if driver:
+        if driver and own_driver:
             driver.close()
     return report
 

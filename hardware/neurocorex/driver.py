@@ -83,6 +83,8 @@ class NeuroCoreXDriver:
     def __init__(self, port: str | serial.SerialBase, baudrate: int = p.BAUDRATE, timeout: float = 2.0,
                  *, settle_s: float = 0.02) -> None:
         self.timeout = float(timeout)
+        self.bytes_sent = 0  # link counters, for status displays
+        self.bytes_received = 0
         self._image: p.BoardImage | None = None
         self._owed_bytes = 0  # bytes of an abandoned run still to come before the next command
         if isinstance(port, serial.SerialBase):
@@ -185,6 +187,7 @@ class NeuroCoreXDriver:
                 "upload again", waited_s=self.timeout)) from exc
         except (serial.SerialException, OSError) as exc:
             raise self._fail(self._disconnected(f"while sending {what}", exc)) from exc
+        self.bytes_sent += len(data) if written is None else int(written)
         if written is not None and written != len(data):
             raise self._fail(BoardTimeoutError(
                 f"only {written} of {len(data)} bytes of {what} were accepted within "
@@ -202,9 +205,11 @@ class NeuroCoreXDriver:
         self._check_open()
         try:
             waiting = self._serial.in_waiting
-            return self._serial.read(waiting if waiting else 1)
+            data = self._serial.read(waiting if waiting else 1)
         except (serial.SerialException, OSError) as exc:
             raise self._fail(self._disconnected(when, exc)) from exc
+        self.bytes_received += len(data)
+        return data
 
     def _in_waiting(self, when: str) -> int:
         self._check_open()
