@@ -124,6 +124,8 @@ class RunController(QObject):
         self.wall_run_s = 0.0
         #: wall time of the stepping alone (after compile and JIT), measured in the worker
         self.run_phase_s = 0.0
+        #: the phases reported by the runner, in order (the progress bar shows the latest)
+        self.phases_seen: list[str] = []
 
     # -- control ----------------------------------------------------------------------------
     @property
@@ -149,6 +151,7 @@ class RunController(QObject):
         self.chunk_count = 0
         self.spike_count = 0
         self.run_phase_s = 0.0
+        self.phases_seen = []
         self._graph = graph
         self._monitor_map = dict(monitor_map or {})
         self._progress = None
@@ -234,6 +237,8 @@ class RunController(QObject):
     def _on_progress(self, progress) -> None:
         with self._progress_lock:
             self._progress = progress
+            if not self.phases_seen or self.phases_seen[-1] != progress.phase:
+                self.phases_seen.append(progress.phase)
 
     def _on_chunk(self, chunk) -> None:
         self._put(("chunk", translate(chunk, self._graph, self._monitor_map)))
