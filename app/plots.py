@@ -45,11 +45,24 @@ def _density_lut(theme: str) -> np.ndarray:
     return cmap.getLookupTable(0.0, 1.0, 256, alpha=False)
 
 
+class _TimedLayoutWidget(pg.GraphicsLayoutWidget):
+    """A GraphicsLayoutWidget that remembers how long its last paint took (for the draw budget)."""
+
+    last_paint_s = 0.0
+
+    def paintEvent(self, event):
+        t0 = time.perf_counter()
+        super().paintEvent(event)
+        self.last_paint_s = time.perf_counter() - t0
+
+
 class PlotPanel(QWidget):
     """Base panel: header (title, controls, live switch, export menu) and a pyqtgraph layout."""
 
     kind = "plot"
     liveToggled = Signal(str, bool)
+    #: wait this many times the last redraw + paint time before the next live redraw (5 % budget)
+    BUDGET_FACTOR = 19.0
 
     def __init__(self, monitor_id: str, title: str, live: bool = True, parent=None):
         super().__init__(parent)
@@ -98,7 +111,7 @@ class PlotPanel(QWidget):
         self.export_button.setMenu(menu)
         self.header.addWidget(self.export_button)
         outer.addLayout(self.header)
-        self.glw = pg.GraphicsLayoutWidget()
+        self.glw = _TimedLayoutWidget()
         self.glw.ci.setContentsMargins(2, 2, 8, 2)
         outer.addWidget(self.glw, 1)
         self.apply_theme(self.theme)
@@ -180,8 +193,10 @@ class PlotPanel(QWidget):
         self.redraw_count += 1
         self._cost = time.perf_counter() - t0
         self.redraw_time += self._cost
-        # Spend at most ~1/4 of the time drawing this panel.
-        self._next = time.perf_counter() + 3.0 * self._cost
+        # While a run is going, spend at most ~5 % of the time preparing and painting this panel:
+        # the simulation's threads need the cores more than the plot needs frames.
+        cost = self._cost + self.glw.last_paint_s
+        self._next = time.perf_counter() + max(self.BUDGET_FACTOR * cost, 1.0 / 60.0)
 
     def _redraw(self):
         raise NotImplementedError

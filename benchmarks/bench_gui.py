@@ -1,6 +1,6 @@
 """GUI overhead benchmark: a 64k-neuron CUBA network running with its raster drawn live.
 
-    python benchmarks/bench_gui.py [--neurons 64000] [--duration 2000] [--repeats 2]
+    python benchmarks/bench_gui.py [--neurons 64000] [--duration 4000] [--repeats 3]
 
 Measures, on the same plan:
 
@@ -97,8 +97,8 @@ def pct(values, q):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--neurons", type=int, default=64_000)
-    ap.add_argument("--duration", type=float, default=2000.0, help="model time per run (ms)")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--duration", type=float, default=4000.0, help="model time per run (ms)")
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-check", action="store_true")
     args = ap.parse_args(argv)
