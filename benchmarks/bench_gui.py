@@ -39,52 +39,10 @@ def headless(neurons: int, duration: float, seed: int) -> tuple[float, int]:
 
 
 def in_designer(neurons: int, duration: float, seed: int, probe_ms: int = 10) -> dict:
-    import app  # noqa: F401
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    from app.main_window import MainWindow
+    import app.devtools  # app/ owns every Qt import
     from engine.networks import cuba_plan
-    from engine.project import Project, example_projects
 
-    qapp = QApplication.instance() or QApplication([])
-    win = MainWindow(Project())
-    win.resize(1440, 900)
-    win.open_example(next(p for p in example_projects() if p.stem == "cuba"))
-    win.show()
-    qapp.processEvents()
-    raster = next(nid for nid, n in win.doc.graph.nodes.items() if n.type_id == "monitor.spikes")
-    win.plot_docks[raster].raise_()
-    ticks: list[tuple[float, str]] = []
-
-    def probe():
-        ticks.append((time.perf_counter(), win.run.state))
-
-    timer = QTimer()
-    timer.setInterval(probe_ms)
-    timer.timeout.connect(probe)
-    plan = cuba_plan(n=neurons, duration_ms=duration, seed=seed)
-    timer.start()
-    t0 = time.perf_counter()
-    cpu0 = time.thread_time()
-    loop = QEventLoop()
-    win.run.finished.connect(lambda _res: loop.quit())
-    win.start_plan_run(plan, {"spikes": raster})
-    loop.exec()  # the real event loop: sleeps until events, as in the application
-    total = time.perf_counter() - t0
-    gui_cpu = time.thread_time() - cpu0
-    timer.stop()
-    qapp.processEvents()
-    panel = win.plots.panels[raster]
-    late = {"build": [], "run": []}
-    for (a, _), (b, state) in zip(ticks, ticks[1:]):
-        phase = "run" if state in ("running", "paused", "stopping") else "build"
-        late[phase].append(max(0.0, (b - a) * 1000.0 - probe_ms))
-    out = dict(run_s=win.run.run_phase_s, total_s=total, gui_cpu_s=gui_cpu, redraw_s=panel.redraw_time, spikes=panel.n_spikes, redraws=panel.redraw_count,
-               chunks=win.run.chunk_count, error=win.run.error, late=late)
-    win.doc.undo_stack.setClean()
-    win.close()
-    return out
+    return app.devtools.live_run_measurement(cuba_plan(n=neurons, duration_ms=duration, seed=seed), probe_ms)
 
 
 def pct(values, q):

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,53 +23,9 @@ OUT = ROOT / "docs" / "screenshots"
 
 def render(theme: str, scale: int, out: Path, duration_ms: float = 1000.0) -> Path:
     sys.path.insert(0, str(ROOT))
-    import app  # noqa: F401  (PySide6 work-around first)
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QApplication
+    from app.devtools import render_screenshot  # app/ owns every Qt import
 
-    qapp = QApplication.instance() or QApplication([])
-    from app import theme as themes
-    from app.main_window import MainWindow
-    from engine.project import Project, example_projects
-
-    themes.apply_theme(theme)
-    win = MainWindow(Project())
-    win.resize(1440, 900)
-    win.open_example(next(p for p in example_projects() if p.stem == "cuba"))
-    win.show()
-    qapp.processEvents()
-    win.resizeDocks([win.problems_dock], [330], Qt.Orientation.Vertical)
-    win.resizeDocks([win.palette_dock, win.inspector_dock], [210, 330], Qt.Orientation.Horizontal)
-    raster_dock = next(iter(win.plot_docks.values()))
-    win.resizeDocks([win.problems_dock, raster_dock], [290, 1150], Qt.Orientation.Horizontal)
-    g = win.doc.graph
-    raster = next(nid for nid, n in g.nodes.items() if n.type_id == "monitor.spikes")
-    exc = next(nid for nid, n in g.nodes.items() if n.label == "Excitatory")
-    try:
-        import engine.compiler  # noqa: F401
-        win.doc.set_setting("duration", duration_ms)
-        win.start_run()
-    except ImportError:
-        from engine.networks import cuba_plan
-
-        win.start_plan_run(cuba_plan(n=4000, duration_ms=duration_ms, seed=2007), {"spikes": raster})
-    t0 = time.time()
-    while win.run.running and time.time() - t0 < 300:
-        qapp.processEvents()
-        time.sleep(0.005)
-    qapp.processEvents()
-    win.plot_docks[raster].raise_()
-    win.scene.select_nodes([exc])
-    qapp.processEvents()
-    win.view.fit_all()
-    for _ in range(10):
-        qapp.processEvents()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    win.grab().save(str(out))
-    win.doc.undo_stack.setClean()
-    win.doc.force_modified = False
-    win.close()
-    return out
+    return render_screenshot(theme, out, duration_ms)
 
 
 def main(argv=None) -> int:
