@@ -13,7 +13,7 @@ import math
 from typing import Iterable
 
 from PySide6.QtCore import QEvent, QLineF, QMimeData, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import (QBrush, QColor, QCursor, QFont, QFontMetricsF, QKeySequence,
+from PySide6.QtGui import (QColor, QCursor, QFont, QFontMetricsF, QKeySequence,
                            QPainter, QPainterPath, QPainterPathStroker, QPen, QPolygonF, QTransform)
 from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsPathItem, QGraphicsScene,
                                QGraphicsView, QInputDialog, QMenu, QStyleOptionGraphicsItem,

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QVBoxLayout, QWidget)
 
 from app.document import Document
-from engine.errors import ParameterError, SynweaveError
+from engine.errors import ParameterError
 from engine.graph import Compound, Operation, SetLabel, SetParam
 from nodes.params import Bool, Choice, Float, FloatList, Int, IntList, Param, Text
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDockWidget, QHBoxLayout, QLabel,
-                               QLineEdit, QMainWindow, QMenu, QProgressBar, QSizePolicy,
+                               QLineEdit, QMainWindow, QProgressBar, QSizePolicy,
                                QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout, QWidget,
                                QHeaderView)
 

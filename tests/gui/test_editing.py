@@ -7,7 +7,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from engine.graph import Edge
-from tests.gui.conftest import drag, node_by_label, port_point, view_point
+from tests.gui.conftest import drag, node_by_label, port_point
 
 
 def _types(win):

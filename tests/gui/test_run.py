@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from engine.graph import SetParam
 from engine.networks import cuba_plan
 from tests.gui.conftest import node_by_label
 
