@@ -229,7 +229,7 @@ class MainWindow(QMainWindow):
         self.act_copy = self._action("&Copy", lambda: self.scene.copy_selection(), S.Copy)
         self.act_paste = self._action("&Paste", lambda: self.scene.paste(), S.Paste)
         self.act_duplicate = self._action("&Duplicate", lambda: self.scene.duplicate_selection(), "Ctrl+D")
-        self.act_delete = QAction("De&lete", self)
+        self.act_delete = QAction("De&lete\tDel", self)
         self.act_delete.triggered.connect(lambda: self.scene.delete_selection())
         self.act_select_all = self._action("Select &All", self._select_all, S.SelectAll)
         self.act_group = self._action("&Frame Selection", lambda: self.scene.group_selection(), "Ctrl+G",
