@@ -193,7 +193,8 @@ class NumbaBackend(Backend):
         return [c(state, dtype), c(chan, dtype), ref, c(prm, dtype), nref, c(P11, dtype), c(P21, dtype), c(AWI, dtype),
                 np.zeros(n, dtype), self._has_iext(0), starts, stops, ents, np.int64(self.group_base[0]),
                 adaptive, coupled, np.int64(self._nblocks(n)), np.zeros((2, n), dtype),
-                self._uniform_flags(pops, [prm, P11, P21, AWI], nref)]
+                self._uniform_flags(pops, [prm, P11, P21, AWI], nref), np.zeros(n, np.int32),
+                np.full(len(pops), -1, np.int64)]
 
     def _uniform_flags(self, pops, arrays, nref) -> np.ndarray:
         """Per population: every parameter / propagator row constant over its neurons (and the
@@ -306,8 +307,16 @@ class NumbaBackend(Backend):
                 delay[s:s + p.n_synapses] = p.delays
                 r += p.n_pre
                 s += p.n_synapses
-        r = 0
+        r = s0 = 0
+        proj_delay, proj_wuni = [], []
         for p in projs:
+            d = delay[s0:s0 + p.n_synapses]
+            w = weight[s0:s0 + p.n_synapses]
+            s0 += p.n_synapses
+            # fast paths of the propagation kernel: one delay / one weight (bit pattern) per projection
+            proj_delay.append(int(d[0]) if d.size and bool(np.all(d == d[0])) else 0)
+            w_bits = w.view(np.uint32 if w.dtype.itemsize == 4 else np.uint64)
+            proj_wuni.append(bool(w.size and np.all(w_bits == w_bits[0])))
             slot = self.slots[p.post]
             c = slot.pop.receptor_index(p.receptor)
             g = slot.group
@@ -317,7 +326,8 @@ class NumbaBackend(Backend):
             base.append(self.group_base[g] + c * n_g + slot.start)
             r += p.n_pre
         self.net = [self.ring, self.ent_off, self.ent_cnt, self.spk, np.ascontiguousarray(indptr, np.int64),
-                    np.ascontiguousarray(post, np.int32), weight, delay, _i64(pre_ent), _i64(row_off), _i64(base)]
+                    np.ascontiguousarray(post, np.int32), weight, delay, _i64(pre_ent), _i64(row_off), _i64(base),
+                    _i64(proj_delay), np.asarray(proj_wuni, np.bool_)]
 
     def _group_size(self, g: int) -> int:
         return (self.lif, self.coba, self.izh)[g][0].shape[1]
@@ -464,7 +474,8 @@ class NumbaBackend(Backend):
         if lif[16] > 0:
             nk.lif_update_parallel(np.int64(1), cut(lif[0]), cut(lif[1]), cut(lif[2]), cut(lif[3]), cut(lif[5]),
                                    cut(lif[6]), cut(lif[7]), cut(lif[8]), lif[9], empty_row, zero, lif[14], lif[15],
-                                   cut(lif[17]), cut(lif[10]), cut(lif[11]), cut(lif[18]))
+                                   cut(lif[17]), cut(lif[10]), cut(lif[11]), cut(lif[18]), cut(lif[19]),
+                                   cut(lif[20]))
         if coba[14] > 0:
             nk.coba_update_parallel(np.int64(1), cut(coba[0]), cut(coba[1]), cut(coba[2]), cut(coba[3]), cut(coba[5]),
                                     cut(coba[6]), cut(coba[7]), coba[8], empty_row, zero, coba[13], cut(coba[15]))

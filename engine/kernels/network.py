@@ -17,7 +17,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from engine.kernels import neurons as nk
 from engine.kernels.rng import normal, uniform
@@ -94,9 +97,56 @@ def spike_train_step(k, st_ent, st_lo, st_hi, st_pos, st_steps, st_idx, ent_off,
         ent_cnt[e] = cnt
 
 
+def _prefetch_name(i8p) -> str:
+    # llvm.prefetch is overloaded on the pointer type: "p0" with opaque pointers (llvmlite >= 0.44),
+    # "p0i8" with typed i8* pointers (older llvmlite)
+    return "llvm.prefetch.p0" if str(i8p) == "ptr" else "llvm.prefetch.p0i8"
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Hint the CPU to fetch the cache line of ``arr[idx]`` (read, keep in all levels); no effect on results."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [args[1]])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _prefetch_name(i8p))
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+#: Rows ahead whose synapse data propagation prefetches (hides the cache misses of row starts: the
+#: rows of the spiking neurons are scattered over the whole connectivity).
+PREFETCH_ROWS = 4
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prefetch_row(indptr, r, post, weight, delay, per_weight, per_delay):
+    for s in range(indptr[r], indptr[r + 1], 16):  # 16 int32 per 64-byte line
+        _prefetch(post, s)
+        if per_weight:
+            _prefetch(weight, s)
+    if per_delay:
+        for s in range(indptr[r], indptr[r + 1], 64):
+            _prefetch(delay, s)
+
+
 @njit(**_OPTS)
-def propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base):
-    """Step (3): ``ring[(k + d - 1) mod L, target] += w`` for the outgoing synapses of every spike."""
+def propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base,
+              proj_delay, proj_wuni):
+    """Step (3): ``ring[(k + d - 1) mod L, target] += w`` for the outgoing synapses of every spike.
+
+    Projections whose synapses all have the same delay (``proj_delay[p] > 0``) add into one ring row
+    (no delay load and no modulo per synapse); those whose weights are all bitwise equal
+    (``proj_wuni[p]``) do not load weights. Either way every target receives the same values in the
+    same order as in the general loop, so results are bit-identical.
+    """
     L = ring.shape[0]
     S = ring.shape[1]
     flat = ring.reshape(L * S)
@@ -108,14 +158,41 @@ def propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj
         off = ent_off[e]
         row0 = proj_row_off[p]
         base = proj_base[p]
-        for q in range(cnt):
-            r = row0 + spk[off + q]
-            for s in range(indptr[r], indptr[r + 1]):
-                slot = kk + np.int64(delay[s]) - 1
-                if slot >= L:
-                    slot -= L
-                # unsigned index: no negative-index wraparound code in the hot loop
-                flat[np.uint64(slot * S + base + post[s])] += weight[s]
+        d_uni = proj_delay[p]
+        w_uni = proj_wuni[p]
+        for q in range(min(PREFETCH_ROWS, cnt)):
+            _prefetch_row(indptr, row0 + spk[off + q], post, weight, delay, not w_uni, d_uni == 0)
+        if d_uni > 0:
+            slot = kk + d_uni - 1
+            if slot >= L:
+                slot -= L
+            o = slot * S + base
+            if w_uni:
+                w = weight[indptr[row0]]  # uniform: any synapse of the projection
+                for q in range(cnt):
+                    if q + PREFETCH_ROWS < cnt:
+                        _prefetch_row(indptr, row0 + spk[off + q + PREFETCH_ROWS], post, weight, delay, False, False)
+                    r = row0 + spk[off + q]
+                    for s in range(indptr[r], indptr[r + 1]):
+                        flat[np.uint64(o + post[s])] += w
+            else:
+                for q in range(cnt):
+                    if q + PREFETCH_ROWS < cnt:
+                        _prefetch_row(indptr, row0 + spk[off + q + PREFETCH_ROWS], post, weight, delay, True, False)
+                    r = row0 + spk[off + q]
+                    for s in range(indptr[r], indptr[r + 1]):
+                        flat[np.uint64(o + post[s])] += weight[s]
+        else:
+            for q in range(cnt):
+                if q + PREFETCH_ROWS < cnt:
+                    _prefetch_row(indptr, row0 + spk[off + q + PREFETCH_ROWS], post, weight, delay, True, True)
+                r = row0 + spk[off + q]
+                for s in range(indptr[r], indptr[r + 1]):
+                    slot = kk + np.int64(delay[s]) - 1
+                    if slot >= L:
+                        slot -= L
+                    # unsigned index: no negative-index wraparound code in the hot loop
+                    flat[np.uint64(slot * S + base + post[s])] += weight[s]
 
 
 @njit(**_OPTS)
@@ -186,16 +263,19 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
     ----------
     lif : tuple
         ``(state, chan, ref, prm, nref, P11, P21, AWI, iext, has_iext, pop_start, pop_stop, pop_ent,
-        base, adaptive, coupled, nblocks, scratch, pop_uniform)``; ``nblocks > 0`` runs the update in
-        parallel blocks; ``scratch`` is a (2, n) work array; ``pop_uniform[p]`` marks populations whose
-        parameters are all equal (fused fast path).
+        base, adaptive, coupled, nblocks, scratch, pop_uniform, pend, pend_cnt)``; ``nblocks > 0`` runs
+        the update in parallel blocks; ``scratch`` is a (2, n) work array; ``pop_uniform[p]`` marks
+        populations whose parameters are all equal (fused fast path, which also pre-detects the next
+        step's spikes into ``pend`` / ``pend_cnt``, see :func:`engine.kernels.neurons.lif_detect`).
     coba : tuple
         ``(state, chan, ref, prm, nref, P11, EREV, iext, has_iext, pop_start, pop_stop, pop_ent, base,
         adaptive, nblocks, scratch)``
     izh : tuple
         ``(state, chan, prm, scheme, P11, CIN, iext, has_iext, pop_start, pop_stop, pop_ent, base, nblocks, scratch)``
     net : tuple
-        ``(ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base)``
+        ``(ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base,
+        proj_delay, proj_wuni)``: ``proj_delay[p] > 0`` when every synapse of projection ``p`` has that
+        delay, ``proj_wuni[p]`` when its weights are all bitwise equal (see :func:`propagate`)
     pois, trains, cur : tuple
         Source tables (see :func:`poisson_step`, :func:`spike_train_step`, :func:`current_step`).
     mon : tuple
@@ -209,19 +289,24 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
         ``(k_next, bad_group, bad_code, rec_k, rec_id, rec_n)``: ``bad_group >= 0`` when a state became
         non-finite in step ``k_next - 1`` (the chunk stops there).
     """
-    ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base = net
+    (ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base, proj_delay,
+     proj_wuni) = net
     rec_ent, rec_flag, rate_ent, rate_buf, pr_group, pr_kind, pr_row, pr_idx, pr_every, pr_pos, pr_out = mon
     L = ring.shape[0]
     n_lif = lif[0].shape[1]
     n_coba = coba[0].shape[1]
     n_izh = izh[0].shape[1]
     has_current = cur[0].size > 0
+    # threshold crossings pre-detected by the last update are valid only inside a chunk (between
+    # chunks the state may be set or restored from outside)
+    lif[20][:] = -1
     for k in range(k0, k0 + n_steps):
         kk = k % L
         # (1)-(2) threshold and reset; sources emit
         lif_detect_any = n_lif > 0
         if lif_detect_any:
-            nk.lif_detect(lif[0], lif[2], lif[3], lif[4], lif[10], lif[11], lif[12], lif[14], ent_off, ent_cnt, spk)
+            nk.lif_detect(lif[0], lif[2], lif[3], lif[4], lif[10], lif[11], lif[12], lif[14], ent_off, ent_cnt, spk,
+                          lif[19], lif[20])
         if n_coba > 0:
             nk.coba_detect(coba[0], coba[2], coba[3], coba[4], coba[9], coba[10], coba[11], coba[13], ent_off, ent_cnt, spk)
         if n_izh > 0:
@@ -248,7 +333,8 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
                 pr_out[pr_pos[p]] = _probe_value(pr_group[p], pr_kind[p], pr_row[p], pr_idx[p], lif, coba, izh)
                 pr_pos[p] += 1
         # (3) route S_k into the ring
-        propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base)
+        propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base,
+                  proj_delay, proj_wuni)
         # external currents of step k
         if has_current:
             if lif[9]:
@@ -267,10 +353,11 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
             if lif[16] > 0:
                 b = nk.lif_update_parallel(lif[16], lif[0], lif[1], lif[2], lif[3], lif[5], lif[6], lif[7], lif[8],
                                            lif[9], ring_row, lif[13], lif[14], lif[15], lif[17], lif[10], lif[11],
-                                           lif[18])
+                                           lif[18], lif[19], lif[20])
             else:
                 b = nk.lif_update(0, n_lif, lif[0], lif[1], lif[2], lif[3], lif[5], lif[6], lif[7], lif[8], lif[9],
-                                  ring_row, lif[13], lif[14], lif[15], lif[17], lif[10], lif[11], lif[18])
+                                  ring_row, lif[13], lif[14], lif[15], lif[17], lif[10], lif[11], lif[18], lif[19],
+                                  lif[20])
             if b >= 0:
                 bad_group, bad_code = GROUP_LIF, b
         if n_coba > 0:

@@ -61,6 +61,15 @@ def test_del2_ring_buffer_equals_spike_history(backend):
     assert total > 500  # the comparison is meaningful
 
 
+def test_single_delay_projections_heterogeneous_weights(backend):
+    """One delay per projection (1 and 3 steps, so no per-synapse delay lookup) with varying weights."""
+    for delays in ((1, 1), (3, 2)):
+        plan = random_network(6, max_delay=1)
+        for proj, d in zip(plan.projections, delays):
+            proj.delays[:] = d
+        assert assert_same_spikes(plan, backend, 3000) > 100
+
+
 def test_delta_synapses_network(backend):
     plan = random_network(2, receptors=[ReceptorPlan("exc", "delta"), ReceptorPlan("inh", "delta")],
                           w_exc=0.5, w_inh=-1.0)

@@ -208,6 +208,27 @@ def test_get_set_state(backend):
     assert sim.get_state("n", "refractory").tolist()[0] == 18
 
 
+def test_set_state_between_chunks_overrides_predetected_spikes(backend):
+    """The fused update lists the next step's threshold crossings; a chunk boundary must drop that list
+    (the state may be changed from outside before the next step)."""
+    from engine.plan import ReceptorPlan
+
+    def plan():
+        return single_neuron_plan(params=dict(I_e=250.0, t_ref=2.0), size=4, record=(),
+                                  receptors=[ReceptorPlan("exc", "exponential", 5.0)], dtype="float32")
+
+    free = Simulation(plan(), backend=backend).run(50.0).spikes["spikes"][0]
+    first = int(free[0])
+    assert first > 2
+    for uniform in (True, False):
+        opts = dict(uniform=uniform) if backend == "numba" else {}
+        sim = Simulation(plan(), backend=backend, **opts)
+        sim.run(first * 0.1)  # ends right after the update that brings all four neurons over threshold
+        sim.backend.set_state("n", "V", [-70.0, -40.0, -70.0, -70.0])
+        steps, idx = sim.run(0.1).spikes["spikes"]
+        assert steps.tolist() == [first] and idx.tolist() == [1]
+
+
 @pytest.mark.parametrize("mutate, error", [
     (lambda p: setattr(p, "dt", -1.0), ParameterError),
     (lambda p: p.monitors.append(MonitorPlan("bad", "nowhere")), SimulationError),
