@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDockWidget, QH
 from app import appdata, dialogs
 from app import theme as themes
 from app.canvas import LOD_TEXT, GraphScene, GraphView, node_geometry
+from app.hardware_panel import HardwarePanel
 from app.layout import resolve_overlaps
 from app.document import Document
 from app.inspector import Inspector, parse_value
@@ -178,6 +179,13 @@ class MainWindow(QMainWindow):
         self.problems.problemsChanged.connect(self._on_problems)
         self.problems_dock = self._dock("Problems", "ProblemsDock", self.problems,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.hardware = HardwarePanel(lambda: self.doc.project)
+        self.hardware.status_changed.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.hardware_dock = self._dock("Hardware", "HardwareDock", self.hardware,
+                                        Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.problems_dock, self.hardware_dock)
+        self.problems_dock.raise_()
+        self.hardware_dock.hide()  # View > Panels > Hardware, or Run > Deploy to board
         self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.problems_dock], [250], Qt.Orientation.Vertical)
 
@@ -292,11 +300,13 @@ class MainWindow(QMainWindow):
         for a in self.theme_actions.values():
             tm.addAction(a)
         self.panels_menu = m.addMenu("&Panels")
-        for dock in (self.palette_dock, self.inspector_dock, self.problems_dock):
+        for dock in (self.palette_dock, self.inspector_dock, self.problems_dock, self.hardware_dock):
             self.panels_menu.addAction(dock.toggleViewAction())
         m = mb.addMenu("&Run")
         for a in (self.act_run, self.act_pause, self.act_stop):
             m.addAction(a)
+        m.addSeparator()
+        m.addAction("&Deploy to board…", self.show_hardware)
         m = mb.addMenu("&Help")
         ex = m.addMenu("&Examples")
         for path in example_projects():
@@ -639,6 +649,11 @@ class MainWindow(QMainWindow):
                 return
         QApplication.quit()
 
+    def show_hardware(self):
+        """Open the Hardware panel (NeuroCoreX ports, deploy, board and twin rasters)."""
+        self.hardware_dock.show()
+        self.hardware_dock.raise_()
+
     def closeEvent(self, event: QCloseEvent):
         if not self.maybe_save():
             event.ignore()
@@ -647,6 +662,7 @@ class MainWindow(QMainWindow):
             self.run.stop()
             self.run.wait(10.0)
         self.autosaver.stop()
+        self.hardware.shutdown()
         appdata.set_preference("theme", themes.current_theme())
         if self in WINDOWS:
             WINDOWS.remove(self)

@@ -57,3 +57,10 @@ def test_connect_without_a_port_says_what_to_do(panel):
     panel.toggle_connection()
     assert panel.driver is None
     assert "choose a serial port" in panel.log_view.toPlainText()
+
+
+def test_main_window_docks_the_hardware_panel(window, qtbot):
+    assert window.hardware_dock.isHidden()
+    window.show_hardware()
+    assert window.hardware_dock.isVisible()
+    assert window.hardware.deploy_button.isEnabled()

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
 import numpy as np
-import pytest
 from PySide6.QtWidgets import QApplication
 
 from engine.networks import cuba_plan
 from tests.gui.conftest import node_by_label
 
-HAS_COMPILER = importlib.util.find_spec("engine.compiler") is not None
 
 
 def _wait(qtbot, win, timeout=120_000):
@@ -87,16 +84,6 @@ def test_run_refused_while_the_network_has_errors(window, dialogs):
     assert "Fix 2 problem(s) first" == win.progress_bar.format() or "Fix" in win.progress_bar.format()
 
 
-@pytest.mark.skipif(HAS_COMPILER, reason="the compiler exists: projects run for real")
-def test_project_run_without_compiler_reports_cleanly(cuba_window, qtbot, dialogs):
-    win = cuba_window
-    assert win.start_run()
-    _wait(qtbot, win)
-    (kind, title, text, detail), = dialogs.errors()
-    assert "Simulation failed" in title and "engine.compiler" in detail and "Traceback" not in detail
-
-
-@pytest.mark.skipif(not HAS_COMPILER, reason="engine.compiler (graph -> plan) not there yet")
 def test_project_run_from_the_designer(cuba_window, qtbot, dialogs):
     win = cuba_window
     win.doc.set_setting("duration", 200.0)
