@@ -98,29 +98,3 @@ def layered_positions(graph, heights: dict[str, float] | None = None, *, column_
             positions[nid] = (round(origin[0] + i * column_gap), round(y))
             y += heights.get(nid, 120.0) + row_gap
     return positions
-
-
-def resolve_overlaps(positions: dict[str, tuple[float, float]], sizes: dict[str, tuple[float, float]],
-                     gap: float = 18.0) -> dict[str, tuple[float, float]]:
-    """Push overlapping boxes down (keeping x and the top-to-bottom order) until none overlap.
-
-    Returns only the positions that changed. Used for hand-placed layouts (the bundled examples)
-    whose coordinates assumed smaller node boxes.
-    """
-    order = sorted(positions, key=lambda n: (positions[n][1], positions[n][0]))
-    placed: list[tuple[str, float, float, float, float]] = []
-    out: dict[str, tuple[float, float]] = {}
-    for nid in order:
-        x, y = positions[nid]
-        w, h = sizes.get(nid, (180.0, 120.0))
-        moved = True
-        while moved:
-            moved = False
-            for _, px, py, pw, ph in placed:
-                if x < px + pw and px < x + w and y < py + ph + gap and py < y + h + gap:
-                    y = py + ph + gap
-                    moved = True
-        placed.append((nid, x, y, w, h))
-        if y != positions[nid][1]:
-            out[nid] = (x, round(y))
-    return out

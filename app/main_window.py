@@ -15,9 +15,8 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDockWidget, QH
 
 from app import appdata, dialogs
 from app import theme as themes
-from app.canvas import LOD_TEXT, GraphScene, GraphView, node_geometry
+from app.canvas import LOD_TEXT, GraphScene, GraphView
 from app.hardware_panel import HardwarePanel
-from app.layout import resolve_overlaps
 from app.document import Document
 from app.inspector import Inspector, parse_value
 from app.palette import Palette
@@ -585,7 +584,6 @@ class MainWindow(QMainWindow):
             dialogs.show_error(self, "Cannot open example", str(exc))
             return False
         project.path = None
-        tidy_layout(project)
         self.set_project(project)
         self.statusBar().showMessage(f"Example “{project.name}”: press Ctrl+Enter to run it", 10000)
         return True
@@ -828,15 +826,6 @@ class MainWindow(QMainWindow):
         dialogs.QMessageBox.about(self, "About Synweave",
                                   f"<b>Synweave {APP_VERSION}</b><br>Design spiking neural networks as "
                                   "node graphs, simulate them, deploy them.")
-
-
-def tidy_layout(project: Project) -> None:
-    """Move apart nodes of a hand-placed layout that overlap as drawn (examples opened as copies)."""
-    graph = project.graph
-    sizes = {nid: node_geometry(node)[:2] for nid, node in graph.nodes.items()}
-    changed = resolve_overlaps({nid: node.position for nid, node in graph.nodes.items()}, sizes)
-    for nid, pos in changed.items():
-        graph.node(nid).position = (float(pos[0]), float(pos[1]))
 
 
 # ---------------------------------------------------------------------- application entry

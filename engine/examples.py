@@ -39,11 +39,11 @@ def cuba(n: int = 4000, p: float = 0.02) -> Project:
                synapse="exponential", tau_syn_exc=5.0, tau_syn_inh=10.0,
                V_init="uniform", V_init_low=-60.0, V_init_high=-50.0)
     exc = g.add_node("neuron.lif", "Excitatory", (0, 0), n=n_exc, **lif)
-    inh = g.add_node("neuron.lif", "Inhibitory", (0, 260), n=n - n_exc, **lif)
-    for pre, label, w, receptor, y in ((exc, "E→", 16.2, "excitatory", -80),
-                                       (inh, "I→", 90.0, "inhibitory", 340)):
+    inh = g.add_node("neuron.lif", "Inhibitory", (0, 360), n=n - n_exc, **lif)
+    for pre, label, w, receptor, y in ((exc, "E→", 16.2, "excitatory", -120),
+                                       (inh, "I→", 90.0, "inhibitory", 300)):
         for post, suffix, x in ((exc, "E", 300), (inh, "I", 300)):
-            prj = g.add_node("synapse.projection", f"{label}{suffix}", (x, y + (0 if suffix == "E" else 130)),
+            prj = g.add_node("synapse.projection", f"{label}{suffix}", (x, y + (0 if suffix == "E" else 180)),
                              connectivity="fixed_probability", p=p, weight=w, delay=0.1,
                              receptor=receptor)
             g.connect(pre.id, "spikes", prj.id, "pre")
@@ -91,16 +91,16 @@ def izhikevich_network() -> Project:
                        "1-ms split-step scheme.", dt=1.0, duration=1000.0, seed=2003)
     g = project.graph
     exc = g.add_node("neuron.izhikevich", "Excitatory (RS)", (0, 0), n=800, preset="RS")
-    inh = g.add_node("neuron.izhikevich", "Inhibitory (FS)", (0, 260), n=200, preset="FS")
-    for pre, w, receptor, y in ((exc, 0.25, "excitatory", -60), (inh, 0.5, "inhibitory", 330)):
-        for post, suffix, dy in ((exc, "E", 0), (inh, "I", 130)):
+    inh = g.add_node("neuron.izhikevich", "Inhibitory (FS)", (0, 360), n=200, preset="FS")
+    for pre, w, receptor, y in ((exc, 0.25, "excitatory", -120), (inh, 0.5, "inhibitory", 300)):
+        for post, suffix, dy in ((exc, "E", 0), (inh, "I", 180)):
             prj = g.add_node("synapse.projection", f"{pre.label[:3]}→{suffix}", (300, y + dy),
                              connectivity="all_to_all", weight_init="uniform", weight_low=0.0,
                              weight_high=2 * w, delay=1.0, receptor=receptor)
             g.connect(pre.id, "spikes", prj.id, "pre")
             g.connect(prj.id, "post", post.id, "input")
-    for pop, amp, y in ((exc, 5.0, -200), (inh, 2.0, 480)):
-        noise = g.add_node("input.current", f"Thalamic drive {pop.label[:3]}", (-300, y),
+    for pop, amp, y in ((exc, 5.0, -200), (inh, 2.0, 520)):
+        noise = g.add_node("input.current", f"Thalamic drive {pop.label[:3]}", (-340, y),
                            waveform="noise", amplitude=amp)
         g.connect(noise.id, "current", pop.id, "input")
     raster = g.add_node("monitor.spikes", "Raster", (620, 100))
