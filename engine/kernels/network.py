@@ -22,6 +22,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from engine.kernels import LEAF_OPTS
 from engine.kernels import neurons as nk
 from engine.kernels.rng import normal, uniform
 
@@ -35,7 +36,7 @@ GROUP_LIF, GROUP_COBA, GROUP_IZH = 0, 1, 2
 PROBE_STATE, PROBE_CHAN = 0, 1
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
 def poisson_step(k, pois_ent, pois_lo, pois_hi, pois_p, pois_homog, pois_rng, pois_start, pois_stop, ent_off,
                  ent_cnt, spk):
     """Bernoulli spikes (p = rate·dt) for every Poisson source, one seeded stream per source.
@@ -78,7 +79,7 @@ def poisson_step(k, pois_ent, pois_lo, pois_hi, pois_p, pois_homog, pois_rng, po
         ent_cnt[e] = cnt
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
 def spike_train_step(k, st_ent, st_lo, st_hi, st_pos, st_steps, st_idx, ent_off, ent_cnt, spk):
     """Emit the precomputed spikes of step ``k`` (arrays sorted by step, duplicates removed)."""
     for s in range(st_ent.size):
@@ -137,7 +138,7 @@ def _prefetch_row(indptr, r, post, weight, delay, per_weight, per_delay):
             _prefetch(delay, s)
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
 def propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base,
               proj_delay, proj_wuni):
     """Step (3): ``ring[(k + d - 1) mod L, target] += w`` for the outgoing synapses of every spike.
@@ -195,7 +196,7 @@ def propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj
                     flat[np.uint64(slot * S + base + post[s])] += weight[s]
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
 def current_step(k, dt, cs_group, cs_wave, cs_lo, cs_hi, cs_idx, cs_amp, cs_par, cs_tlo, cs_thi, cs_tk, cs_tval,
                  cs_rng, iext_lif, iext_coba, iext_izh):
     """Add every current source's value at ``t_k`` to its group's ``i_ext`` (zeroed by the caller).
@@ -289,30 +290,44 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
         ``(k_next, bad_group, bad_code, rec_k, rec_id, rec_n)``: ``bad_group >= 0`` when a state became
         non-finite in step ``k_next - 1`` (the chunk stops there).
     """
+    # Tuples are unpacked once: indexing a tuple of arrays inside the loop costs an atomic reference
+    # count increment and decrement per array and call (about 1 us per step in total).
     (ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base, proj_delay,
      proj_wuni) = net
     rec_ent, rec_flag, rate_ent, rate_buf, pr_group, pr_kind, pr_row, pr_idx, pr_every, pr_pos, pr_out = mon
+    (l_state, l_chan, l_ref, l_prm, l_nref, l_P11, l_P21, l_AWI, l_iext, l_has_iext, l_start, l_stop, l_ent, l_base,
+     l_adaptive, l_coupled, l_nblocks, l_scratch, l_uniform, l_pend, l_pend_cnt) = lif
+    (c_state, c_chan, c_ref, c_prm, c_nref, c_P11, c_EREV, c_iext, c_has_iext, c_start, c_stop, c_ent, c_base,
+     c_adaptive, c_nblocks, c_scratch) = coba
+    (i_state, i_chan, i_prm, i_scheme, i_P11, i_CIN, i_iext, i_has_iext, i_start, i_stop, i_ent, i_base, i_nblocks,
+     i_scratch) = izh
+    po_ent, po_lo, po_hi, po_p, po_homog, po_rng, po_start, po_stop = pois
+    st_ent, st_lo, st_hi, st_pos, st_steps, st_idx = trains
+    (cs_group, cs_wave, cs_lo, cs_hi, cs_idx, cs_amp, cs_par, cs_tlo, cs_thi, cs_tk, cs_tval, cs_rng) = cur
     L = ring.shape[0]
-    n_lif = lif[0].shape[1]
-    n_coba = coba[0].shape[1]
-    n_izh = izh[0].shape[1]
-    has_current = cur[0].size > 0
+    n_lif = l_state.shape[1]
+    n_coba = c_state.shape[1]
+    n_izh = i_state.shape[1]
+    has_current = cs_group.size > 0
+    has_poisson = po_ent.size > 0
+    has_trains = st_ent.size > 0
     # threshold crossings pre-detected by the last update are valid only inside a chunk (between
     # chunks the state may be set or restored from outside)
-    lif[20][:] = -1
+    l_pend_cnt[:] = -1
     for k in range(k0, k0 + n_steps):
         kk = k % L
         # (1)-(2) threshold and reset; sources emit
-        lif_detect_any = n_lif > 0
-        if lif_detect_any:
-            nk.lif_detect(lif[0], lif[2], lif[3], lif[4], lif[10], lif[11], lif[12], lif[14], ent_off, ent_cnt, spk,
-                          lif[19], lif[20])
+        if n_lif > 0:
+            nk.lif_detect(l_state, l_ref, l_prm, l_nref, l_start, l_stop, l_ent, l_adaptive, ent_off, ent_cnt, spk,
+                          l_pend, l_pend_cnt)
         if n_coba > 0:
-            nk.coba_detect(coba[0], coba[2], coba[3], coba[4], coba[9], coba[10], coba[11], coba[13], ent_off, ent_cnt, spk)
+            nk.coba_detect(c_state, c_ref, c_prm, c_nref, c_start, c_stop, c_ent, c_adaptive, ent_off, ent_cnt, spk)
         if n_izh > 0:
-            nk.izh_detect(izh[0], izh[2], izh[8], izh[9], izh[10], ent_off, ent_cnt, spk)
-        poisson_step(k, pois[0], pois[1], pois[2], pois[3], pois[4], pois[5], pois[6], pois[7], ent_off, ent_cnt, spk)
-        spike_train_step(k, trains[0], trains[1], trains[2], trains[3], trains[4], trains[5], ent_off, ent_cnt, spk)
+            nk.izh_detect(i_state, i_prm, i_start, i_stop, i_ent, ent_off, ent_cnt, spk)
+        if has_poisson:
+            poisson_step(k, po_ent, po_lo, po_hi, po_p, po_homog, po_rng, po_start, po_stop, ent_off, ent_cnt, spk)
+        if has_trains:
+            spike_train_step(k, st_ent, st_lo, st_hi, st_pos, st_steps, st_idx, ent_off, ent_cnt, spk)
         # monitors see the spikes S_k and the post-reset state at t_k
         for e in range(rec_ent.size):
             if rec_ent[e] and ent_cnt[e] > 0:
@@ -333,49 +348,55 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
                 pr_out[pr_pos[p]] = _probe_value(pr_group[p], pr_kind[p], pr_row[p], pr_idx[p], lif, coba, izh)
                 pr_pos[p] += 1
         # (3) route S_k into the ring
-        propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base,
-                  proj_delay, proj_wuni)
+        any_spike = False
+        for p in range(proj_pre_ent.size):
+            if ent_cnt[proj_pre_ent[p]] > 0:
+                any_spike = True
+                break
+        if any_spike:
+            propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off,
+                      proj_base, proj_delay, proj_wuni)
         # external currents of step k
         if has_current:
-            if lif[9]:
-                lif[8][:] = 0.0
-            if coba[8]:
-                coba[7][:] = 0.0
-            if izh[7]:
-                izh[6][:] = 0.0
-            current_step(k, dt, cur[0], cur[1], cur[2], cur[3], cur[4], cur[5], cur[6], cur[7], cur[8], cur[9],
-                         cur[10], cur[11], lif[8], coba[7], izh[6])
+            if l_has_iext:
+                l_iext[:] = 0.0
+            if c_has_iext:
+                c_iext[:] = 0.0
+            if i_has_iext:
+                i_iext[:] = 0.0
+            current_step(k, dt, cs_group, cs_wave, cs_lo, cs_hi, cs_idx, cs_amp, cs_par, cs_tlo, cs_thi, cs_tk, cs_tval,
+                         cs_rng, l_iext, c_iext, i_iext)
         # (4)-(5) consume ring slot k and propagate every neuron to t_{k+1}
         ring_row = ring[kk]
         bad_group = -1
         bad_code = -1
         if n_lif > 0:
-            if lif[16] > 0:
-                b = nk.lif_update_parallel(lif[16], lif[0], lif[1], lif[2], lif[3], lif[5], lif[6], lif[7], lif[8],
-                                           lif[9], ring_row, lif[13], lif[14], lif[15], lif[17], lif[10], lif[11],
-                                           lif[18], lif[19], lif[20])
+            if l_nblocks > 0:
+                b = nk.lif_update_parallel(l_nblocks, l_state, l_chan, l_ref, l_prm, l_P11, l_P21, l_AWI, l_iext,
+                                           l_has_iext, ring_row, l_base, l_adaptive, l_coupled, l_scratch, l_start,
+                                           l_stop, l_uniform, l_pend, l_pend_cnt)
             else:
-                b = nk.lif_update(0, n_lif, lif[0], lif[1], lif[2], lif[3], lif[5], lif[6], lif[7], lif[8], lif[9],
-                                  ring_row, lif[13], lif[14], lif[15], lif[17], lif[10], lif[11], lif[18], lif[19],
-                                  lif[20])
+                b = nk.lif_update(0, n_lif, l_state, l_chan, l_ref, l_prm, l_P11, l_P21, l_AWI, l_iext, l_has_iext,
+                                  ring_row, l_base, l_adaptive, l_coupled, l_scratch, l_start, l_stop, l_uniform,
+                                  l_pend, l_pend_cnt)
             if b >= 0:
                 bad_group, bad_code = GROUP_LIF, b
         if n_coba > 0:
-            if coba[14] > 0:
-                b = nk.coba_update_parallel(coba[14], coba[0], coba[1], coba[2], coba[3], coba[5], coba[6], coba[7],
-                                            coba[8], ring_row, coba[12], coba[13], coba[15])
+            if c_nblocks > 0:
+                b = nk.coba_update_parallel(c_nblocks, c_state, c_chan, c_ref, c_prm, c_P11, c_EREV, c_iext,
+                                            c_has_iext, ring_row, c_base, c_adaptive, c_scratch)
             else:
-                b = nk.coba_update(0, n_coba, coba[0], coba[1], coba[2], coba[3], coba[5], coba[6], coba[7], coba[8],
-                                   ring_row, coba[12], coba[13], coba[15])
+                b = nk.coba_update(0, n_coba, c_state, c_chan, c_ref, c_prm, c_P11, c_EREV, c_iext, c_has_iext,
+                                   ring_row, c_base, c_adaptive, c_scratch)
             if b >= 0 and bad_group < 0:
                 bad_group, bad_code = GROUP_COBA, b
         if n_izh > 0:
-            if izh[12] > 0:
-                b = nk.izh_update_parallel(izh[12], izh[0], izh[1], izh[2], izh[3], izh[4], izh[5], izh[6], izh[7],
-                                           ring_row, izh[11], dt, izh[13])
+            if i_nblocks > 0:
+                b = nk.izh_update_parallel(i_nblocks, i_state, i_chan, i_prm, i_scheme, i_P11, i_CIN, i_iext,
+                                           i_has_iext, ring_row, i_base, dt, i_scratch)
             else:
-                b = nk.izh_update(0, n_izh, izh[0], izh[1], izh[2], izh[3], izh[4], izh[5], izh[6], izh[7], ring_row,
-                                  izh[11], dt, izh[13])
+                b = nk.izh_update(0, n_izh, i_state, i_chan, i_prm, i_scheme, i_P11, i_CIN, i_iext, i_has_iext,
+                                  ring_row, i_base, dt, i_scratch)
             if b >= 0 and bad_group < 0:
                 bad_group, bad_code = GROUP_IZH, b
         if bad_group >= 0:

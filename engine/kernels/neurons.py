@@ -24,6 +24,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from engine.kernels import LEAF_OPTS
+
 # --- LIF family (lif, alif): exact propagation -----------------------------------------------
 LIF_V, LIF_THETA, LIF_W = 0, 1, 2
 LIF_STATE_ROWS = 3
@@ -60,7 +62,7 @@ PARALLEL_MIN_NEURONS = 1_000_000
 # =============================================================================================
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
 def lif_detect(state, ref, prm, nref, pop_start, pop_stop, pop_ent, adaptive, ent_off, ent_cnt, spk, pend, pend_cnt):
     """Steps (1)-(2) for the LIF family.
 
@@ -74,39 +76,46 @@ def lif_detect(state, ref, prm, nref, pop_start, pop_stop, pop_ent, adaptive, en
     for p in range(pop_start.size):
         e = pop_ent[p]
         lo = pop_start[p]
-        hi = pop_stop[p]
-        out = spk[ent_off[e]:ent_off[e] + hi - lo]
-        # zero-based views: numba drops negative-index handling, the scan runs at memory speed
-        V = state[LIF_V, lo:hi]
-        TH = state[LIF_THETA, lo:hi]
-        W = state[LIF_W, lo:hi]
-        rf = ref[lo:hi]
-        VTH = prm[LIF_VTH, lo:hi]
-        cnt = 0
+        o = ent_off[e]
         if pend_cnt[p] >= 0:
             cnt = pend_cnt[p]
-            out[:cnt] = pend[lo:lo + cnt]
+            for q in range(cnt):
+                spk[o + q] = pend[lo + q]
             pend_cnt[p] = -1
         else:
-            for j in range(hi - lo):
-                th = VTH[j]
-                if adaptive:
-                    th += TH[j]
-                if V[j] >= th and rf[j] == 0:
-                    out[cnt] = j
-                    cnt += 1
+            cnt = _lif_scan(state, ref, prm, lo, pop_stop[p], adaptive, spk, o)
+        # no slices here: every view costs atomic reference counting, a fixed cost per step
         for q in range(cnt):
-            j = out[q]
-            i = lo + j
-            V[j] = prm[LIF_VRESET, i]
-            rf[j] = nref[i]
+            i = np.uint64(lo + spk[o + q])
+            state[LIF_V, i] = prm[LIF_VRESET, i]
+            ref[i] = nref[i]
             if adaptive:
-                TH[j] += prm[LIF_DTHETA, i]
-                W[j] += prm[LIF_BW, i]
+                state[LIF_THETA, i] += prm[LIF_DTHETA, i]
+                state[LIF_W, i] += prm[LIF_BW, i]
         ent_cnt[e] = cnt
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
+def _lif_scan(state, ref, prm, lo, hi, adaptive, spk, o):
+    """Threshold test over neurons ``lo..hi-1``; crossings (local indices, ascending) go to ``spk[o:]``."""
+    out = spk[o:o + hi - lo]
+    # zero-based views: numba drops negative-index handling, the scan runs at memory speed
+    V = state[LIF_V, lo:hi]
+    TH = state[LIF_THETA, lo:hi]
+    rf = ref[lo:hi]
+    VTH = prm[LIF_VTH, lo:hi]
+    cnt = 0
+    for j in range(hi - lo):
+        th = VTH[j]
+        if adaptive:
+            th += TH[j]
+        if V[j] >= th and rf[j] == 0:
+            out[cnt] = j
+            cnt += 1
+    return cnt
+
+
+@njit(**LEAF_OPTS)
 def coba_detect(state, ref, prm, nref, pop_start, pop_stop, pop_ent, adaptive, ent_off, ent_cnt, spk):
     """Steps (1)-(2) for conductance LIF (same rule as :func:`lif_detect`, no ``w``)."""
     for p in range(pop_start.size):
@@ -136,7 +145,7 @@ def coba_detect(state, ref, prm, nref, pop_start, pop_stop, pop_ent, adaptive, e
         ent_cnt[e] = cnt
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
 def izh_detect(state, prm, pop_start, pop_stop, pop_ent, ent_off, ent_cnt, spk):
     """Steps (1)-(2) for Izhikevich: spike if ``v >= v_peak``; ``v <- c``, ``u <- u + d``."""
     for p in range(pop_start.size):
@@ -270,7 +279,7 @@ def _first_nonfinite(values, lo):
     return -1
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
 def lif_update(lo, hi, state, chan, ref, prm, P11, P21, AWI, iext, has_iext, ring_row, base,
                adaptive, coupled, scratch, pop_start, pop_stop, pop_uniform, pend, pend_cnt):
     """Steps (4)-(5) for the LIF family on neurons ``lo..hi-1``, population segment by segment.
@@ -292,7 +301,7 @@ def lif_update(lo, hi, state, chan, ref, prm, P11, P21, AWI, iext, has_iext, rin
         if pop_uniform[p] and not adaptive and (C == 1 or C == 2):
             whole = a == pop_start[p] and b == pop_stop[p]
             r, npend = _lif_uniform(a, b, state, chan, ref, prm, P11, P21, iext, has_iext, ring_row, base,
-                                    pend[a:b], whole)
+                                    pend, whole)
             if whole:
                 pend_cnt[p] = npend
         else:
@@ -308,17 +317,16 @@ def lif_update(lo, hi, state, chan, ref, prm, P11, P21, AWI, iext, has_iext, rin
 UPDATE_BLOCK = 256
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
 def _lif_uniform(lo, hi, state, chan, ref, prm, P11, P21, iext, has_iext, ring_row, base, pend, detect):
     """Fused single pass for a homogeneous, non-adaptive LIF segment with 1 or 2 channels.
 
     Returns ``(bad, npend)``. With ``detect`` the crossings of the next step's threshold test
-    (``V >= V_th`` and ``ref == 0`` after this update) are listed in ``pend[:npend]`` (segment-local,
-    ascending); else ``npend = -1``.
+    (``V >= V_th`` and ``ref == 0`` after this update) are listed in ``pend[lo:lo + npend]``
+    (segment-local, ascending); else ``npend = -1``.
     """
     n = chan.shape[1]
     C = chan.shape[0]
-    m = hi - lo
     el = prm[LIF_EL, lo]
     vr = prm[LIF_VRESET, lo]
     vth = prm[LIF_VTH, lo]
@@ -329,34 +337,29 @@ def _lif_uniform(lo, hi, state, chan, ref, prm, P11, P21, iext, has_iext, ring_r
     p21_0 = P21[0, lo]
     p11_1 = P11[C - 1, lo]
     p21_1 = P21[C - 1, lo]
-    V = state[LIF_V, lo:hi]
-    rf = ref[lo:hi]
-    ie = iext[lo:hi]
-    I0 = chan[0, lo:hi]
-    I1 = chan[C - 1, lo:hi]
-    r0 = ring_row[base + lo:base + hi]
-    r1 = ring_row[base + (C - 1) * n + lo:base + (C - 1) * n + hi]
+    o0 = np.uint64(base)  # unsigned: uint64 + uint64 stays an integer index in numba
+    o1 = np.uint64(base + (C - 1) * n)
     nbad = 0
     npend = 0
-    for b0 in range(0, m, UPDATE_BLOCK):
-        b1 = min(b0 + UPDATE_BLOCK, m)
+    for b0 in range(lo, hi, UPDATE_BLOCK):
+        b1 = min(b0 + UPDATE_BLOCK, hi)
         if C == 2:
-            hits, bad = _lif_uniform_block2(b0, b1, V, rf, I0, I1, r0, r1, ie, has_iext, el, vr, vth, p22, dr, ext,
-                                            p11_0, p21_0, p11_1, p21_1)
+            hits, bad = _lif_uniform_block2(b0, b1, state, ref, chan, ring_row, o0, o1, iext, has_iext, el, vr, vth,
+                                            p22, dr, ext, p11_0, p21_0, p11_1, p21_1)
         else:
-            hits, bad = _lif_uniform_block1(b0, b1, V, rf, I0, r0, ie, has_iext, el, vr, vth, p22, dr, ext, p11_0,
-                                            p21_0)
+            hits, bad = _lif_uniform_block1(b0, b1, state, ref, chan, ring_row, o0, iext, has_iext, el, vr, vth,
+                                            p22, dr, ext, p11_0, p21_0)
         nbad += bad
         if detect and hits > 0:
             for j in range(b0, b1):
                 u = np.uint64(j)
-                if V[u] >= vth and rf[u] == 0:
-                    pend[npend] = j
+                if state[LIF_V, u] >= vth and ref[u] == 0:
+                    pend[lo + npend] = j - lo
                     npend += 1
     if not detect:
         npend = -1
     if nbad > 0:
-        return 8 * _first_nonfinite(V, lo) + LIF_V, npend
+        return 8 * _first_nonfinite(state[LIF_V, lo:hi], lo) + LIF_V, npend
     return -1, npend
 
 
@@ -368,59 +371,60 @@ _I0 = np.int32(0)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _lif_uniform_block2(b0, b1, V, rf, I0, I1, r0, r1, ie, has_iext, el, vr, vth, p22, dr, ext, p11_0, p21_0,
-                        p11_1, p21_1):
+def _lif_uniform_block2(b0, b1, state, ref, chan, ring_row, o0, o1, iext, has_iext, el, vr, vth, p22, dr, ext, p11_0,
+                        p21_0, p11_1, p21_1):
     hits = _I0
     bad = _I0
     for jj in range(b0, b1):
         j = np.uint64(jj)
-        x0 = I0[j] + r0[j]
-        r0[j] = 0.0
-        x1 = I1[j] + r1[j]
-        r1[j] = 0.0
+        x0 = chan[0, j] + ring_row[o0 + j]
+        ring_row[o0 + j] = 0.0
+        x1 = chan[1, j] + ring_row[o1 + j]
+        ring_row[o1 + j] = 0.0
         syn = p21_0 * x0
         syn += p21_1 * x1
-        free = p22 * (V[j] - el) + dr + syn
+        free = p22 * (state[LIF_V, j] - el) + dr + syn
         if has_iext:
-            free += ext * ie[j]
+            free += ext * iext[j]
         free += el
-        I0[j] = x0 * p11_0
-        I1[j] = x1 * p11_1
-        r = rf[j]
+        chan[0, j] = x0 * p11_0
+        chan[1, j] = x1 * p11_1
+        r = ref[j]
         vn = free if r == _I0 else vr
-        rn = r - _I1 if r > _I0 else _I0
-        rf[j] = rn
-        V[j] = vn
+        rn = np.int32(r - _I1) if r > _I0 else _I0
+        ref[j] = rn
+        state[LIF_V, j] = vn
         hits = np.int32(hits + (_I1 if (vn >= vth) & (rn == _I0) else _I0))
         bad = np.int32(bad + (_I0 if abs(vn) <= _BIG32 else _I1))
     return hits, bad
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _lif_uniform_block1(b0, b1, V, rf, I0, r0, ie, has_iext, el, vr, vth, p22, dr, ext, p11_0, p21_0):
+def _lif_uniform_block1(b0, b1, state, ref, chan, ring_row, o0, iext, has_iext, el, vr, vth, p22, dr, ext, p11_0,
+                        p21_0):
     hits = _I0
     bad = _I0
     for jj in range(b0, b1):
         j = np.uint64(jj)
-        x0 = I0[j] + r0[j]
-        r0[j] = 0.0
+        x0 = chan[0, j] + ring_row[o0 + j]
+        ring_row[o0 + j] = 0.0
         syn = p21_0 * x0
-        free = p22 * (V[j] - el) + dr + syn
+        free = p22 * (state[LIF_V, j] - el) + dr + syn
         if has_iext:
-            free += ext * ie[j]
+            free += ext * iext[j]
         free += el
-        I0[j] = x0 * p11_0
-        r = rf[j]
+        chan[0, j] = x0 * p11_0
+        r = ref[j]
         vn = free if r == _I0 else vr
-        rn = r - _I1 if r > _I0 else _I0
-        rf[j] = rn
-        V[j] = vn
+        rn = np.int32(r - _I1) if r > _I0 else _I0
+        ref[j] = rn
+        state[LIF_V, j] = vn
         hits = np.int32(hits + (_I1 if (vn >= vth) & (rn == _I0) else _I0))
         bad = np.int32(bad + (_I0 if abs(vn) <= _BIG32 else _I1))
     return hits, bad
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
 def _lif_general(lo, hi, state, chan, ref, prm, P11, P21, AWI, iext, has_iext, ring_row, base,
                  adaptive, coupled, scratch):
     """Multi-pass LIF update of neurons ``lo..hi-1`` with per-neuron parameters.
@@ -505,7 +509,7 @@ def _lif_general(lo, hi, state, chan, ref, prm, P11, P21, AWI, iext, has_iext, r
     return -1
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
 def coba_update(lo, hi, state, chan, ref, prm, P11, EREV, iext, has_iext, ring_row, base, adaptive, scratch):
     """Steps (4)-(5) for conductance LIF (exponential Euler, conductances frozen over the step)::
 
@@ -547,7 +551,7 @@ def coba_update(lo, hi, state, chan, ref, prm, P11, EREV, iext, has_iext, ring_r
     return -1
 
 
-@njit(**_OPTS)
+@njit(**LEAF_OPTS)
 def izh_update(lo, hi, state, chan, prm, scheme, P11, CIN, iext, has_iext, ring_row, base, dt, scratch):
     """Steps (4)-(5) for Izhikevich (§1.4).
 
