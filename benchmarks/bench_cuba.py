@@ -192,6 +192,7 @@ def worker_nest(n, duration, dt, seed, dtype, threads: int = 1, rule: str = "aut
         conn_i = {"rule": "fixed_indegree", "indegree": int(round(p * (n - n_exc))), "allow_autapses": True}
     nest.Connect(pop[:n_exc], pop, conn_e, {"weight": w_e, "delay": dt})
     nest.Connect(pop[n_exc:], pop, conn_i, {"weight": w_i, "delay": dt})
+    n_syn = int(nest.GetKernelStatus("num_connections"))  # before the recorder adds N more
     rec = nest.Create("spike_recorder")
     nest.Connect(pop, rec)
     build_s = time.perf_counter() - t0
@@ -204,7 +205,7 @@ def worker_nest(n, duration, dt, seed, dtype, threads: int = 1, rule: str = "aut
     wall = time.perf_counter() - t2
     nest.Cleanup()
     spikes = int(rec.n_events)
-    return dict(simulator=f"nest-{threads}t", n=n, synapses=int(nest.GetKernelStatus("num_connections")),
+    return dict(simulator=f"nest-{threads}t", n=n, synapses=n_syn,
                 spikes=spikes, rate_hz=spikes / n / ((duration + dt) / 1000.0), build_s=build_s,
                 setup_s=build_s + first_s, first_step_s=first_s, run_s=wall, peak_rss_mb=_peak_rss_mb(),
                 threads=int(threads), rule=rule)

@@ -64,8 +64,8 @@ def main(argv=None) -> int:
     rows = [measure(args.n, args.duration, args.dtype) for _ in range(args.repeat)]
     best = min(rows, key=lambda r: r["process"])
     print(f"CUBA N={args.n}, {args.duration:g} ms, {args.dtype}: fastest of {len(rows)} fresh processes")
-    for key, label in (("interpreter", "interpreter start/exit"), ("imports", "import engine (numpy, numba, scipy)"),
-                       ("plan", "cuba_plan (connectivity)"), ("backend", "Simulation: state + CSR"),
+    for key, label in (("interpreter", "interpreter start/exit"), ("imports", "import engine.networks, engine.runner"),
+                       ("plan", "cuba_plan (connectivity)"), ("backend", "Simulation: import numba, state + CSR"),
                        ("jit", "Simulation: load cached kernels, warm-up"), ("run_call", "run() call"),
                        ("kernel", "  of which inside the kernel")):
         print(f"  {label:<42} {best[key]:7.3f} s")
