@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any, ClassVar, Iterable
 
 from engine.errors import ParameterError, Problem, UnknownNodeTypeError
-from nodes.params import Param, Parameterized
+from nodes.params import Parameterized
 
 
 class PortKind(str, Enum):

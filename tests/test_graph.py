@@ -163,7 +163,7 @@ def test_fragment_paste_gets_fresh_ids_and_keeps_internal_wires():
 
 def test_invalid_graph_reports_all_problems_at_once():
     g = ModelGraph()
-    prj = g.add_node("synapse.projection", "Orphan")  # no pre, no post
+    g.add_node("synapse.projection", "Orphan")  # no pre, no post
     izh = g.add_node("neuron.izhikevich", "Izh")
     lif = g.add_node("neuron.lif", "Bad LIF", V_reset=-40.0)  # reset above threshold
     src = g.add_node("input.poisson")

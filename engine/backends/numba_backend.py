@@ -87,7 +87,7 @@ class NumbaBackend(Backend):
 
     def _build(self) -> None:
         plan = self.plan
-        dt, dtype = self.dt, self.dtype
+        dtype = self.dtype
         self.slots: dict[str, _PopSlot] = {}
         groups = {g: [p for p in plan.populations if _FAMILY[p.model] == g] for g in (0, 1, 2)}
         # entities: populations grouped by family, then spike sources

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.plan import (MonitorPlan, PopulationPlan, ProjectionPlan, ReceptorPlan, SimulationPlan,
+from engine.plan import (MonitorPlan, PopulationPlan, ProjectionPlan, SimulationPlan,
                          SpikeTrainSourcePlan)
 from engine.runner import Simulation
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.graph import ModelGraph
 from engine.project import Project, SimulationSettings
 from hardware.deploy import deploy, float_simulation, trials_of
 from hardware.errors import MappingError
