@@ -321,7 +321,10 @@ def _one_projection(ctx: _Context, node, pre, post, rng) -> ProjectionPlan:
     sign = 1.0 if node.receptor == "excitatory" else -1.0
     wdtype = np.float32 if ctx.dtype == "float32" else np.float64
     weights = np.empty(nsyn, wdtype)
-    delays_ms = None if node.delay_init == "constant" and file_delays is None else np.empty(nsyn)
+    # delays go straight to integer steps per block (uint16 holds every valid delay): no float64
+    # and int64 arrays of nsyn entries
+    steps = None if node.delay_init == "constant" and file_delays is None else np.empty(nsyn, np.uint16)
+    max_steps = 1
     # weights and delays drawn in blocks of synapses: bounded temporary memory for 100 M synapses
     for lo in range(0, nsyn, BLOCK_SYNAPSES):
         hi = min(nsyn, lo + BLOCK_SYNAPSES)
@@ -337,15 +340,23 @@ def _one_projection(ctx: _Context, node, pre, post, rng) -> ProjectionPlan:
             weights[lo:hi] = w
         else:
             weights[lo:hi] = sign * np.abs(w)
-        if delays_ms is not None:
-            delays_ms[lo:hi] = file_delays[lo:hi] if file_delays is not None else _draw(
+        del w
+        if steps is not None:
+            delays_ms = file_delays[lo:hi] if file_delays is not None else _draw(
                 rng, node.delay_init, node.delay, node.delay_low, node.delay_high, node.delay_std, hi - lo)
-    if delays_ms is None:
+            block = np.maximum(1, np.rint(np.asarray(delays_ms, np.float64) / ctx.dt)).astype(np.int64)
+            if block.size:
+                max_steps = max(max_steps, int(block.max()))
+                delay_dtype(max_steps)  # raises for delays beyond uint16
+            steps[lo:hi] = block
+            del delays_ms, block
+    if steps is None:
         d = max(1, int(round(node.delay / ctx.dt)))
         delays = np.full(nsyn, d, delay_dtype(d))
     else:
-        steps = np.maximum(1, np.rint(delays_ms / ctx.dt)).astype(np.int64)
-        delays = steps.astype(delay_dtype(int(steps.max()) if nsyn else 1))
+        dd = delay_dtype(max_steps if nsyn else 1)
+        delays = steps if dd == steps.dtype else steps.astype(dd)
+        del steps
         _sort_rows_by_delay(indptr, indices, weights, delays)
     return ProjectionPlan(f"{node.id}->{post.id}", pre.id, post.id, RECEPTOR_INDEX[node.receptor], indptr,
                           indices, weights, delays)

@@ -86,7 +86,13 @@ def fixed_probability(n_pre, n_post, p, rng, allow_autapses=True, same_populatio
     exclude_self = same_population and not allow_autapses
     total = int(n_pre) * int(n_post)
     counts = np.zeros(n_pre, np.int64)
-    blocks = []
+    # the targets are written into one preallocated array (no list of blocks + concatenation, which
+    # held the indices twice); its capacity is the expected count + 10 sigma, its unused tail is
+    # never written, so those pages are never committed, and it grows in the rare case of overflow
+    rows_ok = n_pre if pre_rows is None else int(np.count_nonzero(pre_rows))
+    expected = p * rows_ok * int(n_post)
+    indices = np.empty(int(min(rows_ok * int(n_post), expected + 10.0 * np.sqrt(expected) + 1024)), np.int32)
+    used = 0
     if p > 0.0 and total > 0:
         chunk = int(min(BLOCK_SYNAPSES, p * total * 1.05 + 1024))
         last = -1
@@ -107,13 +113,18 @@ def fixed_probability(n_pre, n_post, p, rng, allow_autapses=True, same_populatio
             if keep is not None:
                 rows, cols = rows[keep], cols[keep]
             counts += np.bincount(rows, minlength=n_pre)
-            blocks.append(cols.astype(np.int32))
+            if used + cols.size > indices.size:
+                grown = np.empty(max(2 * indices.size, used + cols.size), np.int32)
+                grown[:used] = indices[:used]
+                indices = grown
+            indices[used:used + cols.size] = cols
+            used += cols.size
+            del positions, rows, cols, keep
             if done:
                 break
     indptr = np.zeros(n_pre + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
-    indices = np.concatenate(blocks) if blocks else np.zeros(0, np.int32)
-    return indptr, indices
+    return indptr, indices[:used]
 
 
 def fixed_counts(n_pre, n_post, counts, rng, exclude_self=False):

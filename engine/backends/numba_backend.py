@@ -46,6 +46,26 @@ def _i64(values) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(values, dtype=np.int64).reshape(-1))
 
 
+def _share(projs, attr: str, dtype) -> np.ndarray:
+    """Concatenate the per-synapse array ``attr`` of all projections into one shared array.
+
+    Each projection whose array already has the shared dtype then holds a view of its part of the
+    shared array instead of its own copy (the values are identical; connectivity is read-only), so
+    its copy is freed as soon as its part is copied: the peak is the plan plus one projection's
+    array, not the plan twice. ``np.empty`` pages are only committed when written.
+    """
+    nsyn = sum(p.n_synapses for p in projs)
+    shared = np.empty(nsyn, dtype)
+    s = 0
+    for p in projs:
+        n = p.n_synapses
+        shared[s:s + n] = getattr(p, attr)
+        if getattr(p, attr).dtype == shared.dtype:
+            setattr(p, attr, shared[s:s + n])
+        s += n
+    return shared
+
+
 class NumbaBackend(Backend):
     """CPU backend built on :func:`engine.kernels.network.run_chunk`.
 
@@ -295,18 +315,14 @@ class NumbaBackend(Backend):
             delay = np.ascontiguousarray(p.delays, dtype=d_type)
         else:
             indptr = np.zeros(rows + 1, np.int64)
-            nsyn = sum(p.n_synapses for p in projs)
-            post = np.empty(nsyn, np.int32)
-            weight = np.empty(nsyn, dtype)
-            delay = np.empty(nsyn, d_type)
             r = s = 0
             for p in projs:
                 indptr[r:r + p.n_pre + 1] = p.indptr + s
-                post[s:s + p.n_synapses] = p.indices
-                weight[s:s + p.n_synapses] = p.weights
-                delay[s:s + p.n_synapses] = p.delays
                 r += p.n_pre
                 s += p.n_synapses
+            post = _share(projs, "indices", np.int32)
+            weight = _share(projs, "weights", dtype)
+            delay = _share(projs, "delays", d_type)
         r = s0 = 0
         proj_delay, proj_wuni = [], []
         for p in projs:

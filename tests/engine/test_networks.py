@@ -201,3 +201,21 @@ def test_cuba_against_reference(backend):
     s32, i32 = engine_spikes(f32, backend, n_steps)[0]["spikes"]
     assert s32.size / (4000 * 0.3) == pytest.approx(ref_rate, rel=0.15)
     assert abs(isi_cv(s32, i32, 4000) - ref_cv) < 0.15
+
+
+def test_shared_csr_adopts_projection_arrays():
+    """With several projections the backend concatenates them once and the plan's projections then
+    hold views of the shared arrays (no second copy of the connectivity); values are unchanged."""
+    plan = cuba_plan(n=300, synapses_per_neuron=20, duration_ms=5.0)
+    before = [(p.indices.copy(), p.weights.copy(), p.delays.copy()) for p in plan.projections]
+    sim = Simulation(plan)
+    post, weight, delay = sim.backend.net[5:8]
+    s = 0
+    for p, (i, w, d) in zip(plan.projections, before):
+        n = p.n_synapses
+        assert np.array_equal(p.indices, i) and np.array_equal(p.weights, w) and np.array_equal(p.delays, d)
+        assert np.shares_memory(p.indices, post[s:s + n]) and np.shares_memory(p.weights, weight[s:s + n])
+        assert np.shares_memory(p.delays, delay[s:s + n])
+        s += n
+    assert s == post.size
+    sim.run(5.0)
