@@ -2,37 +2,40 @@
 
 The board work (mapping, upload, runs) happens in a worker thread through
 :func:`hardware.deploy.deploy`, the same code path as ``python main.py deploy``; results come back
-as Qt signals. The board's spikes and the twin's prediction are drawn in the same raster panels
+through a queue that a GUI timer drains. The board's spikes and the twin's prediction are drawn in the same raster panels
 the simulation uses. A timer watches the port so an unplugged cable shows at once.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from app.plots import RasterPanel
-from app.run_controller import LiveChunk
+from app.run_controller import LiveChunk, import_worker_modules
 
 
-class DeployWorker(QObject):
-    """Runs one deploy in a QThread; every outcome arrives as a signal."""
+class DeployWorker:
+    """Runs one deploy in a plain Python thread and reports through a queue.
 
-    progress = Signal(int, int, str)
-    trial = Signal(object)        # LiveChunk pair: (board chunk, twin chunk, label, predictions)
-    log = Signal(str)
-    finished = Signal(object)     # DeployReport or None
-    failed = Signal(str)
+    The GUI polls the queue with a timer (as the simulation run controller does) instead of
+    receiving cross-thread Qt signals: no Qt object is touched off the GUI thread.
+    """
 
     def __init__(self, project, driver, samples: int | None):
-        super().__init__()
         self.project, self.driver, self.samples = project, driver, samples
+        self.events: queue.Queue = queue.Queue()
         self._stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="synweave-deploy", daemon=True)
+
+    def start(self):
+        self.thread.start()
 
     def stop(self):
         self._stop.set()
@@ -41,23 +44,21 @@ class DeployWorker(QObject):
         from engine.errors import SynweaveError
         from hardware.deploy import deploy
 
-        def on_trial(i, trial, mapping, board, twin, sim):
-            self.trial.emit((i, trial, mapping, board, twin))
-
+        put = self.events.put
         try:
             report = deploy(self.project, self.driver, max_trials=self.samples,
-                            progress=lambda d, t, s: self.progress.emit(d, t, s),
-                            log=self.log.emit, on_trial=on_trial, should_stop=self._stop.is_set,
-                            simulate=False)
+                            progress=lambda d, t, s: put(("progress", (d, t, s))),
+                            log=lambda text: put(("log", text)),
+                            on_trial=lambda i, trial, mapping, board, twin, sim:
+                                put(("trial", (i, trial, mapping, board, twin))),
+                            should_stop=self._stop.is_set, simulate=False)
         except SynweaveError as exc:
-            self.failed.emit(str(exc))
-            self.finished.emit(None)
-            return
+            put(("failed", str(exc)))
+            report = None
         except Exception as exc:  # a bug must not take the GUI down with it
-            self.failed.emit(f"internal error: {exc!r}")
-            self.finished.emit(None)
-            return
-        self.finished.emit(report)
+            put(("failed", f"internal error: {exc!r}"))
+            report = None
+        put(("finished", report))
 
 
 class HardwarePanel(QWidget):
@@ -70,7 +71,6 @@ class HardwarePanel(QWidget):
         self._project_getter = project_getter
         self.driver = None
         self.virtual_board = None
-        self.thread: QThread | None = None
         self.worker: DeployWorker | None = None
         self.report = None
         self._errors = 0
@@ -130,6 +130,9 @@ class HardwarePanel(QWidget):
         self.connect_button.clicked.connect(self.toggle_connection)
         self.deploy_button.clicked.connect(self.start_deploy)
         self.stop_button.clicked.connect(self.stop_deploy)
+        self.poller = QTimer(self)
+        self.poller.setInterval(30)
+        self.poller.timeout.connect(self._poll_worker)
         self.watchdog = QTimer(self)
         self.watchdog.setInterval(500)
         self.watchdog.timeout.connect(self.check_link)
@@ -217,17 +220,27 @@ class HardwarePanel(QWidget):
         self.summary.setText("")
         self.progress.setFormat("mapping…")
         self._trial_ms = None
+        import_worker_modules()
+        import hardware.deploy  # noqa: F401  (see import_worker_modules)
+
         self.worker = DeployWorker(project, self.driver, self.samples.value())
-        self.thread = QThread(self)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.trial.connect(self._on_trial)
-        self.worker.log.connect(self._log)
-        self.worker.failed.connect(self._error)
-        self.worker.finished.connect(self._on_finished)
         self._update_buttons(running=True)
-        self.thread.start()
+        self.worker.start()
+        self.poller.start()
+
+    def _poll_worker(self):
+        """Dispatch what the deploy thread reported since the last tick (GUI thread only)."""
+        if self.worker is None:
+            self.poller.stop()
+            return
+        handlers = {"progress": lambda a: self._on_progress(*a), "trial": self._on_trial,
+                    "log": self._log, "failed": self._error, "finished": self._on_finished}
+        while self.worker is not None:
+            try:
+                kind, payload = self.worker.events.get_nowait()
+            except queue.Empty:
+                break
+            handlers[kind](payload)
 
     def stop_deploy(self):
         if self.worker is not None:
@@ -267,11 +280,9 @@ class HardwarePanel(QWidget):
             self.progress.setFormat("finished")
         else:
             self.progress.setFormat("failed")
-        if self.thread is not None:
-            self.thread.quit()
-            self.thread.wait(5000)
+        self.worker.thread.join(5.0)
         self.worker = None
-        self.thread = None
+        self.poller.stop()
         if self.driver is not None and not self.driver.is_open:
             self.disconnect_board("link lost")
         self._update_buttons()
@@ -311,11 +322,11 @@ class HardwarePanel(QWidget):
     def shutdown(self):
         """Stop the worker, close the port and the virtual board (window closing)."""
         self.watchdog.stop()
+        self.poller.stop()
         if self.worker is not None:
             self.worker.stop()
-        if self.thread is not None:
-            self.thread.quit()
-            self.thread.wait(5000)
+            self.worker.thread.join(10.0)
+            self.worker = None
         self.disconnect_board()
         if self.virtual_board is not None:
             self.virtual_board.stop()

@@ -30,6 +30,18 @@ PHASE_TEXT = {"validate": "Validating", "compile": "Compiling network", "jit": "
               "run": "Running"}
 
 
+def import_worker_modules() -> None:
+    """Import in the GUI thread what worker threads would otherwise import lazily.
+
+    A first import of a large package (scikit-learn, for the digits data set) inside a worker
+    thread can deadlock against PySide6's import hook while the GUI thread runs Qt code; seen
+    with PySide6 6.12. Importing up front makes the workers' imports dictionary look-ups.
+    """
+    import engine.compiler  # noqa: F401
+    import engine.runner  # noqa: F401
+    import sklearn.datasets  # noqa: F401
+
+
 @dataclass
 class LiveChunk:
     """Monitored data of one chunk, keyed by monitor node id, times in ms."""
@@ -160,6 +172,7 @@ class RunController(QObject):
         self._set_state("starting")
         args = dict(source=source, duration_ms=float(duration_ms), backend=backend,
                     settings=dict(settings or {}), seed=seed, dtype=dtype, options=backend_options)
+        import_worker_modules()
         self.thread = threading.Thread(target=self._worker, kwargs=args, name="synweave-sim", daemon=True)
         self.thread.start()
         self.timer.start()

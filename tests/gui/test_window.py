@@ -67,7 +67,8 @@ def test_run_shortcut_starts_and_stop_shortcut_stops(cuba_window, qtbot, dialogs
     win = cuba_window
     from engine.networks import cuba_plan
     raster = next(nid for nid, n in win.doc.graph.nodes.items() if n.type_id == "monitor.spikes")
-    assert win.start_plan_run(cuba_plan(n=2000, duration_ms=30_000.0), {"spikes": raster})
+    # 10 min of model time, so the run cannot finish before the stop shortcut lands
+    assert win.start_plan_run(cuba_plan(n=4000, duration_ms=600_000.0), {"spikes": raster})
     qtbot.waitUntil(lambda: win.run.state == "running", timeout=60_000)
     win.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=3000)
