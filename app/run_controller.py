@@ -33,10 +33,12 @@ PHASE_TEXT = {"validate": "Validating", "compile": "Compiling network", "jit": "
 def import_worker_modules() -> None:
     """Import in the GUI thread what worker threads would otherwise import lazily.
 
-    A first import of a large package (scikit-learn, for the digits data set) inside a worker
-    thread can deadlock against PySide6's import hook while the GUI thread runs Qt code; seen
-    with PySide6 6.12. Importing up front makes the workers' imports dictionary look-ups.
+    A first import of a large package (numba, scikit-learn) inside a worker thread can deadlock
+    with PySide6 6.12 while the GUI thread runs Qt's event loop (seen in the GUI tests: both
+    threads stuck, the worker mid-import). Importing up front makes the workers' imports
+    dictionary look-ups.
     """
+    import engine.backends.numba_backend  # noqa: F401  (numba itself)
     import engine.compiler  # noqa: F401
     import engine.runner  # noqa: F401
     import sklearn.datasets  # noqa: F401
