@@ -53,6 +53,16 @@ def node_seed_sequence(project_seed: int, node, purpose: str) -> np.random.SeedS
     return np.random.SeedSequence(int(project_seed), spawn_key=(zlib.crc32(node.id.encode()), tag))
 
 
+def node_seed(project_seed: int, node, purpose: str) -> int:
+    """The same stream as :func:`node_seed_sequence`, as one integer (for APIs that take an int)."""
+    return int(node_seed_sequence(project_seed, node, purpose).generate_state(1)[0])
+
+
+def projection_plan_name(node, post) -> str:
+    """Name of the ProjectionPlan a projection node compiles to for one target population."""
+    return f"{node.id}->{post.id}"
+
+
 def node_rng(project_seed: int, node, purpose: str) -> np.random.Generator:
     return np.random.default_rng(node_seed_sequence(project_seed, node, purpose))
 
@@ -217,7 +227,7 @@ def _spike_source(ctx: _Context, node, plan: SimulationPlan):
 
     if node.type_id == "input.poisson":
         return PoissonSourcePlan(node.id, size=node.n, rates=node.rate,
-                                 seed=int(node_seed_sequence(ctx.seed, node, "poisson").generate_state(1)[0]),
+                                 seed=node_seed(ctx.seed, node, "poisson"),
                                  start_step=ctx.steps(node.start), stop_step=ctx.steps(node.stop) if node.stop else 0)
     if node.type_id == "input.spike_train":
         if node.source == "file":
@@ -231,7 +241,7 @@ def _spike_source(ctx: _Context, node, plan: SimulationPlan):
         if node.dataset == "npz" and data.n_pixels != node.pixels:
             raise ParameterError("pixels", f"the file has {data.n_pixels} pixels per image, the node says "
                                            f"{node.pixels}", node=node.label)
-        seed = int(node_seed_sequence(ctx.seed, node, "dataset").generate_state(1)[0])
+        seed = node_seed(ctx.seed, node, "dataset")
         data = encoders.split_dataset(data, node.split, node.test_fraction, seed)
         enc = encoders.encode(data, encoding=node.encoding, max_rate=node.max_rate, presentation=node.presentation,
                               rest=node.rest, dt=ctx.dt, n_samples=node.n_samples, shuffle=node.shuffle == "yes",
@@ -248,7 +258,7 @@ def _spike_source(ctx: _Context, node, plan: SimulationPlan):
 
 def _current_source(ctx: _Context, node, target) -> CurrentSourcePlan:
     name = f"{node.id}->{target.id}"
-    seed = int(node_seed_sequence(ctx.seed, node, "noise:" + target.id).generate_state(1)[0])
+    seed = node_seed(ctx.seed, node, "noise:" + target.id)
     common = dict(target=target.id, seed=seed)
     if node.waveform == "dc":
         return CurrentSourcePlan(name, waveform="dc", amplitude=node.amplitude, **common)
@@ -358,7 +368,7 @@ def _one_projection(ctx: _Context, node, pre, post, rng) -> ProjectionPlan:
         delays = steps if dd == steps.dtype else steps.astype(dd)
         del steps
         _sort_rows_by_delay(indptr, indices, weights, delays)
-    return ProjectionPlan(f"{node.id}->{post.id}", pre.id, post.id, RECEPTOR_INDEX[node.receptor], indptr,
+    return ProjectionPlan(projection_plan_name(node, post), pre.id, post.id, RECEPTOR_INDEX[node.receptor], indptr,
                           indices, weights, delays)
 
 

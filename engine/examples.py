@@ -204,11 +204,11 @@ def write_digit_templates(folder: Path = EXAMPLES_DIR) -> Path:
 
     from engine import encoders
 
-    from engine.compiler import node_seed_sequence
+    from engine.compiler import node_seed
 
     project = neurocorex_digits()
     [encoder] = [n for n in project.graph.nodes.values() if n.type_id == "input.dataset"]
-    seed = int(node_seed_sequence(project.settings.seed, encoder, "dataset").generate_state(1)[0])
+    seed = node_seed(project.settings.seed, encoder, "dataset")
     # the same split the compiled encoder makes, so the test samples it streams stay unseen
     train = encoders.split_dataset(encoders.load_digits(), "train", encoder.test_fraction, seed)
     # Class means, not mean-subtracted templates: the board's membrane has no floor, so

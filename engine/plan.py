@@ -77,17 +77,6 @@ MODEL_RECEPTOR_KINDS: dict[str, tuple[str, ...]] = {
     "izhikevich": ("delta", "exponential"),
 }
 
-#: Izhikevich (2003) presets (a, b, c, d), MODELS.md §1.4.
-IZHIKEVICH_PRESETS: dict[str, tuple[float, float, float, float]] = {
-    "RS": (0.02, 0.20, -65.0, 8.0),
-    "IB": (0.02, 0.20, -55.0, 4.0),
-    "CH": (0.02, 0.20, -50.0, 2.0),
-    "FS": (0.10, 0.20, -65.0, 2.0),
-    "LTS": (0.02, 0.25, -65.0, 2.0),
-    "TC": (0.02, 0.25, -65.0, 0.05),
-    "RZ": (0.10, 0.26, -65.0, 2.0),
-}
-
 ArrayOrScalar = "float | np.ndarray"
 
 

@@ -338,8 +338,10 @@ def map_project(project, options: MapOptions | None = None) -> BoardMapping:
 
 
 def _plan_projection(plan, prj, post):
+    from engine.compiler import projection_plan_name
+
     for candidate in plan.projections:
-        if candidate.name == f"{prj.id}->{post.id}":
+        if candidate.name == projection_plan_name(prj, post):
             return candidate
     raise MappingError(f"internal: projection {prj.label!r} is missing from the compiled plan")
 

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from engine.plan import (IZHIKEVICH_PRESETS, CurrentSourcePlan, MonitorPlan, PopulationPlan, ProjectionPlan,
+from engine.plan import (CurrentSourcePlan, MonitorPlan, PopulationPlan, ProjectionPlan,
                          ReceptorPlan, SimulationPlan)
 from engine.runner import Simulation
+from nodes.neurons import IZHIKEVICH_PRESETS
 
 PRESETS = list(IZHIKEVICH_PRESETS)
 
