@@ -84,15 +84,7 @@ class ProblemsPanel(QWidget):
         self.timer.start()
 
     def node_id_for(self, label: str | None) -> str | None:
-        if not label:
-            return None
-        g = self.doc.graph
-        if label in g:
-            return label
-        for nid, node in g.nodes.items():
-            if node.label == label:
-                return nid
-        return None
+        return self.doc.graph.find(label)
 
     def refresh(self):
         self.timer.stop()

@@ -74,10 +74,7 @@ def _monitor_key(name: str, graph, monitor_map: dict | None = None) -> str:
     head = name.split("/")[0].split(":")[0]
     if head in graph:
         return head
-    for nid, node in graph.nodes.items():
-        if node.label == name:
-            return nid
-    return name
+    return graph.find(name) or name
 
 
 def translate(chunk, graph=None, monitor_map: dict | None = None) -> LiveChunk:

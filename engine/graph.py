@@ -296,6 +296,14 @@ class ModelGraph:
         except KeyError:
             raise GraphError(f"no node with id {node_id!r}") from None
 
+    def find(self, id_or_label: str | None) -> str | None:
+        """The id of the node with this id, or else with this label (problems name labels)."""
+        if not id_or_label:
+            return None
+        if id_or_label in self._g:
+            return id_or_label
+        return next((nid for nid in self._order if self._g.nodes[nid]["node"].label == id_or_label), None)
+
     def __contains__(self, node_id: str) -> bool:
         return node_id in self._g
 

@@ -198,3 +198,10 @@ def test_grid_layout_must_match_population_size():
     g.add_node("neuron.lif", "Grid", n=100, layout="grid", grid=(5, 5, 5))
     [p] = [p for p in validate(g) if p.field == "grid"]
     assert "125" in p.hint
+
+
+def test_find_takes_an_id_or_a_label():
+    g, src, pop, prj = small_graph()
+    assert g.find(pop.id) == pop.id
+    assert g.find("Cells") == pop.id
+    assert g.find("nobody") is None and g.find(None) is None

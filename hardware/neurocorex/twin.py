@@ -70,6 +70,16 @@ def _wrap8(x: np.ndarray) -> np.ndarray:
     return (((x + 128) & 0xFF) - 128).astype(np.int8)
 
 
+def _add_where_enabled(weights: np.ndarray, enable: np.ndarray, ix, dw: int) -> bool:
+    """LTP on a block: ``weights[ix] += dw`` (8-bit wrap) where the enable bit is set."""
+    enabled = enable[ix]
+    if not enabled.any():
+        return False
+    block = weights[ix]
+    weights[ix] = np.where(enabled, _wrap8(block.astype(np.int64) + dw), block)
+    return True
+
+
 class NeuroCoreXTwin:
     """Digital twin of one NeuroCoreX board.
 
@@ -498,12 +508,7 @@ class NeuroCoreXTwin:
             cols = fired + 1
             cols = cols[cols < p.N_SLOTS]
             if pres.size and cols.size:
-                ix = np.ix_(pres, cols)
-                enabled = self._enable_ff[ix]
-                if enabled.any():
-                    block = self._ff[ix]
-                    self._ff[ix] = np.where(enabled, _wrap8(block.astype(np.int64) + dw_pos), block)
-                    changed = True
+                changed |= _add_where_enabled(self._ff, self._enable_ff, np.ix_(pres, cols), dw_pos)
 
         if pre_input is not None and 0 <= pre_input < p.N_INPUTS and tpost_aa:
             gap = now - self._post_last
@@ -525,12 +530,7 @@ class NeuroCoreXTwin:
             cols = pres + p.AA_COLUMN_OFFSET
             cols = cols[cols < p.N_SLOTS]
             if rows.size and cols.size:
-                ix = np.ix_(rows, cols)
-                enabled = self._enable_aa[ix]
-                if enabled.any():
-                    block = self._aa[ix]
-                    self._aa[ix] = np.where(enabled, _wrap8(block.astype(np.int64) + dw_pos), block)
-                    changed = True
+                changed |= _add_where_enabled(self._aa, self._enable_aa, np.ix_(rows, cols), dw_pos)
 
         if pre_input is not None and 0 <= pre_input < p.N_INPUTS:
             self._ff_pre_last[pre_input] = now
