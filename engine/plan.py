@@ -145,6 +145,11 @@ class PopulationPlan:
         delta channels for Izhikevich.
     scheme : str, optional
         Integration scheme (:data:`MODEL_SCHEMES`), e.g. ``"split2003"`` or ``"euler"`` for Izhikevich.
+    threshold_rule : dict, optional
+        Intrinsic plasticity of the threshold ``theta`` (MODELS.md §4.7, Hao form) for ``alif`` /
+        ``cobalif``: ``{"theta_plus": mV, "offset": mV}``; per spike
+        ``theta += theta_plus (offset - 10) / |theta - 10|``. (The Diehl & Cook form is the model's
+        own ``delta_theta``.)
     """
 
     name: str
@@ -154,6 +159,7 @@ class PopulationPlan:
     initial_state: dict = field(default_factory=dict)
     receptors: list = field(default_factory=list)
     scheme: str | None = None
+    threshold_rule: dict | None = None
 
     def __post_init__(self):
         if self.model not in MODEL_DEFAULTS:
@@ -239,6 +245,138 @@ def default_receptors(model: str) -> list[ReceptorPlan]:
 # ---------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------
+# plasticity (MODELS.md §2.3, §3.3, §4)
+# ---------------------------------------------------------------------------------------------
+
+#: Rule kinds in the order they act on a projection within one step: spike-timing rules first
+#: (their updates are the step's events), then rate-based Hebbian rules, then homeostatic scaling
+#: (last, so that a normalised row sum holds after the step).
+RULE_ORDER = ("stdp", "triplet", "symmetric", "rstdp", "oja", "bcm", "scaling_activity", "scaling_normalize")
+
+#: Parameters (with defaults) of every rule kind; values are plain floats, choices are strings.
+RULE_PARAMS: dict[str, dict[str, Any]] = {
+    # §4.1/§4.2 pair STDP; traces +1 per spike; multiplicative uses u = (w - w_min)/(w_max - w_min)
+    "stdp": dict(form="additive", A_plus=0.01, A_minus=0.0105, tau_plus=20.0, tau_minus=20.0, mu_plus=1.0,
+                 mu_minus=1.0, w_min=0.0, w_max=1.0),
+    # §4.3 triplet STDP, visual-cortex all-to-all set
+    "triplet": dict(A2_plus=5e-10, A3_plus=6.2e-3, A2_minus=7e-3, A3_minus=2.3e-4, tau_plus=16.8, tau_minus=33.7,
+                    tau_x=101.0, tau_y=125.0, w_min=0.0, w_max=1.0),
+    # §4.5 symmetric STDP; traces +a per spike
+    "symmetric": dict(eta_pre=0.005, eta_post=0.005, a=0.1, tau=20.0, w_min=0.0, w_max=1.0),
+    # §4.4 reward-modulated STDP: STDP increments go to the eligibility c, dw/dt = c d
+    "rstdp": dict(A_plus=0.1, A_minus=0.15, tau_plus=20.0, tau_minus=20.0, tau_c=1000.0, w_min=0.0, w_max=4.0),
+    # §4.8 on spike-count rate traces (Hz); dw per second of model time, applied every interval
+    "oja": dict(eta=0.005, tau_rate=100.0, interval=1.0, w_min=0.0, w_max=1e6),
+    "bcm": dict(eta=1e-4, y0=10.0, tau_theta=1000.0, tau_rate=100.0, interval=1.0, w_min=0.0, w_max=1e6),
+    # §4.6 (b) activity-dependent multiplicative scaling, rate trace in Hz
+    "scaling_activity": dict(a_target=20.0, tau_a=1000.0, beta=1e-6, interval=1.0, w_min=0.0, w_max=1e12),
+    # §4.6 (a) hard normalisation of every target's incoming weights to target_sum
+    "scaling_normalize": dict(target_sum=78.0, interval=1.0, w_min=0.0, w_max=1e12),
+}
+
+
+@dataclass
+class RulePlan:
+    """A plasticity rule acting on the synapses of one projection.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`RULE_ORDER`.
+    name : str
+        The rule node it came from (for messages and state files).
+    params : dict
+        Overrides of :data:`RULE_PARAMS` ``[kind]``.
+    pairing : {"all_to_all", "nearest"}
+        Traces add up over spikes, or are reset to their increment at each spike (§0.4).
+    same_step : {"pre_then_post", "exclusive"}
+        Same-step pre/post pairs: pre events first (dw(0) = +A+), or both read traces from before
+        the step's increments (dw(0) = 0).
+    modulator : str, optional
+        Name of the :class:`RewardPlan` whose dopamine ``d(t)`` gates the rule (``rstdp``).
+    event_steps : ndarray of int, optional
+        ``scaling_normalize``: steps at which rows are normalised (e.g. the first step of every
+        data-set sample); when None, every ``interval`` ms.
+
+    Timing (§3.3, axonal delays): a presynaptic spike emitted at step ``e`` through a synapse of
+    delay ``d`` reaches the synapse at ``a = e + d - 1``; depression is applied at ``a`` and a
+    postsynaptic spike at ``k`` reads the presynaptic trace of the arrivals, i.e. the neuron's
+    trace at ``k - d + 1``.
+    """
+
+    kind: str
+    name: str = ""
+    params: dict = field(default_factory=dict)
+    pairing: str = "all_to_all"
+    same_step: str = "pre_then_post"
+    modulator: str | None = None
+    event_steps: Any = None
+
+    def __post_init__(self):
+        if self.kind not in RULE_PARAMS:
+            raise ParameterError("kind", f"unknown plasticity rule {self.kind!r}; one of {list(RULE_ORDER)}",
+                                 node=self.name or None)
+        unknown = set(self.params) - set(RULE_PARAMS[self.kind])
+        if unknown:
+            raise ParameterError(sorted(unknown)[0], f"rule {self.kind!r} has no parameter {sorted(unknown)[0]!r}; "
+                                 f"known: {sorted(RULE_PARAMS[self.kind])}", node=self.name or None)
+        if self.pairing not in ("all_to_all", "nearest"):
+            raise ParameterError("pairing", f"pairing must be 'all_to_all' or 'nearest', got {self.pairing!r}",
+                                 node=self.name or None)
+        if self.same_step not in ("pre_then_post", "exclusive"):
+            raise ParameterError("same_step", "same_step must be 'pre_then_post' or 'exclusive', "
+                                 f"got {self.same_step!r}", node=self.name or None)
+        if self.get("w_min") > self.get("w_max"):
+            raise ParameterError("w_min", f"w_min ({self.get('w_min'):g}) is above w_max ({self.get('w_max'):g})",
+                                 node=self.name or None)
+
+    def get(self, key: str):
+        return self.params.get(key, RULE_PARAMS[self.kind][key])
+
+
+@dataclass
+class STPPlan:
+    """Tsodyks-Markram short-term plasticity of a projection (MODELS.md §2.3).
+
+    Per presynaptic neuron (all its synapses see the same spike train): utilisation ``u`` decays to
+    0 with ``tau_facil``, resources ``x`` recover to 1 with ``tau_rec``. At a spike, after the
+    exact decay since the last one: ``u += U (1 - u)``, ``r = u x``, ``x -= r``; the synapse
+    delivers ``w r``. ``tau_facil = 0`` means no facilitation (``r = U x``).
+    """
+
+    U: float = 0.5
+    tau_facil: float = 0.0
+    tau_rec: float = 800.0
+
+    def __post_init__(self):
+        if not 0.0 < self.U <= 1.0:
+            raise ParameterError("U", f"release probability U must be in (0, 1], got {self.U!r}")
+        if self.tau_facil < 0 or self.tau_rec <= 0:
+            raise ParameterError("tau_rec", "STP time constants must be > 0 ms (tau_facil >= 0)")
+
+
+@dataclass
+class RewardPlan:
+    """A dopamine signal ``d(t)`` (Izhikevich 2007): ``dd/dt = (tonic - d)/tau_d + sum_r A delta(t - t_r)``.
+
+    ``steps`` are the reward steps (sorted), ``amplitudes`` their jumps (µM).
+    """
+
+    name: str
+    tau_d: float = 200.0
+    tonic: float = 0.0
+    steps: Any = field(default_factory=lambda: np.zeros(0, np.int64))
+    amplitudes: Any = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self):
+        steps = np.asarray(self.steps, np.int64).ravel()
+        amps = np.broadcast_to(np.asarray(self.amplitudes, np.float64), steps.shape)
+        order = np.argsort(steps, kind="stable")
+        self.steps, self.amplitudes = steps[order], np.ascontiguousarray(amps[order])
+
+
+
 def delay_dtype(max_delay: int) -> np.dtype:
     """Smallest unsigned integer type holding delays up to ``max_delay`` steps."""
     if max_delay <= np.iinfo(np.uint8).max:
@@ -275,7 +413,11 @@ class ProjectionPlan:
     synapse_state : dict of ndarray
         Per-synapse state arrays for plasticity (traces, STP ``u``/``x`` ...), same order as ``indices``.
     plastic : bool
-        Reserved for plasticity rules; static synapses only in phase 1.
+        Set when ``rules`` is not empty: the weights change during the run.
+    rules : list of RulePlan
+        Plasticity rules acting on these synapses, applied in this order every step.
+    stp : STPPlan, optional
+        Tsodyks-Markram short-term plasticity of the released fraction (MODELS.md §2.3).
     """
 
     name: str
@@ -288,6 +430,8 @@ class ProjectionPlan:
     delays: np.ndarray
     synapse_state: dict = field(default_factory=dict)
     plastic: bool = False
+    rules: list = field(default_factory=list)
+    stp: Any = None
     _post_major: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
@@ -302,6 +446,8 @@ class ProjectionPlan:
                 raise ParameterError("delay", f"projection {self.name!r}: delays must be >= 1 step", node=self.name)
             d = d.astype(delay_dtype(dmax))
         self.delays = np.ascontiguousarray(d)
+        self.rules = sorted(self.rules, key=lambda r: RULE_ORDER.index(r.kind))
+        self.plastic = bool(self.rules) or self.plastic
 
     # -- constructors -------------------------------------------------------------------------
     @classmethod
@@ -508,7 +654,7 @@ class CurrentSourcePlan(SourcePlan):
 # monitors and the plan
 # ---------------------------------------------------------------------------------------------
 
-MONITOR_KINDS = ("spikes", "state", "rate")
+MONITOR_KINDS = ("spikes", "state", "rate", "weights")
 
 
 @dataclass
@@ -519,7 +665,9 @@ class MonitorPlan:
     ``indices`` only. ``state``: ``variables`` of ``indices`` (all neurons when None) every ``every``
     steps, sampled after the threshold/reset of the step (the value at ``t_k`` seen by the
     propagation, as Brian2's ``when='start'``). ``rate``: population spike count per step
-    (``rate = count / (size·dt)``).
+    (``rate = count / (size·dt)``). ``weights``: the weights of projection ``target`` (synapses
+    ``indices`` of its CSR order, all when None) at every step that is a multiple of ``every``,
+    before the step is simulated; ``every = 0`` records only at the end of each run.
     """
 
     name: str
@@ -536,7 +684,7 @@ class MonitorPlan:
             self.variables = (self.variables,)
         self.variables = tuple(self.variables)
         self.every = int(self.every)
-        if self.every < 1:
+        if self.every < (0 if self.kind == "weights" else 1):
             raise ParameterError("every", "sampling interval must be >= 1 step", node=self.name)
         if self.indices is not None:
             self.indices = np.asarray(self.indices, dtype=np.int64).ravel()
@@ -566,6 +714,7 @@ class SimulationPlan:
     sources: list = field(default_factory=list)
     projections: list = field(default_factory=list)
     monitors: list = field(default_factory=list)
+    modulators: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
 
     # -- lookups ------------------------------------------------------------------------------
@@ -631,6 +780,12 @@ class SimulationPlan:
                     raise SimulationError(f"spike source {src.name!r}: neuron index out of range 0..{src.size - 1}")
                 if src.steps.size and src.steps.min() < 0:
                     raise SimulationError(f"spike source {src.name!r}: negative spike step")
+        reward_names = {m.name for m in self.modulators}
+        for proj in self.projections:
+            for rule in proj.rules:
+                if rule.kind == "rstdp" and rule.modulator not in reward_names:
+                    raise SimulationError(f"rule {rule.name or rule.kind!r} on projection {proj.name!r} needs a "
+                                          f"dopamine signal; no reward source named {rule.modulator!r}")
         pnames = [p.name for p in self.projections]
         if len(set(pnames)) != len(pnames):
             raise SimulationError("duplicate projection names")
@@ -644,7 +799,16 @@ class SimulationPlan:
         mnames = [m.name for m in self.monitors]
         if len(set(mnames)) != len(mnames):
             raise SimulationError("duplicate monitor names")
+        projections = {p.name: p for p in self.projections}
         for mon in self.monitors:
+            if mon.kind == "weights":
+                proj = projections.get(mon.target)
+                if proj is None:
+                    raise SimulationError(f"weight monitor {mon.name!r}: no projection named {mon.target!r}")
+                if mon.indices is not None and mon.indices.size and (
+                        mon.indices.min() < 0 or mon.indices.max() >= proj.n_synapses):
+                    raise SimulationError(f"weight monitor {mon.name!r}: synapse index out of range")
+                continue
             size = self.emitter_size(mon.target)
             if mon.indices is not None and mon.indices.size and (mon.indices.min() < 0 or mon.indices.max() >= size):
                 raise SimulationError(f"monitor {mon.name!r}: index out of range 0..{size - 1}")

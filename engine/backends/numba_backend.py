@@ -22,6 +22,7 @@ from engine.backends.base import Backend, ChunkResult
 from engine.errors import NumericalInstabilityError, SimulationError
 from engine.kernels import neurons as nk
 from engine.kernels import network as netk
+from engine.kernels import plasticity as pk
 from engine.kernels.propagators import decay, lif_coefficients
 from engine.kernels.rng import seed_state
 from engine.plan import (CURRENT_WAVEFORMS, CurrentSourcePlan, PoissonSourcePlan, SimulationPlan,
@@ -46,21 +47,22 @@ def _i64(values) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(values, dtype=np.int64).reshape(-1))
 
 
-def _share(projs, attr: str, dtype) -> np.ndarray:
+def _share(projs, attr: str, dtype, keep=None) -> np.ndarray:
     """Concatenate the per-synapse array ``attr`` of all projections into one shared array.
 
     Each projection whose array already has the shared dtype then holds a view of its part of the
     shared array instead of its own copy (the values are identical; connectivity is read-only), so
     its copy is freed as soon as its part is copied: the peak is the plan plus one projection's
-    array, not the plan twice. ``np.empty`` pages are only committed when written.
+    array, not the plan twice. ``np.empty`` pages are only committed when written. Projections
+    flagged in ``keep`` keep their own array (plastic weights change; the plan keeps the initial ones).
     """
     nsyn = sum(p.n_synapses for p in projs)
     shared = np.empty(nsyn, dtype)
     s = 0
-    for p in projs:
+    for q, p in enumerate(projs):
         n = p.n_synapses
         shared[s:s + n] = getattr(p, attr)
-        if getattr(p, attr).dtype == shared.dtype:
+        if getattr(p, attr).dtype == shared.dtype and not (keep and keep[q]):
             setattr(p, attr, shared[s:s + n])
         s += n
     return shared
@@ -147,6 +149,7 @@ class NumbaBackend(Backend):
         self.izh = self._build_izh(groups[2], n_group[2], n_chan[2])
         self._build_projections()
         self._build_sources()
+        self._build_plasticity()
         self._build_monitors()
 
     def _pop_ranges(self, pops):
@@ -251,7 +254,8 @@ class NumbaBackend(Backend):
             prm[nk.COBA_DT_TAU, sl] = dt / pop.param("tau_m")
             prm[nk.COBA_PTHETA, sl] = decay(dt, pop.param("tau_theta"))
             theta0 = pop.initial("theta")
-            adaptive = adaptive or bool(np.any(pop.param("delta_theta") != 0) or np.any(theta0 != 0))
+            adaptive = adaptive or bool(np.any(pop.param("delta_theta") != 0) or np.any(theta0 != 0)
+                                        or pop.threshold_rule is not None)
             state[nk.COBA_V, sl] = pop.initial("V")
             state[nk.COBA_THETA, sl] = theta0
             for c, rec in enumerate(pop.receptors):
@@ -312,6 +316,8 @@ class NumbaBackend(Backend):
             indptr = p.indptr
             post = p.indices
             weight = np.ascontiguousarray(p.weights, dtype=dtype)
+            if p.plastic and np.shares_memory(weight, p.weights):
+                weight = weight.copy()  # the plan keeps the initial weights
             delay = np.ascontiguousarray(p.delays, dtype=d_type)
         else:
             indptr = np.zeros(rows + 1, np.int64)
@@ -321,7 +327,7 @@ class NumbaBackend(Backend):
                 r += p.n_pre
                 s += p.n_synapses
             post = _share(projs, "indices", np.int32)
-            weight = _share(projs, "weights", dtype)
+            weight = _share([p for p in projs], "weights", dtype, keep=[p.plastic for p in projs])
             delay = _share(projs, "delays", d_type)
         r = s0 = 0
         proj_delay, proj_wuni = [], []
@@ -332,7 +338,7 @@ class NumbaBackend(Backend):
             # fast paths of the propagation kernel: one delay / one weight (bit pattern) per projection
             proj_delay.append(int(d[0]) if d.size and bool(np.all(d == d[0])) else 0)
             w_bits = w.view(np.uint32 if w.dtype.itemsize == 4 else np.uint64)
-            proj_wuni.append(bool(w.size and np.all(w_bits == w_bits[0])))
+            proj_wuni.append(bool(w.size and np.all(w_bits == w_bits[0])) and not p.plastic)
             slot = self.slots[p.post]
             c = slot.pop.receptor_index(p.receptor)
             g = slot.group
@@ -344,6 +350,178 @@ class NumbaBackend(Backend):
         self.net = [self.ring, self.ent_off, self.ent_cnt, self.spk, np.ascontiguousarray(indptr, np.int64),
                     np.ascontiguousarray(post, np.int32), weight, delay, _i64(pre_ent), _i64(row_off), _i64(base),
                     _i64(proj_delay), np.asarray(proj_wuni, np.bool_)]
+
+    # ------------------------------------------------------------------------------------------
+    # plasticity tables (see engine.kernels.plasticity)
+    # ------------------------------------------------------------------------------------------
+    _RULE_KIND = {"triplet": pk.K_TRIPLET, "symmetric": pk.K_SYMMETRIC, "rstdp": pk.K_RSTDP, "oja": pk.K_OJA,
+                  "bcm": pk.K_BCM, "scaling_activity": pk.K_SCALE_ACTIVITY, "scaling_normalize": pk.K_SCALE_NORMALIZE}
+    #: (pre traces, post traces) per kernel kind
+    _TRACES = {pk.K_STDP_ADD: (1, 1), pk.K_STDP_MULT: (1, 1), pk.K_TRIPLET: (2, 2), pk.K_SYMMETRIC: (1, 1),
+               pk.K_RSTDP: (1, 1), pk.K_OJA: (1, 1), pk.K_BCM: (1, 2), pk.K_SCALE_ACTIVITY: (0, 1),
+               pk.K_SCALE_NORMALIZE: (0, 0)}
+
+    def _rule_row(self, rule, kind) -> np.ndarray:
+        """The ``r_prm`` row of a rule (column layout documented per kind in the kernel module)."""
+        dt = self.dt
+        g = rule.get
+        row = np.zeros(pk.R_PARAMS)
+        row[pk.C_LO], row[pk.C_HI] = max(g("w_min"), 0.0), g("w_max")
+
+        def d(tau):
+            return math.exp(-dt / tau)
+
+        if kind in (pk.K_STDP_ADD, pk.K_STDP_MULT):
+            row[2:8] = g("A_plus"), g("A_minus"), d(g("tau_plus")), d(g("tau_minus")), g("mu_plus"), g("mu_minus")
+        elif kind == pk.K_TRIPLET:
+            row[2:10] = (g("A2_plus"), g("A3_plus"), g("A2_minus"), g("A3_minus"), d(g("tau_plus")), d(g("tau_x")),
+                         d(g("tau_minus")), d(g("tau_y")))
+        elif kind == pk.K_SYMMETRIC:
+            row[2:6] = g("eta_pre") * g("a"), g("eta_post") * g("a"), d(g("tau")), d(g("tau"))
+        elif kind == pk.K_RSTDP:
+            row[2:8] = g("A_plus"), g("A_minus"), d(g("tau_plus")), d(g("tau_minus")), d(g("tau_c")), dt
+        elif kind in (pk.K_OJA, pk.K_BCM):
+            n = self._interval_steps(g("interval"))
+            row[2:6] = g("eta"), d(g("tau_rate")), 1000.0 / g("tau_rate"), n * dt / 1000.0
+            if kind == pk.K_BCM:
+                row[6:8] = g("y0"), d(g("tau_theta"))
+        elif kind == pk.K_SCALE_ACTIVITY:
+            n = self._interval_steps(g("interval"))
+            row[2:6] = g("beta") * n * dt, g("a_target"), d(g("tau_a")), 1000.0 / g("tau_a")
+        else:
+            row[2] = g("target_sum")
+        return row
+
+    def _interval_steps(self, interval_ms: float) -> int:
+        return max(1, int(round(interval_ms / self.dt)))
+
+    def _build_plasticity(self) -> None:
+        plan, net = self.plan, self.net
+        projs = plan.projections
+        indptr, post, weight, delay, row_off = net[4], net[5], net[6], net[7], net[9]
+        P = len(projs)
+        pp = {k: np.zeros(P, np.int64) for k in ("syn0", "nsyn", "npre", "npost", "post_ent", "Lh", "hn0", "h0",
+                                                   "pm0", "sg0")}
+        pl_proj, pm_ptr, pm_syn, pm_pre, w_sign = [], [], [], [], []
+        h_total = hn_total = pm_total = sg_total = 0
+        rows = {k: [] for k in ("kind", "proj", "prm", "nearest", "excl", "mod", "x0", "y0", "hx0", "s0",
+                                "interval", "ev_lo", "ev_hi")}
+        ev_norm = []
+        x_total = y_total = hx_total = s_total = 0
+        reward_index = {m.name: i for i, m in enumerate(plan.modulators)}
+        self.rule_slices = []  # (projection name, rule, kind, x0, y0, s0) for state introspection
+        for p, proj in enumerate(projs):
+            if not proj.rules:
+                continue
+            pl_proj.append(p)
+            syn0 = int(indptr[row_off[p]])
+            n_pre, n_syn = proj.n_pre, proj.n_synapses
+            n_post = self.slots[proj.post].pop.size
+            timing = any(r.kind in ("stdp", "triplet", "symmetric", "rstdp") for r in proj.rules)
+            Lh = proj.max_delay if timing and proj.max_delay > 1 else 0
+            pp["syn0"][p], pp["nsyn"][p], pp["npre"][p], pp["npost"][p] = syn0, n_syn, n_pre, n_post
+            pp["post_ent"][p] = self.slots[proj.post].entity
+            pp["Lh"][p], pp["hn0"][p], pp["h0"][p] = Lh, hn_total, h_total
+            hn_total += Lh
+            h_total += Lh * n_pre
+            idx = post[syn0:syn0 + n_syn]
+            perm = np.argsort(idx, kind="stable")
+            pre_of = np.repeat(np.arange(n_pre, dtype=np.int32), np.diff(indptr[row_off[p]:row_off[p] + n_pre + 1]))
+            counts = np.bincount(idx, minlength=n_post)
+            ptr = np.zeros(n_post + 1, np.int64)
+            np.cumsum(counts, out=ptr[1:])
+            pp["pm0"][p] = sum(a.size for a in pm_ptr)
+            pm_ptr.append(ptr + pm_total)
+            pm_syn.append(perm.astype(np.int64) + syn0)
+            pm_pre.append(pre_of[perm])
+            pm_total += n_syn
+            pp["sg0"][p] = sg_total
+            w_sign.append(np.where(np.asarray(weight[syn0:syn0 + n_syn]) < 0, -1.0, 1.0))
+            sg_total += n_syn
+            for rule in proj.rules:
+                kind = (pk.K_STDP_MULT if rule.get("form") == "multiplicative" else pk.K_STDP_ADD) \
+                    if rule.kind == "stdp" else self._RULE_KIND[rule.kind]
+                n_x, n_y = self._TRACES[kind]
+                rows["kind"].append(kind)
+                rows["proj"].append(p)
+                rows["prm"].append(self._rule_row(rule, kind))
+                rows["nearest"].append(rule.pairing == "nearest")
+                rows["excl"].append(rule.same_step == "exclusive")
+                rows["mod"].append(reward_index.get(rule.modulator, -1) if rule.modulator else -1)
+                rows["x0"].append(x_total)
+                rows["y0"].append(y_total)
+                rows["hx0"].append(hx_total)
+                rows["s0"].append(s_total)
+                self.rule_slices.append((proj.name, rule, kind, x_total, y_total, s_total))
+                x_total += n_x * n_pre
+                y_total += n_y * n_post
+                if Lh and kind <= pk.K_RSTDP:
+                    hx_total += (2 if kind == pk.K_TRIPLET else 1) * Lh * n_pre
+                if kind == pk.K_RSTDP:
+                    s_total += n_syn
+                interval = rule.get("interval") if "interval" in rule.params or kind >= pk.K_OJA else self.dt
+                rows["interval"].append(self._interval_steps(interval))
+                ev = np.zeros(0, np.int64) if rule.event_steps is None else np.unique(np.asarray(rule.event_steps, np.int64))
+                rows["ev_lo"].append(sum(a.size for a in ev_norm))
+                ev_norm.append(ev)
+                rows["ev_hi"].append(rows["ev_lo"][-1] + ev.size)
+        cat = lambda xs, t: np.ascontiguousarray(np.concatenate(xs) if xs else np.zeros(0), t)  # noqa: E731
+        stp_list = [(p, proj) for p, proj in enumerate(projs) if proj.stp is not None]
+        proj_stp = np.full(P, -1, np.int64)
+        stp_off, o = [], 0
+        for q, (p, proj) in enumerate(stp_list):
+            proj_stp[p] = q
+            stp_off.append(o)
+            o += proj.n_pre
+        mods = plan.modulators
+        ev_lo, ev_hi, e = [], [], 0
+        for m in mods:
+            ev_lo.append(e)
+            e += m.steps.size
+            ev_hi.append(e)
+        ip_pops = [pop for pop in plan.populations if pop.threshold_rule is not None]
+        self.plast = [
+            _i64(pl_proj), pp["syn0"], pp["nsyn"], pp["npre"], pp["npost"], pp["post_ent"], pp["Lh"], pp["hn0"],
+            pp["h0"], pp["pm0"], pp["sg0"],
+            np.zeros(hn_total, np.int64), np.zeros(h_total, np.int32), np.zeros(h_total, np.int64),
+            np.zeros(h_total, np.int64),
+            cat(pm_ptr, np.int64), cat(pm_syn, np.int64), cat(pm_pre, np.int32), cat(w_sign, np.float64),
+            proj_stp, _i64([p for p, _ in stp_list]),
+            np.array([[proj.stp.U, proj.stp.tau_facil, proj.stp.tau_rec] for _, proj in stp_list],
+                     np.float64).reshape(-1, 3),
+            _i64(stp_off), np.zeros(o), np.ones(o), np.full(o, -1, np.int64), np.zeros(o),
+            np.array([m.tonic for m in mods], np.float64), np.array([math.exp(-self.dt / m.tau_d) for m in mods]),
+            np.array([m.tonic for m in mods], np.float64), _i64(ev_lo), _i64(ev_hi), _i64(ev_lo),
+            cat([m.steps for m in mods], np.int64), cat([m.amplitudes for m in mods], np.float64),
+            np.asarray([self.slots[pop.name].group for pop in ip_pops], np.int8),
+            _i64([self.slots[pop.name].start for pop in ip_pops]), _i64([self.slots[pop.name].entity for pop in ip_pops]),
+            np.array([[pop.threshold_rule["theta_plus"], pop.threshold_rule["offset"]] for pop in ip_pops],
+                     np.float64).reshape(-1, 2),
+        ]
+        for pop in ip_pops:
+            if self.slots[pop.name].group not in (netk.GROUP_LIF, netk.GROUP_COBA):
+                raise SimulationError(f"population {pop.name!r}: an adaptive threshold needs a LIF-family model")
+        R = len(rows["kind"])
+        self.rules = [
+            _i64(rows["kind"]), _i64(rows["proj"]), np.array(rows["prm"], np.float64).reshape(R, pk.R_PARAMS),
+            np.asarray(rows["nearest"], np.bool_), np.asarray(rows["excl"], np.bool_), _i64(rows["mod"]),
+            _i64(rows["x0"]), _i64(rows["y0"]), _i64(rows["hx0"]), _i64(rows["s0"]), _i64(rows["interval"]),
+            _i64(rows["ev_lo"]), _i64(rows["ev_hi"]), _i64(rows["ev_lo"]), cat(ev_norm, np.int64),
+            np.zeros(x_total), np.zeros(y_total), np.zeros(hx_total), np.zeros(s_total),
+        ]
+        self.plastic_projections = {projs[p].name: p for p in pl_proj}
+
+    def projection_weights(self, name: str) -> np.ndarray:
+        """The current weights of projection ``name`` (a view into the simulation's array, CSR order)."""
+        for p, proj in enumerate(self.plan.projections):
+            if proj.name == name:
+                s0 = int(self.net[4][self.net[9][p]])
+                return self.net[6][s0:s0 + proj.n_synapses]
+        raise SimulationError(f"no projection named {name!r}")
+
+    def dopamine(self) -> dict:
+        """Current dopamine level of every reward signal."""
+        return {m.name: float(v) for m, v in zip(self.plan.modulators, self.plast[27])}
 
     def _group_size(self, g: int) -> int:
         return (self.lif, self.coba, self.izh)[g][0].shape[1]
@@ -518,7 +696,8 @@ class NumbaBackend(Backend):
         mon = (rec_ent, rec_flag, rate_ent, rate_buf, pr_group, pr_kind, pr_row, pr_idx, pr_every, pr_pos, pr_out)
         k_next, bad_group, bad_code, self.rec_k, self.rec_id, rec_n = netk.run_chunk(
             np.int64(k0), np.int64(n), self.dt, tuple(self.lif), tuple(self.coba), tuple(self.izh), tuple(self.net),
-            tuple(self.pois), tuple(self.trains), tuple(self.cur), mon, self.rec_k, self.rec_id, np.int64(0))
+            tuple(self.pois), tuple(self.trains), tuple(self.cur), mon, self.rec_k, self.rec_id, np.int64(0),
+            tuple(self.plast), tuple(self.rules))
         self._k = int(k_next)
         if bad_group >= 0:
             self._raise_instability(int(bad_group), int(bad_code), int(k_next))
@@ -585,6 +764,13 @@ class NumbaBackend(Backend):
             "coba_state": self.coba[0], "coba_chan": self.coba[1], "coba_ref": self.coba[2],
             "izh_state": self.izh[0], "izh_chan": self.izh[1],
             "ring": self.ring, "poisson_rng": self.pois[5], "current_rng": self.cur[11], "train_pos": self.trains[3],
+            # plastic state: weights, traces, histories, eligibility, short-term plasticity, dopamine
+            "weight": self.net[6] if self.plastic_projections else np.zeros(0),
+            "history_n": self.plast[11], "history_j": self.plast[12], "history_cursor": self.plast[13],
+            "history_end": self.plast[14], "stp_u": self.plast[23], "stp_x": self.plast[24],
+            "stp_last": self.plast[25], "dopamine": self.plast[27], "reward_pos": self.plast[32],
+            "pre_traces": self.rules[15], "post_traces": self.rules[16], "trace_history": self.rules[17],
+            "eligibility": self.rules[18], "normalize_pos": self.rules[13],
         }
 
     def _fingerprint(self) -> str:

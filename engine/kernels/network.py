@@ -24,6 +24,7 @@ from numba.extending import intrinsic
 
 from engine.kernels import LEAF_OPTS
 from engine.kernels import neurons as nk
+from engine.kernels import plasticity as pk
 from engine.kernels.rng import normal, uniform
 
 _OPTS = dict(cache=True, nogil=True)
@@ -140,13 +141,15 @@ def _prefetch_row(indptr, r, post, weight, delay, per_weight, per_delay):
 
 @njit(**LEAF_OPTS)
 def propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base,
-              proj_delay, proj_wuni):
+              proj_delay, proj_wuni, proj_stp, stp_off, stp_r):
     """Step (3): ``ring[(k + d - 1) mod L, target] += w`` for the outgoing synapses of every spike.
 
     Projections whose synapses all have the same delay (``proj_delay[p] > 0``) add into one ring row
     (no delay load and no modulo per synapse); those whose weights are all bitwise equal
     (``proj_wuni[p]``) do not load weights. Either way every target receives the same values in the
-    same order as in the general loop, so results are bit-identical.
+    same order as in the general loop, so results are bit-identical. Projections with short-term
+    plasticity (``proj_stp[p] >= 0``) deliver ``w r_j`` with the released fraction ``r_j`` of the
+    spiking neuron (``stp_r[stp_off[q] + j]``, set by :func:`engine.kernels.plasticity.stp_release`).
     """
     L = ring.shape[0]
     S = ring.shape[1]
@@ -161,6 +164,18 @@ def propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj
         base = proj_base[p]
         d_uni = proj_delay[p]
         w_uni = proj_wuni[p]
+        if proj_stp[p] >= 0:
+            o_r = stp_off[proj_stp[p]]
+            for q in range(cnt):
+                j = spk[off + q]
+                r = row0 + j
+                rel = stp_r[o_r + j]
+                for s in range(indptr[r], indptr[r + 1]):
+                    slot = kk + np.int64(delay[s]) - 1
+                    if slot >= L:
+                        slot -= L
+                    flat[np.uint64(slot * S + base + post[s])] += weight[s] * rel
+            continue
         for q in range(min(PREFETCH_ROWS, cnt)):
             _prefetch_row(indptr, row0 + spk[off + q], post, weight, delay, not w_uni, d_uni == 0)
         if d_uni > 0:
@@ -257,7 +272,7 @@ def _probe_value(group, kind, row, idx, lif, coba, izh):
 
 
 @njit(**_OPTS)
-def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_k, rec_id, rec_n):
+def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_k, rec_id, rec_n, plast, rules):
     """Advance the network from step ``k0`` by ``n_steps`` steps in the canonical order (§0.2).
 
     Parameters
@@ -283,6 +298,11 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
         ``(rec_ent, rec_flag, rate_ent, rate_buf, pr_group, pr_kind, pr_row, pr_idx, pr_every, pr_pos, pr_out)``
     rec_k, rec_id, rec_n
         Growable spike record (step, global id) and its fill count.
+    plast : tuple
+        Plastic projections, short-term plasticity and dopamine signals (see
+        :func:`engine.kernels.plasticity.plasticity_step`); ``pl_proj`` empty: no plasticity.
+    rules : tuple
+        The rule table ``(r_kind, r_proj, r_prm, ...)`` and trace storage.
 
     Returns
     -------
@@ -294,6 +314,13 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
     # count increment and decrement per array and call (about 1 us per step in total).
     (ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, proj_base, proj_delay,
      proj_wuni) = net
+    (pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0, pp_sg0, h_n, h_j, h_cur,
+     h_end, pm_ptr, pm_syn, pm_pre, w_sign, proj_stp, stp_proj, stp_prm, stp_off, stp_u, stp_x, stp_last, stp_r,
+     md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp, ip_group, ip_start, ip_ent, ip_prm) = plast
+    (r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval, r_ev_lo, r_ev_hi, r_ev_pos,
+     ev_norm, xtr, ytr, xhist, sst) = rules
+    has_plasticity = pl_proj.size > 0 or ip_group.size > 0 or md_val.size > 0
+    has_stp = stp_proj.size > 0
     rec_ent, rec_flag, rate_ent, rate_buf, pr_group, pr_kind, pr_row, pr_idx, pr_every, pr_pos, pr_out = mon
     (l_state, l_chan, l_ref, l_prm, l_nref, l_P11, l_P21, l_AWI, l_iext, l_has_iext, l_start, l_stop, l_ent, l_base,
      l_adaptive, l_coupled, l_nblocks, l_scratch, l_uniform, l_pend, l_pend_cnt) = lif
@@ -354,8 +381,11 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
                 any_spike = True
                 break
         if any_spike:
+            if has_stp:
+                pk.stp_release(k, dt, ent_off, ent_cnt, spk, proj_pre_ent, stp_proj, stp_prm, stp_off, stp_u, stp_x,
+                               stp_last, stp_r)
             propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off,
-                      proj_base, proj_delay, proj_wuni)
+                      proj_base, proj_delay, proj_wuni, proj_stp, stp_off, stp_r)
         # external currents of step k
         if has_current:
             if l_has_iext:
@@ -401,4 +431,13 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
                 bad_group, bad_code = GROUP_IZH, b
         if bad_group >= 0:
             return k + 1, bad_group, bad_code, rec_k, rec_id, rec_n
+        # (6)-(7) plasticity of step k's events, slow modulators
+        if has_plasticity:
+            pk.plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off,
+                               pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0,
+                               pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign,
+                               r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval,
+                               r_ev_lo, r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xhist, sst,
+                               md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp,
+                               ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm)
     return k0 + n_steps, -1, -1, rec_k, rec_id, rec_n

@@ -1,0 +1,529 @@
+"""Numba plasticity kernels: pure per-event rule maths and the fused per-step plasticity pass.
+
+The rule maths (what one presynaptic arrival or one postsynaptic spike does to one synapse) are
+small pure functions (``*_pre`` / ``*_post``) that take and return plain floats, so a torch backend
+can mirror them with tensors. :func:`plasticity_step` applies them to the synapses whose neurons
+spiked in step ``k`` (step 6 of MODELS.md §0.2), then increments and decays the traces:
+
+* presynaptic events at their **arrival** step ``a = e + d - 1`` (axonal delays, §3.3): a ring of
+  the last ``Lh`` steps' presynaptic spikes, each with a cursor into its delay-sorted CSR row,
+  yields exactly the synapses arriving in step ``k``;
+* postsynaptic events through a post-major index (synapses grouped by target), reading the
+  presynaptic trace the synapse sees: the neuron's trace at ``k - d + 1`` from a trace history ring
+  (exact, because presynaptic traces do not depend on the postsynaptic side);
+* traces are per neuron (``+1`` per spike, or reset to 1 for nearest-spike pairing) and decay
+  exactly by ``exp(-dt/tau)`` per step; cost per step is O(neurons + touched synapses).
+
+Weights are rule-bounded *magnitudes*: a synapse keeps the sign it was created with (Dale's law),
+``|w|`` is clipped to ``[max(w_min, 0), w_max]`` after every update.
+
+Table layout (built by :class:`engine.backends.numba_backend.NumbaBackend`): projection arrays
+``pp_*`` are indexed by the projection's position in the shared CSR, rule arrays ``r_*`` by rule
+(in application order), see the ``R_*`` / ``K_*`` constants below.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from engine.kernels import LEAF_OPTS
+from engine.kernels import neurons as nk
+
+# rule kinds (kernel codes)
+K_STDP_ADD, K_STDP_MULT, K_TRIPLET, K_SYMMETRIC, K_RSTDP, K_OJA, K_BCM, K_SCALE_ACTIVITY, K_SCALE_NORMALIZE = range(9)
+#: number of per-rule parameter columns of ``r_prm``
+R_PARAMS = 12
+# common columns: magnitude bounds
+C_LO, C_HI = 0, 1
+
+_INLINE = dict(cache=True, nogil=True, inline="always")
+
+
+# =============================================================================================
+# pure rule maths (one synapse, one event)
+# =============================================================================================
+
+
+@njit(**_INLINE)
+def clip(m, lo, hi):
+    """Bound a weight magnitude to ``[lo, hi]``."""
+    return lo if m < lo else (hi if m > hi else m)
+
+
+@njit(**_INLINE)
+def stdp_additive_pre(m, y, A_minus, lo, hi):
+    """Song et al.: depression at a presynaptic arrival, ``m <- clip(m - A_minus y)``."""
+    return clip(m - A_minus * y, lo, hi)
+
+
+@njit(**_INLINE)
+def stdp_additive_post(m, x, A_plus, lo, hi):
+    """Potentiation at a postsynaptic spike, ``m <- clip(m + A_plus x)``."""
+    return clip(m + A_plus * x, lo, hi)
+
+
+@njit(**_INLINE)
+def stdp_multiplicative_pre(m, y, A_minus, mu_minus, lo, hi):
+    """NEST ``stdp_synapse``: ``u <- max(0, u - A_minus u^mu_minus y)`` with ``u = (m - lo)/(hi - lo)``."""
+    span = hi - lo
+    u = (m - lo) / span if span > 0 else 0.0
+    u = u - A_minus * (u ** mu_minus) * y
+    if u < 0.0:
+        u = 0.0
+    return lo + u * span
+
+
+@njit(**_INLINE)
+def stdp_multiplicative_post(m, x, A_plus, mu_plus, lo, hi):
+    """``u <- min(1, u + A_plus (1 - u)^mu_plus x)``."""
+    span = hi - lo
+    u = (m - lo) / span if span > 0 else 0.0
+    u = u + A_plus * ((1.0 - u) ** mu_plus) * x
+    if u > 1.0:
+        u = 1.0
+    return lo + u * span
+
+
+@njit(**_INLINE)
+def triplet_pre(m, o1, r2, A2_minus, A3_minus, lo, hi):
+    """Pfister & Gerstner: ``m <- m - o1 (A2- + A3- r2(t - eps))``."""
+    return clip(m - o1 * (A2_minus + A3_minus * r2), lo, hi)
+
+
+@njit(**_INLINE)
+def triplet_post(m, r1, o2, A2_plus, A3_plus, lo, hi):
+    """``m <- m + r1 (A2+ + A3+ o2(t - eps))``."""
+    return clip(m + r1 * (A2_plus + A3_plus * o2), lo, hi)
+
+
+@njit(**_INLINE)
+def oja_dw(x, y, w, eta):
+    """Oja's rule ``dw = eta y (x - y w)`` (per unit time, rates in Hz)."""
+    return eta * y * (x - y * w)
+
+
+@njit(**_INLINE)
+def bcm_dw(x, y, theta, eta):
+    """BCM ``dw = eta x y (y - theta_M)``."""
+    return eta * x * y * (y - theta)
+
+
+@njit(**_INLINE)
+def hao_threshold_increment(theta, theta_plus, offset):
+    """Hao et al. intrinsic plasticity: ``theta_plus (offset - 10) / |theta - 10|``."""
+    return theta_plus * (offset - 10.0) / abs(theta - 10.0)
+
+
+@njit(**_INLINE)
+def tm_release(u, x, dt_since, U, tau_facil, tau_rec):
+    """Tsodyks-Markram at a spike ``dt_since`` ms after the previous one: returns ``(u, x, r)``.
+
+    Exact decay since the last spike (``dt_since < 0``: first spike, state as initialised), then
+    ``u += U (1 - u)``, ``r = u x``, ``x -= r``.
+    """
+    if dt_since >= 0.0:
+        u = u * math.exp(-dt_since / tau_facil) if tau_facil > 0.0 else 0.0
+        x = 1.0 - (1.0 - x) * math.exp(-dt_since / tau_rec)
+    u = u + U * (1.0 - u)
+    r = u * x
+    return u, x - r, r
+
+
+# =============================================================================================
+# the per-step pass
+# =============================================================================================
+
+
+@njit(**LEAF_OPTS)
+def stp_release(k, dt, ent_off, ent_cnt, spk, proj_pre_ent, stp_proj, stp_prm, stp_off, stp_u, stp_x, stp_last,
+                stp_r):
+    """Released fraction ``r`` of every presynaptic neuron that spikes in step ``k`` (before
+    propagation), for every projection with short-term plasticity ``q`` (``stp_proj[q]``)."""
+    for q in range(stp_proj.size):
+        e = proj_pre_ent[stp_proj[q]]
+        off = ent_off[e]
+        o = stp_off[q]
+        U, tf, tr = stp_prm[q, 0], stp_prm[q, 1], stp_prm[q, 2]
+        for c in range(ent_cnt[e]):
+            j = o + spk[off + c]
+            since = (k - stp_last[j]) * dt if stp_last[j] >= 0 else -1.0
+            u, x, r = tm_release(stp_u[j], stp_x[j], since, U, tf, tr)
+            stp_u[j] = u
+            stp_x[j] = x
+            stp_r[j] = r
+            stp_last[j] = k
+
+
+@njit(**LEAF_OPTS)
+def _record_history(k, Lh, row0, cnt, off, spk, indptr, delay, h_n, h_j, h_cur, h_end, hn0, h0, n_pre):
+    """Put step ``k``'s presynaptic spikes into the history ring and mark, for every remembered
+    spike, the run of its row whose synapses arrive in step ``k`` (``[h_cur, h_end)``)."""
+    slot = k % Lh
+    h_n[hn0 + slot] = cnt
+    base = h0 + slot * n_pre
+    for q in range(cnt):
+        j = spk[off + q]
+        h_j[base + q] = j
+        h_cur[base + q] = indptr[row0 + j]
+    for dd in range(1, Lh + 1):
+        e = k - dd + 1
+        if e < 0:
+            break
+        se = e % Lh
+        b = h0 + se * n_pre
+        for q in range(h_n[hn0 + se]):
+            s = h_cur[b + q]
+            end = indptr[row0 + h_j[b + q] + 1]
+            while s < end and delay[s] == dd:
+                s += 1
+            h_end[b + q] = s
+
+
+@njit(**LEAF_OPTS)
+def _advance_history(k, Lh, h_n, h_cur, h_end, hn0, h0, n_pre):
+    """After every rule of the projection has seen step ``k``'s arrivals: move the cursors on."""
+    for dd in range(1, Lh + 1):
+        e = k - dd + 1
+        if e < 0:
+            break
+        b = h0 + (e % Lh) * n_pre
+        for q in range(h_n[hn0 + e % Lh]):
+            h_cur[b + q] = h_end[b + q]
+
+
+@njit(**_INLINE)
+def _pre_update(kind, prm, sst, si, m, y0, y1, r2):
+    """One presynaptic arrival on one synapse: new magnitude (eligibility for R-STDP in ``sst``)."""
+    lo, hi = prm[C_LO], prm[C_HI]
+    if kind == K_STDP_ADD:
+        return stdp_additive_pre(m, y0, prm[3], lo, hi)
+    if kind == K_STDP_MULT:
+        return stdp_multiplicative_pre(m, y0, prm[3], prm[7], lo, hi)
+    if kind == K_TRIPLET:
+        return triplet_pre(m, y0, r2, prm[4], prm[5], lo, hi)
+    if kind == K_SYMMETRIC:
+        return clip(m + prm[2] * y0, lo, hi)
+    # R-STDP: the pair term goes to the eligibility trace
+    sst[si] -= prm[3] * y0
+    return m
+
+
+@njit(**_INLINE)
+def _post_update(kind, prm, sst, si, m, x0, o2):
+    lo, hi = prm[C_LO], prm[C_HI]
+    if kind == K_STDP_ADD:
+        return stdp_additive_post(m, x0, prm[2], lo, hi)
+    if kind == K_STDP_MULT:
+        return stdp_multiplicative_post(m, x0, prm[2], prm[6], lo, hi)
+    if kind == K_TRIPLET:
+        return triplet_post(m, x0, o2, prm[2], prm[3], lo, hi)
+    if kind == K_SYMMETRIC:
+        return clip(m + prm[3] * x0, lo, hi)
+    sst[si] += prm[2] * x0
+    return m
+
+
+@njit(**_INLINE)
+def _trace_decays(kind, prm):
+    """(pre trace 0, pre trace 1, post trace 0, post trace 1) decay factors per step."""
+    if kind == K_TRIPLET:
+        return prm[6], prm[7], prm[8], prm[9]
+    if kind == K_SYMMETRIC:
+        return prm[4], 1.0, prm[5], 1.0
+    return prm[4], 1.0, prm[5], 1.0
+
+
+@njit(**LEAF_OPTS)
+def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, indptr, post, weight, delay,
+                 proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0,
+                 pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr, xhist, sst, r_x0, r_y0,
+                 r_hx0, r_s0):
+    """Spike-timing rules (pair, triplet, symmetric, reward) on projection ``p`` for step ``k``."""
+    e = proj_pre_ent[p]
+    off = ent_off[e]
+    cnt = ent_cnt[e]
+    pe = pp_post_ent[p]
+    poff = ent_off[pe]
+    pcnt = ent_cnt[pe]
+    n_pre = pp_npre[p]
+    n_post = pp_npost[p]
+    row0 = proj_row_off[p]
+    syn0 = pp_syn0[p]
+    sg0 = pp_sg0[p]
+    Lh = pp_Lh[p]
+    two = kind == K_TRIPLET
+    x0 = r_x0[r]
+    x1 = x0 + n_pre
+    y0 = r_y0[r]
+    y1 = y0 + n_post
+    hx0 = r_hx0[r]
+    hx1 = hx0 + Lh * n_pre
+    s0 = r_s0[r]
+    hn0 = pp_hn0[p]
+    h0 = pp_h0[p]
+    slot = k % Lh if Lh > 1 else 0
+    # (S1) history of trace values read "before this step's increment": r2 for the triplet pre
+    # term always, the pair trace in exclusive mode
+    if Lh > 1:
+        if exclusive:
+            for j in range(n_pre):
+                xhist[hx0 + slot * n_pre + j] = xtr[x0 + j]
+        if two:
+            for j in range(n_pre):
+                xhist[hx1 + slot * n_pre + j] = xtr[x1 + j]
+    # (S2) presynaptic arrivals read the postsynaptic traces before their increment
+    if Lh > 1:
+        for dd in range(1, Lh + 1):
+            em = k - dd + 1
+            if em < 0:
+                break
+            se = em % Lh
+            b = h0 + se * n_pre
+            for q in range(h_n[hn0 + se]):
+                j = h_j[b + q]
+                r2 = xhist[hx1 + se * n_pre + j] if two else 0.0
+                for s in range(h_cur[b + q], h_end[b + q]):
+                    i = post[s]
+                    sg = w_sign[sg0 + s - syn0]
+                    m = _pre_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, ytr[y0 + i],
+                                    ytr[y1 + i] if two else 0.0, r2)
+                    weight[s] = m * sg
+    else:
+        for q in range(cnt):
+            j = spk[off + q]
+            r2 = xtr[x1 + j] if two else 0.0
+            for s in range(indptr[row0 + j], indptr[row0 + j + 1]):
+                i = post[s]
+                sg = w_sign[sg0 + s - syn0]
+                m = _pre_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, ytr[y0 + i],
+                                ytr[y1 + i] if two else 0.0, r2)
+                weight[s] = m * sg
+    # (S3)/(S4): presynaptic increments before the postsynaptic events (pre_then_post) or after
+    # them (exclusive); with a history ring the events read the stored value of the right kind
+    post_first = exclusive and Lh <= 1
+    for phase in range(2):
+        do_increment = (phase == 0) != post_first
+        if do_increment:
+            for q in range(cnt):
+                j = spk[off + q]
+                if nearest:
+                    xtr[x0 + j] = 1.0
+                    if two:
+                        xtr[x1 + j] = 1.0
+                else:
+                    xtr[x0 + j] += 1.0
+                    if two:
+                        xtr[x1 + j] += 1.0
+            if Lh > 1 and not exclusive:
+                for j in range(n_pre):
+                    xhist[hx0 + slot * n_pre + j] = xtr[x0 + j]
+        else:
+            for q in range(pcnt):
+                i = spk[poff + q]
+                o2 = ytr[y1 + i] if two else 0.0
+                for t in range(pm_ptr[pp_pm0[p] + i], pm_ptr[pp_pm0[p] + i + 1]):
+                    s = pm_syn[t]
+                    j = pm_pre[t]
+                    if Lh > 1:
+                        em = k - np.int64(delay[s]) + 1
+                        x = xhist[hx0 + (em % Lh) * n_pre + j] if em >= 0 else 0.0
+                    else:
+                        x = xtr[x0 + j]
+                    sg = w_sign[sg0 + s - syn0]
+                    m = _post_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, x, o2)
+                    weight[s] = m * sg
+    # (S5) postsynaptic increments, (S6) exact decay of every trace to the next grid point
+    for q in range(pcnt):
+        i = spk[poff + q]
+        if nearest:
+            ytr[y0 + i] = 1.0
+            if two:
+                ytr[y1 + i] = 1.0
+        else:
+            ytr[y0 + i] += 1.0
+            if two:
+                ytr[y1 + i] += 1.0
+    px0, px1, py0, py1 = _trace_decays(kind, prm)
+    for j in range(n_pre):
+        xtr[x0 + j] *= px0
+    for i in range(n_post):
+        ytr[y0 + i] *= py0
+    if two:
+        for j in range(n_pre):
+            xtr[x1 + j] *= px1
+        for i in range(n_post):
+            ytr[y1 + i] *= py1
+
+
+@njit(**LEAF_OPTS)
+def _reward_integration(r, prm, p, d, weight, pp_syn0, pp_nsyn, pp_sg0, w_sign, sst, r_s0):
+    """R-STDP: ``w += c d dt`` for every synapse while dopamine is present, then ``c`` decays."""
+    syn0 = pp_syn0[p]
+    n = pp_nsyn[p]
+    s0 = r_s0[r]
+    sg0 = pp_sg0[p]
+    lo, hi = prm[C_LO], prm[C_HI]
+    pc = prm[6]
+    if d != 0.0:
+        f = d * prm[7]
+        for t in range(n):
+            c = sst[s0 + t]
+            if c != 0.0:
+                sg = w_sign[sg0 + t]
+                weight[syn0 + t] = clip(weight[syn0 + t] * sg + c * f, lo, hi) * sg
+    for t in range(n):
+        sst[s0 + t] *= pc
+
+
+@njit(**LEAF_OPTS)
+def _rate_rule(k, r, kind, prm, p, ent_off, ent_cnt, spk, indptr, post, weight, proj_pre_ent, proj_row_off, pp_syn0,
+               pp_npre, pp_npost, pp_post_ent, pp_sg0, w_sign, xtr, ytr, r_x0, r_y0, r_interval):
+    """Oja / BCM on rate traces (Hz), and activity-dependent scaling, every ``interval`` steps."""
+    n_pre = pp_npre[p]
+    n_post = pp_npost[p]
+    x0 = r_x0[r]
+    y0 = r_y0[r]
+    pe = pp_post_ent[p]
+    lo, hi = prm[C_LO], prm[C_HI]
+    if kind == K_SCALE_ACTIVITY:
+        inc, decay = prm[5], prm[4]
+    else:
+        inc, decay = prm[4], prm[3]
+    # rate traces: +1000/tau per spike (so that the trace estimates Hz), exact decay
+    if kind != K_SCALE_ACTIVITY:
+        e = proj_pre_ent[p]
+        for q in range(ent_cnt[e]):
+            xtr[x0 + spk[ent_off[e] + q]] += inc
+    for q in range(ent_cnt[pe]):
+        ytr[y0 + spk[ent_off[pe] + q]] += inc
+    if kind == K_BCM:
+        # sliding threshold: tau_theta dtheta/dt = y^2 / y0 - theta, exact for y held over the step
+        for i in range(n_post):
+            y = ytr[y0 + i]
+            th = ytr[y0 + n_post + i]
+            ytr[y0 + n_post + i] = y * y / prm[6] + (th - y * y / prm[6]) * prm[7]
+    if (k + 1) % r_interval[r] == 0:
+        row0 = proj_row_off[p]
+        syn0 = pp_syn0[p]
+        sg0 = pp_sg0[p]
+        for j in range(n_pre):
+            for s in range(indptr[row0 + j], indptr[row0 + j + 1]):
+                i = post[s]
+                sg = w_sign[sg0 + s - syn0]
+                m = weight[s] * sg
+                if kind == K_OJA:
+                    m = m + oja_dw(xtr[x0 + j], ytr[y0 + i], m, prm[2]) * prm[5]
+                elif kind == K_BCM:
+                    m = m + bcm_dw(xtr[x0 + j], ytr[y0 + i], ytr[y0 + n_post + i], prm[2]) * prm[5]
+                else:
+                    m = m + prm[2] * m * (prm[3] - ytr[y0 + i])
+                weight[s] = clip(m, lo, hi) * sg
+    if kind != K_SCALE_ACTIVITY:
+        for j in range(n_pre):
+            xtr[x0 + j] *= decay
+    for i in range(n_post):
+        ytr[y0 + i] *= decay
+
+
+@njit(**LEAF_OPTS)
+def _normalize_rows(r, prm, p, weight, pp_npost, pp_pm0, pp_syn0, pp_sg0, pm_ptr, pm_syn, w_sign):
+    """Hard normalisation: every target's incoming magnitudes rescaled to sum ``target_sum``."""
+    lo, hi = prm[C_LO], prm[C_HI]
+    T = prm[2]
+    syn0 = pp_syn0[p]
+    sg0 = pp_sg0[p]
+    pm0 = pp_pm0[p]
+    for i in range(pp_npost[p]):
+        total = 0.0
+        for t in range(pm_ptr[pm0 + i], pm_ptr[pm0 + i + 1]):
+            s = pm_syn[t]
+            total += weight[s] * w_sign[sg0 + s - syn0]
+        if total > 0.0:
+            f = T / total
+            for t in range(pm_ptr[pm0 + i], pm_ptr[pm0 + i + 1]):
+                s = pm_syn[t]
+                sg = w_sign[sg0 + s - syn0]
+                weight[s] = clip(weight[s] * sg * f, lo, hi) * sg
+
+
+@njit(**LEAF_OPTS)
+def _rewards(k, md_val, md_lo, md_hi, md_pos, ev_step, ev_amp):
+    for m in range(md_val.size):
+        pos = md_pos[m]
+        while pos < md_hi[m] and ev_step[pos] < k:  # after a restore at a later step
+            pos += 1
+        while pos < md_hi[m] and ev_step[pos] == k:
+            md_val[m] += ev_amp[pos]
+            pos += 1
+        md_pos[m] = pos
+
+
+@njit(**LEAF_OPTS)
+def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off,
+                    pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0, pp_sg0,
+                    h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign,
+                    r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval, r_ev_lo,
+                    r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xhist, sst,
+                    md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp,
+                    ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm):
+    """Step (6)-(7) of §0.2 for every plastic projection, intrinsic rule and dopamine signal."""
+    _rewards(k, md_val, md_lo, md_hi, md_pos, ev_step, ev_amp)
+    for a in range(pl_proj.size):
+        p = pl_proj[a]
+        if pp_Lh[p] > 1:
+            e = proj_pre_ent[p]
+            _record_history(k, pp_Lh[p], proj_row_off[p], ent_cnt[e], ent_off[e], spk, indptr, delay, h_n, h_j,
+                            h_cur, h_end, pp_hn0[p], pp_h0[p], pp_npre[p])
+    for r in range(r_kind.size):
+        kind = r_kind[r]
+        p = r_proj[r]
+        prm = r_prm[r]
+        if kind <= K_RSTDP:
+            _timing_rule(k, r, kind, prm, r_nearest[r], r_excl[r], p, ent_off, ent_cnt, spk, indptr, post, weight,
+                         delay, proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0,
+                         pp_h0, pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr,
+                         xhist, sst, r_x0, r_y0, r_hx0, r_s0)
+            if kind == K_RSTDP:
+                _reward_integration(r, prm, p, md_val[r_mod[r]], weight, pp_syn0, pp_nsyn, pp_sg0, w_sign, sst, r_s0)
+        elif kind == K_SCALE_NORMALIZE:
+            due = False
+            if r_ev_hi[r] > r_ev_lo[r]:
+                pos = r_ev_pos[r]
+                while pos < r_ev_hi[r] and ev_norm[pos] < k:
+                    pos += 1
+                if pos < r_ev_hi[r] and ev_norm[pos] == k:
+                    due = True
+                    pos += 1
+                r_ev_pos[r] = pos
+            else:
+                due = (k + 1) % r_interval[r] == 0
+            if due:
+                _normalize_rows(r, prm, p, weight, pp_npost, pp_pm0, pp_syn0, pp_sg0, pm_ptr, pm_syn, w_sign)
+        else:
+            _rate_rule(k, r, kind, prm, p, ent_off, ent_cnt, spk, indptr, post, weight, proj_pre_ent, proj_row_off,
+                       pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_sg0, w_sign, xtr, ytr, r_x0, r_y0, r_interval)
+    for a in range(pl_proj.size):
+        p = pl_proj[a]
+        if pp_Lh[p] > 1:
+            _advance_history(k, pp_Lh[p], h_n, h_cur, h_end, pp_hn0[p], pp_h0[p], pp_npre[p])
+    # intrinsic plasticity (Hao form): the update of step k already decayed theta, so the
+    # increment is decayed too and read against theta at the spike
+    for q in range(ip_group.size):
+        e = ip_ent[q]
+        o = ent_off[e]
+        for c in range(ent_cnt[e]):
+            i = ip_start[q] + spk[o + c]
+            if ip_group[q] == 0:
+                decay = l_prm[nk.LIF_PTHETA, i]
+                th = l_state[nk.LIF_THETA, i] / decay
+                l_state[nk.LIF_THETA, i] += hao_threshold_increment(th, ip_prm[q, 0], ip_prm[q, 1]) * decay
+            else:
+                decay = c_prm[nk.COBA_PTHETA, i]
+                th = c_state[nk.COBA_THETA, i] / decay
+                c_state[nk.COBA_THETA, i] += hao_threshold_increment(th, ip_prm[q, 0], ip_prm[q, 1]) * decay
+    # (7) dopamine relaxes to its tonic level
+    for m in range(md_val.size):
+        md_val[m] = md_tonic[m] + (md_val[m] - md_tonic[m]) * md_P[m]
