@@ -12,6 +12,8 @@ import re
 import sys
 import time
 
+import numpy as np
+
 from engine.errors import ParameterError
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|min)?\s*$")
@@ -85,12 +87,6 @@ def handler(args) -> int:
         sim = Simulation(project, backend=backend, settings=settings, on_progress=bar)
         for warning in sim.plan.metadata.get("warnings", []):
             print(f"synweave: {warning}", file=sys.stderr)
-        skipped = sim.plan.metadata.get("not_simulated", [])
-        if skipped:
-            labels = sim.plan.metadata.get("labels", {})
-            names = ", ".join(repr(labels.get(n, n)) for n in skipped)
-            print(f"synweave: note: not simulated by the {backend} backend yet (static synapses used): {names}",
-                  file=sys.stderr)
         results = sim.run(duration)
     finally:
         if bar is not None:
@@ -102,7 +98,36 @@ def handler(args) -> int:
     saved = f", results in {args.out}" if args.out else ""
     print(f"{project.name}: {duration:g} ms simulated, {n_spikes} spikes recorded, mean rate {rate:.2f} Hz, "
           f"wall {wall:.2f} s (run {results.wall_time_s:.2f} s){saved}")
+    for line in weight_summary(results, sim.plan):
+        print(line)
+    if args.save_weights:
+        from engine.learned import save_learned_weights
+
+        written = save_learned_weights(project, sim, args.save_weights)
+        print(f"learned weights of {len(written)} projection(s) written; project copy {args.save_weights}")
     return 0
+
+
+def weight_summary(results, plan) -> list[str]:
+    """One line per weight monitor: mean weight, fraction at each bound, a 10-bin histogram."""
+    lines = []
+    labels = plan.metadata.get("labels", {})
+    info = plan.metadata.get("weight_monitors", {})
+    for name, (steps, values) in results.weights.items():
+        if not len(steps):
+            continue
+        w = np.abs(np.asarray(values[-1], np.float64))
+        text = f"weights {labels.get(name, name)!r} at {steps[-1] * results.dt / 1000.0:g} s: {w.size} synapses, " \
+               f"mean {w.mean():.4g}" if w.size else f"weights {labels.get(name, name)!r}: no synapses"
+        bounds = info.get(name, {}).get("bounds")
+        if bounds and w.size:
+            lo, hi = max(bounds[0], 0.0), bounds[1]
+            tol = 1e-3 * (hi - lo)
+            text += f", {np.mean(w <= lo + tol):.1%} at w_min, {np.mean(w >= hi - tol):.1%} at w_max"
+            hist = np.histogram(np.clip(w, lo, hi), bins=10, range=(lo, hi))[0]
+            text += f", histogram (10 bins) {hist.tolist()}"
+        lines.append(text)
+    return lines
 
 
 def _spike_summary(results) -> tuple[int, float]:
@@ -126,5 +151,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, help="project seed override")
     p.add_argument("--out", help="write recorded data, settings and versions to this .npz")
     p.add_argument("--dtype", choices=("float32", "float64"), help="state precision (default: the project's)")
+    p.add_argument("--save-weights", metavar="OUT.swproj",
+                   help="write a copy of the project whose plastic projections start from the learned weights")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=handler)

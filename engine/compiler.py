@@ -15,8 +15,12 @@ Every random stream is seeded: a node's own ``seed`` parameter when non-zero, ot
 derived from the project seed and the node id (plus a purpose tag), so that editing one node never
 changes the random numbers of another.
 
-Nodes the simulation core does not run yet (plasticity rules, modulators, readouts, weight and
-branching monitors) compile to static synapses; they are listed in ``plan.metadata["not_simulated"]``.
+Every node type is built by the function registered for it with :func:`builds` (as Nengo's
+``Builder.register``): adding a node type means adding its builder here, not another ``type_id ==``
+branch. Builders run in phases (populations and sources, then projections, then what acts on
+projections such as plasticity rules, then monitors) so that each finds what it refers to. Node types
+without a builder are not simulated; they are listed in ``plan.metadata["not_simulated"]`` and
+validation warns about them on their node (:func:`unsupported_node_types`).
 """
 
 from __future__ import annotations
@@ -30,13 +34,42 @@ import numpy as np
 from engine.connectivity import BLOCK_SYNAPSES, fixed_counts, fixed_probability
 from engine.errors import ParameterError, SimulationError
 from engine.plan import (CurrentSourcePlan, MonitorPlan, PoissonSourcePlan, PopulationPlan, ProjectionPlan,
-                         ReceptorPlan, SimulationPlan, SpikeTrainSourcePlan, delay_dtype)
+                         ReceptorPlan, RewardPlan, RULE_ORDER, RULE_PARAMS, RulePlan, SimulationPlan, SpikeTrainSourcePlan, STPPlan,
+                         delay_dtype)
 
 NEURON_MODELS = {"neuron.lif": "lif", "neuron.alif": "alif", "neuron.cobalif": "cobalif",
                  "neuron.izhikevich": "izhikevich"}
 SPIKE_SOURCES = ("input.poisson", "input.spike_train", "input.dataset", "input.event_stream")
 RECEPTOR_INDEX = {"excitatory": 0, "inhibitory": 1}
-NOT_SIMULATED_CATEGORIES = ("Plasticity", "Modulators", "Readouts")
+
+# build phases: each builder finds what earlier phases made
+PHASE_NODES, PHASE_PROJECTIONS, PHASE_ACTING_ON_PROJECTIONS, PHASE_MONITORS = range(4)
+_BUILDERS: dict[str, tuple[int, object]] = {}
+
+
+def builds(*type_ids: str, phase: int = PHASE_NODES):
+    """Decorator registering ``fn(ctx, node, plan)`` as the builder of node types ``type_ids``."""
+    def register(fn):
+        for type_id in type_ids:
+            if type_id in _BUILDERS:
+                raise ValueError(f"node type {type_id!r} has two builders")
+            _BUILDERS[type_id] = (phase, fn)
+        return fn
+    return register
+
+
+def buildable_node_types() -> frozenset[str]:
+    """Node types the compiler turns into simulation plan parts."""
+    return frozenset(_BUILDERS)
+
+
+def unsupported_node_types(graph, backend: str) -> list:
+    """Nodes of ``graph`` that ``backend`` cannot simulate (a backend runs what the compiler builds
+    and what it declares in ``supported_node_types``; an unknown backend supports nothing)."""
+    from engine.backends import backend_supported_node_types
+
+    supported = backend_supported_node_types(backend) & buildable_node_types()
+    return [node for node in graph.nodes.values() if node.type_id not in supported]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,6 +114,10 @@ class _Context:
         self.duration = float(settings["duration"])
         self.base_path = base_path
         self.positions: dict[str, np.ndarray] = {}
+        #: node id -> the ProjectionPlans it compiled to (one per target population)
+        self.projections: dict[str, list[ProjectionPlan]] = {}
+        #: node id -> PopulationPlan
+        self.populations: dict[str, PopulationPlan] = {}
 
     def resolve(self, value: str) -> Path:
         p = Path(value).expanduser()
@@ -140,34 +177,29 @@ def compile_graph(source, settings=None) -> SimulationPlan:
     ctx = _Context(graph, merged, base_path)
     plan = SimulationPlan(dt=ctx.dt, n_steps=ctx.steps(ctx.duration), dtype=ctx.dtype, seed=ctx.seed)
     plan.metadata.update(labels={}, not_simulated=[], warnings=[str(w) for w in warnings], datasets={},
-                         rate_monitors={})
+                         rate_monitors={}, weight_monitors={})
     for node in graph.nodes.values():
         plan.metadata["labels"][node.id] = node.label
-        if node.type_id in NEURON_MODELS:
-            plan.populations.append(_population(ctx, node))
-        elif node.type_id in SPIKE_SOURCES:
-            plan.sources.append(_spike_source(ctx, node, plan))
-        elif node.category.value in NOT_SIMULATED_CATEGORIES or node.type_id in ("monitor.weights",
-                                                                               "monitor.branching"):
+        if node.type_id not in _BUILDERS:
             plan.metadata["not_simulated"].append(node.id)
-    pops = {p.name: p for p in plan.populations}
-    for node in graph.nodes.values():
-        if node.type_id == "input.current":
-            for target, _ in graph.downstream(node.id, "current"):
-                if target.id in pops:
-                    plan.sources.append(_current_source(ctx, node, target))
-        elif node.type_id == "synapse.projection":
-            plan.projections.extend(_projections(ctx, node, plan))
-        elif node.type_id in ("monitor.spikes", "monitor.state", "monitor.rate"):
-            mon = _monitor(ctx, node, plan)
-            if mon is not None:
-                plan.monitors.append(mon)
+    for phase in (PHASE_NODES, PHASE_PROJECTIONS, PHASE_ACTING_ON_PROJECTIONS, PHASE_MONITORS):
+        for node in graph.nodes.values():
+            entry = _BUILDERS.get(node.type_id)
+            if entry is not None and entry[0] == phase:
+                entry[1](ctx, node, plan)
     return plan
 
 
 # ---------------------------------------------------------------------------------------------
 # populations and positions
 # ---------------------------------------------------------------------------------------------
+
+
+@builds(*NEURON_MODELS)
+def _build_population(ctx: _Context, node, plan: SimulationPlan) -> None:
+    pop = _population(ctx, node)
+    ctx.populations[node.id] = pop
+    plan.populations.append(pop)
 
 
 def _population(ctx: _Context, node) -> PopulationPlan:
@@ -220,6 +252,18 @@ def _positions(ctx: _Context, node) -> np.ndarray | None:
 # ---------------------------------------------------------------------------------------------
 # sources
 # ---------------------------------------------------------------------------------------------
+
+
+@builds(*SPIKE_SOURCES)
+def _build_spike_source(ctx: _Context, node, plan: SimulationPlan) -> None:
+    plan.sources.append(_spike_source(ctx, node, plan))
+
+
+@builds("input.current", phase=PHASE_PROJECTIONS)
+def _build_current_source(ctx: _Context, node, plan: SimulationPlan) -> None:
+    for target, _ in ctx.graph.downstream(node.id, "current"):
+        if target.type_id in NEURON_MODELS:
+            plan.sources.append(_current_source(ctx, node, target))
 
 
 def _spike_source(ctx: _Context, node, plan: SimulationPlan):
@@ -290,6 +334,16 @@ def _draw(rng, init: str, mean: float, low: float, high: float, std: float, size
         sigma2 = math.log1p((std / mean) ** 2)
         return rng.lognormal(math.log(mean) - 0.5 * sigma2, math.sqrt(sigma2), size)
     raise ParameterError("weight_init", f"unknown distribution {init!r}")
+
+
+@builds("synapse.projection", phase=PHASE_PROJECTIONS)
+def _build_projection(ctx: _Context, node, plan: SimulationPlan) -> None:
+    made = _projections(ctx, node, plan)
+    if node.stp == "tsodyks_markram":
+        for proj in made:
+            proj.stp = STPPlan(U=node.stp_U, tau_facil=node.stp_tau_facil, tau_rec=node.stp_tau_rec)
+    ctx.projections[node.id] = made
+    plan.projections.extend(made)
 
 
 def _projections(ctx: _Context, node, plan: SimulationPlan) -> list[ProjectionPlan]:
@@ -511,6 +565,13 @@ def _small_world(n_pre, n_post, k, beta, rng, exclude_self):
 # ---------------------------------------------------------------------------------------------
 
 
+@builds("monitor.spikes", "monitor.state", "monitor.rate", phase=PHASE_MONITORS)
+def _build_monitor(ctx: _Context, node, plan: SimulationPlan) -> None:
+    mon = _monitor(ctx, node, plan)
+    if mon is not None:
+        plan.monitors.append(mon)
+
+
 def _monitor(ctx: _Context, node, plan: SimulationPlan) -> MonitorPlan | None:
     graph = ctx.graph
     port = {"monitor.spikes": "source", "monitor.rate": "source", "monitor.state": "population"}[node.type_id]
@@ -534,3 +595,107 @@ def _monitor(ctx: _Context, node, plan: SimulationPlan) -> MonitorPlan | None:
         return MonitorPlan(node.id, target.id, "rate")
     return MonitorPlan(node.id, target.id, "state", indices=np.asarray(node.indices, np.int64),
                        variables=(node.variable,), every=node.every)
+
+
+@builds("monitor.weights", phase=PHASE_MONITORS)
+def _build_weight_monitor(ctx: _Context, node, plan: SimulationPlan) -> None:
+    """Snapshots of the first target's synapses (a seeded subset of ``max_synapses`` at most)."""
+    ups = ctx.graph.upstream(node.id, "projection")
+    if not ups or not ctx.projections.get(ups[0][0].id):
+        return
+    proj = ctx.projections[ups[0][0].id][0]
+    indices = None
+    if proj.n_synapses > node.max_synapses:
+        rng = node_rng(ctx.seed, node, "subset")
+        indices = np.sort(rng.choice(proj.n_synapses, node.max_synapses, replace=False))
+    every = ctx.steps(node.interval) if node.interval > 0 else 0
+    plan.monitors.append(MonitorPlan(node.id, proj.name, "weights", indices=indices, every=max(every, 1) if
+                                     node.interval > 0 else 0))
+    rules = [r for r in proj.rules if "w_min" in r.params or "w_max" in r.params]
+    bounds = (rules[0].get("w_min"), rules[0].get("w_max")) if rules else None
+    plan.metadata["weight_monitors"][node.id] = dict(projection=proj.name, bounds=bounds)
+
+
+# ---------------------------------------------------------------------------------------------
+# plasticity rules, reward signals, short-term plasticity
+# ---------------------------------------------------------------------------------------------
+
+_RULE_NODE_KIND = {"plasticity.stdp": "stdp", "plasticity.triplet": "triplet", "plasticity.symmetric": "symmetric",
+                   "plasticity.rstdp": "rstdp", "plasticity.oja": "oja", "plasticity.bcm": "bcm"}
+
+
+def _rule_params(node, kind: str) -> dict:
+    return {k: node.get(k) for k in RULE_PARAMS[kind] if k in node.params}
+
+
+def _attach(ctx: _Context, node, rule_factory) -> None:
+    """Add the rule made by ``rule_factory(projection_plan)`` to every projection the node is wired to."""
+    for projection, _ in ctx.graph.downstream(node.id, "rule"):
+        for proj in ctx.projections.get(projection.id, []):
+            proj.rules.append(rule_factory(proj))
+            proj.rules.sort(key=lambda r: RULE_ORDER.index(r.kind))
+            proj.plastic = True
+
+
+@builds(*_RULE_NODE_KIND, phase=PHASE_ACTING_ON_PROJECTIONS)
+def _build_timing_or_rate_rule(ctx: _Context, node, plan: SimulationPlan) -> None:
+    kind = _RULE_NODE_KIND[node.type_id]
+    params = _rule_params(node, kind)
+    modulator = None
+    if kind == "rstdp":
+        ups = ctx.graph.upstream(node.id, "modulation")
+        modulator = ups[0][0].id if ups else None
+    _attach(ctx, node, lambda proj: RulePlan(kind, node.label, dict(params),
+                                             pairing=getattr(node, "pairing", "all_to_all"),
+                                             same_step=getattr(node, "same_step", "pre_then_post"),
+                                             modulator=modulator))
+
+
+@builds("plasticity.scaling", phase=PHASE_ACTING_ON_PROJECTIONS)
+def _build_scaling(ctx: _Context, node, plan: SimulationPlan) -> None:
+    if node.mode == "normalize":
+        kind = "scaling_normalize"
+        params = dict(target_sum=node.target_sum, interval=node.interval)
+        # interval 0: once at the start of every data-set sample presentation
+        events = None
+        if node.interval <= 0:
+            starts = [np.asarray(d["sample_start"], np.int64) for d in plan.metadata["datasets"].values()]
+            events = np.unique(np.concatenate(starts)) if starts else np.zeros(1, np.int64)
+            params["interval"] = ctx.dt
+    else:
+        kind = "scaling_activity"
+        params = dict(a_target=node.a_target, tau_a=node.tau_a, beta=node.beta, interval=max(node.interval, ctx.dt))
+    _attach(ctx, node, lambda proj: RulePlan(kind, node.label, dict(params), event_steps=events if
+                                             kind == "scaling_normalize" else None))
+
+
+@builds("plasticity.intrinsic", phase=PHASE_ACTING_ON_PROJECTIONS)
+def _build_adaptive_threshold(ctx: _Context, node, plan: SimulationPlan) -> None:
+    """The target populations get an adaptive threshold V_th,eff = V_th + theta - offset: the Diehl &
+    Cook form is the LIF family's own threshold adaptation (delta_theta, tau_theta), the Hao form adds
+    the kernel's theta-dependent increment."""
+    for projection, _ in ctx.graph.downstream(node.id, "rule"):
+        for post, _ in ctx.graph.downstream(projection.id, "post"):
+            pop = ctx.populations.get(post.id)
+            if pop is None or pop.model == "izhikevich":
+                continue
+            if pop.model == "lif":
+                pop.model = "alif"
+            pop.params["V_th"] = np.asarray(pop.param("V_th")) - node.offset
+            pop.params["tau_theta"] = node.tau_theta
+            pop.params["delta_theta"] = node.theta_plus if node.form == "diehl_cook" else 0.0
+            pop.initial_state["theta"] = node.theta_init
+            if node.form == "hao":
+                pop.threshold_rule = dict(theta_plus=node.theta_plus, offset=node.offset)
+
+
+@builds("modulator.reward")
+def _build_reward(ctx: _Context, node, plan: SimulationPlan) -> None:
+    if node.mode == "times":
+        times = np.asarray(node.times, np.float64)
+    else:
+        rng = node_rng(ctx.seed, node, "reward_times")
+        n = rng.poisson(node.rate * ctx.duration / 1000.0) if node.rate > 0 else 0
+        times = np.sort(rng.uniform(0.0, ctx.duration, n))
+    plan.modulators.append(RewardPlan(node.id, tau_d=node.tau_d, tonic=node.tonic,
+                                      steps=np.rint(times / ctx.dt).astype(np.int64), amplitudes=node.amplitude))

@@ -88,6 +88,10 @@ class SimulationResults:
         Monitor name -> ``{variable: (steps int64, values [n_samples, n_indices])}``.
     rates : dict
         Monitor name -> spike count per step.
+    weights : dict
+        Weight monitor name -> ``(steps int64, values [n_snapshots, n_synapses])``.
+    weight_synapses : dict
+        Weight monitor name -> ``(pre, post)`` neuron indices of the recorded synapses.
     """
 
     dt: float
@@ -95,6 +99,8 @@ class SimulationResults:
     spikes: dict = field(default_factory=dict)
     states: dict = field(default_factory=dict)
     rates: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
+    weight_synapses: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     sizes: dict = field(default_factory=dict)
@@ -134,6 +140,11 @@ class SimulationResults:
             self.spikes[name] = (s, i)
         for name, counts in chunk.rates.items():
             self.rates[name] = np.concatenate([self.rates[name], counts]) if name in self.rates else counts
+        for name, (steps, values) in chunk.weights.items():
+            if name in self.weights:
+                s0, v0 = self.weights[name]
+                steps, values = np.concatenate([s0, steps]), np.concatenate([v0, values])
+            self.weights[name] = (steps, values)
         for name, variables in chunk.states.items():
             store = self.states.setdefault(name, {})
             for var, (steps, values) in variables.items():
@@ -161,6 +172,11 @@ class SimulationResults:
             for var, (steps, values) in variables.items():
                 arrays[f"states/{name}/{var}/steps"] = steps
                 arrays[f"states/{name}/{var}/values"] = values
+        for name, (steps, values) in self.weights.items():
+            arrays[f"weights/{name}/steps"] = steps
+            arrays[f"weights/{name}/values"] = values
+            if name in self.weight_synapses:
+                arrays[f"weights/{name}/pre"], arrays[f"weights/{name}/post"] = self.weight_synapses[name]
         np.savez_compressed(path, **arrays)
 
     @classmethod
@@ -179,6 +195,11 @@ class SimulationResults:
                 elif parts[0] == "states" and parts[-1] == "steps":
                     name, var = "/".join(parts[1:-2]), parts[-2]
                     res.states.setdefault(name, {})[var] = (data[key], data[f"states/{name}/{var}/values"])
+                elif parts[0] == "weights" and parts[-1] == "steps":
+                    name = "/".join(parts[1:-1])
+                    res.weights[name] = (data[key], data[f"weights/{name}/values"])
+                    if f"weights/{name}/pre" in data.files:
+                        res.weight_synapses[name] = (data[f"weights/{name}/pre"], data[f"weights/{name}/post"])
         return res
 
 
@@ -288,10 +309,18 @@ class Simulation:
                 if self._stop.is_set():
                     self.results.stopped = True
                     break
-                n = min(chunk, n_total - done)
+                snapshots = self._weight_snapshots(periodic=True)
+                n = min(chunk, n_total - done, self._steps_to_next_snapshot())
                 t0 = time.perf_counter()
                 result = self.backend.run_steps(n)
                 wall = time.perf_counter() - t0
+                if done + n >= n_total or self._stop.is_set():
+                    for name, (steps, values) in self._weight_snapshots(periodic=False).items():
+                        if name in snapshots:
+                            steps = np.concatenate([snapshots[name][0], steps])
+                            values = np.concatenate([snapshots[name][1], values])
+                        snapshots[name] = (steps, values)
+                result.weights.update(snapshots)
                 done += n
                 self.results._append(result)
                 elapsed = time.perf_counter() - t_start
@@ -315,6 +344,40 @@ class Simulation:
                 callback(chunk)
         return self.results
 
+    # -- weight monitors -----------------------------------------------------------------------
+    def _weight_monitors(self) -> list:
+        return [m for m in self.plan.monitors if m.kind == "weights"]
+
+    def _steps_to_next_snapshot(self) -> int:
+        """Chunks end at the next periodic snapshot step, so snapshots never depend on chunking."""
+        k = self.backend.step
+        gaps = [m.every - k % m.every for m in self._weight_monitors() if m.every > 0]
+        return min(gaps) if gaps else 1 << 62
+
+    def _weight_snapshots(self, periodic: bool) -> dict:
+        """Snapshots due now: periodic monitors at multiples of their interval; at the end of a run
+        (``periodic=False``) every monitor whose last snapshot is older, end-only ones included."""
+        out: dict = {}
+        k = self.backend.step
+        for mon in self._weight_monitors():
+            taken = self._snapshot_steps.get(mon.name, -1)
+            if periodic:
+                due = mon.every > 0 and k % mon.every == 0 and taken != k
+            else:
+                due = taken != k
+            if not due:
+                continue
+            w = self.backend.projection_weights(mon.target)
+            values = np.array(w if mon.indices is None else w[mon.indices], copy=True)
+            out[mon.name] = (np.array([k], np.int64), values[None, :])
+            self._snapshot_steps[mon.name] = k
+        return out
+
+    def final_weights(self) -> dict:
+        """Projection name -> copy of its current weights (CSR order) for every plastic projection."""
+        return {p.name: np.array(self.backend.projection_weights(p.name), copy=True)
+                for p in self.plan.projections if p.plastic}
+
     def reset_results(self) -> None:
         """Forget the recorded data (the network state is kept)."""
         self.results = self._new_results()
@@ -334,12 +397,23 @@ class Simulation:
     def _new_results(self) -> SimulationResults:
         sizes = {}
         for mon in self.plan.monitors:
+            if mon.kind == "weights":
+                continue
             size = self.plan.emitter_size(mon.target)
             sizes[mon.name] = int(mon.indices.size) if mon.indices is not None else size
         settings = dict(self.settings)
         settings.update(dt=self.plan.dt, seed=self.plan.seed, dtype=self.plan.dtype, backend=self.backend_name,
                         n_neurons=self.plan.n_neurons, n_synapses=self.plan.n_synapses)
-        return SimulationResults(dt=self.plan.dt, settings=settings, versions=library_versions(), sizes=sizes)
+        res = SimulationResults(dt=self.plan.dt, settings=settings, versions=library_versions(), sizes=sizes)
+        self._snapshot_steps = {}
+        projections = {p.name: p for p in self.plan.projections}
+        for mon in self._weight_monitors():
+            proj = projections[mon.target]
+            pre, post = proj.pre_indices(), proj.indices
+            if mon.indices is not None:
+                pre, post = pre[mon.indices], post[mon.indices]
+            res.weight_synapses[mon.name] = (pre.astype(np.int32), post.astype(np.int32))
+        return res
 
     def _report(self, progress: Progress) -> None:
         self.progress = progress

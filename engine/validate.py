@@ -53,9 +53,23 @@ def require_valid(graph: ModelGraph, settings=None) -> list[Problem]:
     return [p for p in problems if p.severity != "error"]
 
 
+def _check_backend(graph: ModelGraph, backend: str) -> list[Problem]:
+    """The chosen backend exists, and every node it cannot simulate is named on that node."""
+    from engine.backends import available_backends
+    from engine.compiler import unsupported_node_types
+
+    if backend not in available_backends():
+        return [Problem(f"simulation backend {backend!r} is not available in this version (planned)",
+                        field="backend", hint=f"choose one of: {', '.join(available_backends())}")]
+    return [Problem(f"{node.title} is not simulated by the {backend} backend yet: it has no effect on a run",
+                    node=node.label, severity="warning",
+                    hint="remove it, or keep it for export and later versions")
+            for node in unsupported_node_types(graph, backend)]
+
+
 def _check_with_settings(graph: ModelGraph, settings) -> list[Problem]:
     dt = settings.dt
-    out: list[Problem] = []
+    out: list[Problem] = _check_backend(graph, settings.backend)
     for node in graph.nodes.values():
         if node.type_id == "input.poisson" and node.rate * dt * 1e-3 > 0.1:
             out.append(Problem(f"rate {node.rate:g} Hz gives a spike probability of "

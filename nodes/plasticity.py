@@ -69,8 +69,10 @@ class PairSTDP(PlasticityRule):
     form = Choice("additive", ("additive", "multiplicative"), doc="weight dependence of the update")
     pairing = PAIRING
     same_step = SAME_STEP
-    A_plus = Float(0.01, unit="w", low=0.0, high=1e6, doc="potentiation amplitude")
-    A_minus = Float(0.0105, unit="w", low=0.0, high=1e6, doc="depression amplitude")
+    A_plus = Float(0.01, unit="w", low=0.0, high=1e6,
+                   doc="potentiation amplitude (multiplicative: fraction of w_max - w_min)")
+    A_minus = Float(0.0105, unit="w", low=0.0, high=1e6,
+                    doc="depression amplitude (multiplicative: fraction of w_max - w_min)")
     tau_plus = Float(20.0, unit="ms", low=0.01, high=1e6, doc="potentiation window time constant")
     tau_minus = Float(20.0, unit="ms", low=0.01, high=1e6, doc="depression window time constant")
     mu_plus = Float(1.0, low=0.0, high=10.0, visible_if={"form": ("multiplicative",)},
@@ -81,6 +83,13 @@ class PairSTDP(PlasticityRule):
     w_max = Float(1.0, unit="w", low=-1e6, high=1e6, doc="upper weight bound")
     delay_semantics = Choice("axonal", ("axonal", "dendritic"),
                              doc="where the delay sits: axonal (pairs at arrival) or dendritic (NEST)")
+
+    def check(self):
+        yield from super().check()
+        if self.delay_semantics == "dendritic":
+            yield Problem("dendritic delay semantics is not simulated yet", node=self.label,
+                          field="delay_semantics",
+                          hint="use axonal (pairs at the spike's arrival; MODELS.md §3.3)")
 
 
 @register
@@ -133,7 +142,9 @@ class RewardSTDP(PlasticityRule):
     """Reward-modulated STDP with an eligibility trace (Izhikevich 2007).
 
     dc/dt = -c / tau_c + STDP(dt) delta(t - t_pre/post)    (STDP increments go to c)
-    dw/dt = c d, where d is the dopamine signal on the modulation input
+    dw/dt = c d, where d is the dopamine signal on the modulation input (a Reward node)
+    Pair terms as in pair STDP (traces +1 per spike): post spike c += A_plus x, pre arrival
+    c -= A_minus y; w is integrated every step (w += c d dt) and bounded to [w_min, w_max].
     """
 
     type_id = "plasticity.rstdp"
@@ -157,8 +168,10 @@ class RewardSTDP(PlasticityRule):
 class SynapticScaling(PlasticityRule):
     """Homeostatic synaptic scaling (MODELS.md §4.6).
 
-    normalize: before each sample, w_ij <- w_ij T / sum_j w_ij for every target i
-    activity:  dw_ij/dt = beta w_ij (a_target - a_i), a_i a spike-rate trace with tau_a (Hz)
+    normalize: w_ij <- w_ij T / sum_j w_ij for every target i, every `interval` ms, or at the
+               start of every data-set sample when interval = 0 (Diehl & Cook 2015)
+    activity:  dw_ij/dt = beta w_ij (a_target - a_i), a_i a spike-rate trace with tau_a (Hz),
+               applied every `interval` ms (van Rossum, Bi & Turrigiano 2000)
     """
 
     type_id = "plasticity.scaling"
@@ -175,7 +188,7 @@ class SynapticScaling(PlasticityRule):
     beta = Float(1e-6, unit="1/(ms Hz)", low=0.0, high=1.0, visible_if={"mode": ("activity",)},
                  doc="scaling rate")
     interval = Float(1.0, unit="ms", low=0.0, high=1e7,
-                     doc="how often scaling is applied (normalize: per sample presentation)")
+                     doc="how often scaling is applied (normalize with 0: at every sample start)")
 
 
 @register
@@ -201,25 +214,36 @@ class AdaptiveThreshold(PlasticityRule):
 
 @register
 class Oja(PlasticityRule):
-    """Oja's rule on spike-rate estimates: dw = eta y (x - y w) (§4.8)."""
+    """Oja's rule on spike-rate estimates (Oja 1982): dw/dt = eta y (x - y w).
+
+    x, y: presynaptic / postsynaptic rate traces in Hz (+1000/tau_rate per spike, decay tau_rate);
+    the update is applied every `interval` ms with dt in seconds; weights stay >= 0 (Dale).
+    """
 
     type_id = "plasticity.oja"
     title = "Oja"
     summary = ("eta",)
 
-    eta = Float(0.005, low=0.0, high=10.0, doc="learning rate")
+    eta = Float(0.005, low=0.0, high=10.0, doc="learning rate (per second, rates in Hz)")
     tau_rate = Float(100.0, unit="ms", low=1.0, high=1e6, doc="rate-estimate trace time constant")
+    interval = Float(1.0, unit="ms", low=0.01, high=1e7, doc="how often the weights are updated")
+    w_max = Float(1e6, unit="w", low=0.0, high=1e6, doc="upper weight bound (lower bound 0)")
 
 
 @register
 class BCM(PlasticityRule):
-    """BCM rule: dw = eta x y (y - theta_M); tau_theta dtheta_M/dt = y^2 / y0 - theta_M (§4.8)."""
+    """BCM rule (Bienenstock, Cooper & Munro 1982): dw/dt = eta x y (y - theta_M).
+
+    tau_theta dtheta_M/dt = y^2 / y0 - theta_M; x, y rate traces in Hz as for Oja.
+    """
 
     type_id = "plasticity.bcm"
     title = "BCM"
     summary = ("eta", "y0")
 
-    eta = Float(1e-4, low=0.0, high=10.0, doc="learning rate")
+    eta = Float(1e-4, low=0.0, high=10.0, doc="learning rate (per second, rates in Hz)")
     y0 = Float(10.0, unit="Hz", low=0.0, low_open=True, high=1e4, doc="target rate scale")
     tau_theta = Float(1000.0, unit="ms", low=1.0, high=1e7, doc="sliding-threshold time constant")
     tau_rate = Float(100.0, unit="ms", low=1.0, high=1e6, doc="rate-estimate trace time constant")
+    interval = Float(1.0, unit="ms", low=0.01, high=1e7, doc="how often the weights are updated")
+    w_max = Float(1e6, unit="w", low=0.0, high=1e6, doc="upper weight bound (lower bound 0)")

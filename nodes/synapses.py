@@ -26,6 +26,9 @@ class Projection(NodeType):
       small_world        Watts-Strogatz ring: k nearest neighbours, each edge rewired with beta
       from_file          .npz with int arrays pre, post (optional weight, delay) or .csv pre,post[,w,d]
     Weights w and delays d are drawn per synapse from constant / uniform / normal / lognormal.
+    Short-term plasticity (Tsodyks & Markram 1997) scales each spike's weight by the released
+    fraction r: per presynaptic neuron u decays to 0 (tau_facil), x recovers to 1 (tau_rec); at a
+    spike u += U (1 - u), r = u x, x -= r (tau_facil = 0: r = U x, depression only).
     Delays are rounded to steps, d = max(1, round(delay / dt)); a delay of d steps first changes
     the target at t + d dt (MODELS.md §0.2, §3). The receptor selects the target's excitatory or
     inhibitory channel; drawn current weights act as +|w| (excitatory) or -|w| (inhibitory),
@@ -82,6 +85,13 @@ class Projection(NodeType):
     delay_std = Float(0.5, unit="ms", low=0.0, high=10_000.0,
                       visible_if={"delay_init": ("normal", "lognormal")},
                       doc="standard deviation of normal / lognormal delays")
+    stp = Choice("none", ("none", "tsodyks_markram"), doc="short-term plasticity of release")
+    stp_U = Float(0.5, low=0.0, low_open=True, high=1.0, visible_if={"stp": ("tsodyks_markram",)},
+                  doc="utilisation increment U (release probability of a rested synapse)")
+    stp_tau_facil = Float(0.0, unit="ms", low=0.0, high=1e6, visible_if={"stp": ("tsodyks_markram",)},
+                          doc="facilitation time constant (0: no facilitation)")
+    stp_tau_rec = Float(800.0, unit="ms", low=0.01, high=1e6, visible_if={"stp": ("tsodyks_markram",)},
+                        doc="recovery time constant of the resources x")
     receptor = Choice("excitatory", ("excitatory", "inhibitory"), doc="target channel")
     receptor_type = Choice("current", ("current", "conductance"),
                            doc="current synapses (LIF, Izhikevich) or conductances (conductance LIF)")

@@ -53,3 +53,18 @@ def get_backend(name: str):
         target = getattr(module, attr)
         _REGISTRY[name] = target
     return target
+
+
+def backend_supported_node_types(name: str) -> frozenset:
+    """Node types backend ``name`` simulates: its class's ``supported_node_types`` (None: everything
+    the compiler builds). Unknown or unloadable backends support nothing."""
+    from engine.compiler import buildable_node_types
+
+    if name not in _REGISTRY:
+        return frozenset()
+    try:
+        cls = get_backend(name)
+    except SimulationError:
+        return frozenset()
+    declared = getattr(cls, "supported_node_types", None)
+    return buildable_node_types() if declared is None else frozenset(declared)

@@ -24,6 +24,9 @@ class ChunkResult:
         State monitor name -> ``{variable: (steps int64, values [n_samples, n_indices])}``.
     rates : dict
         Rate monitor name -> spike count per step (int32, length ``stop_step - start_step``).
+    weights : dict
+        Weight monitor name -> ``(steps int64, values [n_snapshots, n_synapses])``; a snapshot at step
+        ``k`` holds the weights at ``t_k`` (before step ``k`` is simulated).
     """
 
     start_step: int
@@ -32,6 +35,7 @@ class ChunkResult:
     spikes: dict = field(default_factory=dict)
     states: dict = field(default_factory=dict)
     rates: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
 
     @property
     def n_steps(self) -> int:
@@ -53,6 +57,8 @@ class Backend(ABC):
     """
 
     name = "abstract"
+    #: node types this backend simulates; None = every type the compiler builds
+    supported_node_types: frozenset | None = None
 
     def __init__(self, plan, dtype: str | None = None):
         self.plan = plan
@@ -84,6 +90,10 @@ class Backend(ABC):
     @abstractmethod
     def set_state(self, population: str, variable: str, values) -> None:
         """Overwrite one state variable of a population (scalar or per-neuron array)."""
+
+    def projection_weights(self, name: str) -> np.ndarray:
+        """Current weights of projection ``name`` in its CSR order (may be a live view)."""
+        raise NotImplementedError(f"the {self.name} backend cannot read weights")
 
     @abstractmethod
     def state_arrays(self) -> dict:

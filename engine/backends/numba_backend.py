@@ -611,6 +611,8 @@ class NumbaBackend(Backend):
         rate_ent = []
         pr_group, pr_kind, pr_row, pr_idx, pr_every = [], [], [], [], []
         for mon in plan.monitors:
+            if mon.kind == "weights":  # read by the runner through projection_weights()
+                continue
             e = self._entity_of(mon.target)
             size = int(self.entity_sizes[e])
             if mon.kind == "spikes":
