@@ -108,24 +108,47 @@ def izhikevich_network() -> Project:
     return project
 
 
-def reward_conditioning() -> Project:
-    """Reward-modulated STDP (Izhikevich 2007): eligibility traces turned into weight changes by
-    dopamine pulses."""
-    project = _project("Reward-modulated STDP", "Dopamine-gated STDP with eligibility traces "
-                       "(Izhikevich 2007).", dt=1.0, duration=10_000.0, seed=2007)
+def reward_conditioning(duration: float = 24_000.0, period: float = 4000.0) -> Project:
+    """Reward-modulated STDP (Izhikevich 2007) learning which of two cues is rewarded.
+
+    Every ``period`` ms cue A (inputs 0-49) and, 2 s later, cue B (inputs 50-99) fire one volley
+    each (0-7 ms jitter) onto 10 Izhikevich RS neurons through all-to-all plastic synapses; dopamine
+    (0.5 µM, tau_d 200 ms) arrives 300 ms after every A volley and never near B. Causal pre-post
+    pairs of both cues charge eligibility traces (tau_c = 1 s), but only A's are still charged when
+    dopamine comes: A's weights and the neurons' response to A grow, B's much less. Background
+    Poisson input makes random pairings, which R-STDP's depression-dominated window (A- = 1.5 A+)
+    weakens.
+    """
+    import numpy as np
+
+    project = _project("Reward-modulated STDP", "R-STDP (Izhikevich 2007): dopamine 300 ms after cue A, "
+                       "never after cue B; A's synapses and responses grow.", dt=1.0, duration=duration, seed=2007)
     g = project.graph
-    src = g.add_node("input.poisson", "Cue inputs", (0, 0), n=100, rate=5.0)
-    pop = g.add_node("neuron.izhikevich", "Excitatory", (560, 0), n=100, preset="RS")
-    prj = g.add_node("synapse.projection", "Plastic synapses", (280, 0), p=0.1, weight=1.0)
-    rule = g.add_node("plasticity.rstdp", "R-STDP", (280, 200))
-    reward = g.add_node("modulator.reward", "Dopamine", (0, 220), mode="random", rate=0.5)
-    g.connect(src.id, "spikes", prj.id, "pre")
+    rng = np.random.default_rng(7)
+    times, idx = [], []
+    for t0 in np.arange(0.0, duration, period):
+        for first, onset in ((0, 100.0), (50, 2100.0)):
+            times += list(t0 + onset + rng.integers(0, 8, 50))
+            idx += list(first + np.arange(50))
+    order = np.argsort(times, kind="stable")
+    cues = g.add_node("input.spike_train", "Cues A (0-49), B (50-99)", (0, 0), n=100,
+                      times=tuple(float(times[i]) for i in order), indices=tuple(int(idx[i]) for i in order))
+    noise = g.add_node("input.poisson", "Background", (0, 220), n=100, rate=3.0)
+    pop = g.add_node("neuron.izhikevich", "Output", (600, 0), n=10, preset="RS")
+    prj = g.add_node("synapse.projection", "Plastic synapses", (300, 0), connectivity="all_to_all", weight=0.5)
+    background = g.add_node("synapse.projection", "Background synapses", (300, 220), p=0.1, weight=6.0)
+    rule = g.add_node("plasticity.rstdp", "R-STDP", (300, 440))
+    reward = g.add_node("modulator.reward", "Dopamine", (0, 440), mode="times",
+                        times=tuple(float(t) for t in np.arange(0.0, duration, period) + 400.0))
+    g.connect(cues.id, "spikes", prj.id, "pre")
     g.connect(prj.id, "post", pop.id, "input")
+    g.connect(noise.id, "spikes", background.id, "pre")
+    g.connect(background.id, "post", pop.id, "input")
     g.connect(rule.id, "rule", prj.id, "rule")
     g.connect(reward.id, "modulation", rule.id, "modulation")
-    raster = g.add_node("monitor.spikes", "Raster", (820, 0))
+    raster = g.add_node("monitor.spikes", "Raster", (880, 0))
     g.connect(pop.id, "spikes", raster.id, "source")
-    wm = g.add_node("monitor.weights", "Weights", (820, 200))
+    wm = g.add_node("monitor.weights", "Weights", (880, 220))
     g.connect(prj.id, "weights", wm.id, "projection")
     return project
 

@@ -426,3 +426,26 @@ def test_weight_monitor_results_file(tmp_path):
         assert data["weights/weights_1/pre"].tolist() == list(range(1000))
         assert np.all(data["weights/weights_1/post"] == 0)
     np.testing.assert_array_equal(values[0], plan.projections[0].weights)
+
+
+def test_reward_stdp_example_learns_the_rewarded_cue():
+    """The shipped example: dopamine follows cue A only; A's synapses and the response to A grow."""
+    from engine.project import Project
+
+    project = Project.load(os.path.join(ROOT, "resources", "examples", "reward_stdp.swproj"))
+    res = Simulation(project).run()
+    (steps, values), = res.weights.values()
+    (pre, _), = res.weight_synapses.values()
+    a, b = values[:, pre < 50].mean(axis=1), values[:, pre >= 50].mean(axis=1)
+    assert a[0] == b[0] == pytest.approx(0.5)
+    assert a[-1] > 2 * a[0] and a[-1] > b[-1] + 0.5
+    spikes, _ = next(iter(res.spikes.values()))
+    trial, phase = spikes // 4000, spikes % 4000
+    response_a = np.bincount(trial[(phase >= 100) & (phase < 130)], minlength=6)
+    assert response_a[-2:].mean() > 2 * max(response_a[0], 1)
+    # without dopamine nothing changes (RSTDP-2 on the whole example)
+    reward = next(n for n in project.graph.nodes.values() if n.type_id == "modulator.reward")
+    reward.set("amplitude", 0.0)
+    res = Simulation(project).run()
+    (steps, values), = res.weights.values()
+    assert np.array_equal(values[-1], values[0])
