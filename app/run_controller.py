@@ -92,7 +92,9 @@ def translate(chunk, graph=None, monitor_map: dict | None = None) -> LiveChunk:
     for name, variables in chunk.states.items():
         out.states[key(name)] = {
             var: (np.asarray(steps, np.float64) * dt, np.asarray(values)) for var, (steps, values) in variables.items()}
-    for attr in ("weights", "signals", "readouts"):  # newer engine monitors, when present
+    for name, (steps, values) in (getattr(chunk, "weights", None) or {}).items():
+        out.weights[key(name)] = [(float(k) * dt, np.asarray(w)) for k, w in zip(steps, values)]
+    for attr in ("signals", "readouts"):  # newer engine monitors, when present
         for name, value in (getattr(chunk, attr, None) or {}).items():
             getattr(out, attr)[key(name)] = value
     return out
