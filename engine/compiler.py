@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.connectivity import BLOCK_SYNAPSES, fixed_counts, fixed_probability
-from engine.errors import ParameterError, SimulationError
+from engine.errors import ParameterError
 from engine.plan import (CurrentSourcePlan, MonitorPlan, PoissonSourcePlan, PopulationPlan, ProjectionPlan,
                          ReceptorPlan, RewardPlan, RULE_ORDER, RULE_PARAMS, RulePlan, SimulationPlan, SpikeTrainSourcePlan, STPPlan,
                          delay_dtype)
@@ -254,11 +254,6 @@ def _positions(ctx: _Context, node) -> np.ndarray | None:
 # ---------------------------------------------------------------------------------------------
 
 
-@builds(*SPIKE_SOURCES)
-def _build_spike_source(ctx: _Context, node, plan: SimulationPlan) -> None:
-    plan.sources.append(_spike_source(ctx, node, plan))
-
-
 @builds("input.current", phase=PHASE_PROJECTIONS)
 def _build_current_source(ctx: _Context, node, plan: SimulationPlan) -> None:
     for target, _ in ctx.graph.downstream(node.id, "current"):
@@ -266,38 +261,51 @@ def _build_current_source(ctx: _Context, node, plan: SimulationPlan) -> None:
             plan.sources.append(_current_source(ctx, node, target))
 
 
-def _spike_source(ctx: _Context, node, plan: SimulationPlan):
+@builds("input.poisson")
+def _build_poisson(ctx: _Context, node, plan: SimulationPlan) -> None:
+    plan.sources.append(PoissonSourcePlan(node.id, size=node.n, rates=node.rate,
+                                          seed=node_seed(ctx.seed, node, "poisson"), start_step=ctx.steps(node.start),
+                                          stop_step=ctx.steps(node.stop) if node.stop else 0))
+
+
+@builds("input.spike_train")
+def _build_spike_train(ctx: _Context, node, plan: SimulationPlan) -> None:
     from engine import encoders
 
-    if node.type_id == "input.poisson":
-        return PoissonSourcePlan(node.id, size=node.n, rates=node.rate,
-                                 seed=node_seed(ctx.seed, node, "poisson"),
-                                 start_step=ctx.steps(node.start), stop_step=ctx.steps(node.stop) if node.stop else 0)
-    if node.type_id == "input.spike_train":
-        if node.source == "file":
-            times, indices = encoders.load_spike_file(ctx.resolve(node.file), node.n)
-        else:
-            times, indices = np.asarray(node.times, np.float64), np.asarray(node.indices, np.int64)
-        return SpikeTrainSourcePlan.from_times(node.id, node.n, times, indices, ctx.dt)
-    if node.type_id == "input.dataset":
-        data = (encoders.load_digits() if node.dataset == "sklearn_digits"
-                else encoders.load_npz_dataset(ctx.resolve(node.file)))
-        if node.dataset == "npz" and data.n_pixels != node.pixels:
-            raise ParameterError("pixels", f"the file has {data.n_pixels} pixels per image, the node says "
-                                           f"{node.pixels}", node=node.label)
-        seed = node_seed(ctx.seed, node, "dataset")
-        data = encoders.split_dataset(data, node.split, node.test_fraction, seed)
-        enc = encoders.encode(data, encoding=node.encoding, max_rate=node.max_rate, presentation=node.presentation,
-                              rest=node.rest, dt=ctx.dt, n_samples=node.n_samples, shuffle=node.shuffle == "yes",
-                              latency_threshold=node.latency_threshold, seed=seed)
-        plan.metadata["datasets"][node.id] = dict(labels=enc.labels, sample_start=enc.sample_start,
-                                                  presentation_steps=enc.presentation_steps)
-        return SpikeTrainSourcePlan(node.id, size=node.size(), steps=enc.steps, indices=enc.indices, kind="dataset")
-    if node.type_id == "input.event_stream":
-        steps, indices = encoders.load_event_stream(ctx.resolve(node.file), width=node.width, height=node.height,
-                                                    polarity=node.polarity, time_unit=node.time_unit, dt=ctx.dt)
-        return SpikeTrainSourcePlan(node.id, size=node.size(), steps=steps, indices=indices, kind="events")
-    raise SimulationError(f"node {node.label!r}: no compiler for {node.type_id}")
+    if node.source == "file":
+        times, indices = encoders.load_spike_file(ctx.resolve(node.file), node.n)
+    else:
+        times, indices = np.asarray(node.times, np.float64), np.asarray(node.indices, np.int64)
+    plan.sources.append(SpikeTrainSourcePlan.from_times(node.id, node.n, times, indices, ctx.dt))
+
+
+@builds("input.dataset")
+def _build_dataset(ctx: _Context, node, plan: SimulationPlan) -> None:
+    from engine import encoders
+
+    data = (encoders.load_digits() if node.dataset == "sklearn_digits"
+            else encoders.load_npz_dataset(ctx.resolve(node.file)))
+    if node.dataset == "npz" and data.n_pixels != node.pixels:
+        raise ParameterError("pixels", f"the file has {data.n_pixels} pixels per image, the node says "
+                                       f"{node.pixels}", node=node.label)
+    seed = node_seed(ctx.seed, node, "dataset")
+    data = encoders.split_dataset(data, node.split, node.test_fraction, seed)
+    enc = encoders.encode(data, encoding=node.encoding, max_rate=node.max_rate, presentation=node.presentation,
+                          rest=node.rest, dt=ctx.dt, n_samples=node.n_samples, shuffle=node.shuffle == "yes",
+                          latency_threshold=node.latency_threshold, seed=seed)
+    plan.metadata["datasets"][node.id] = dict(labels=enc.labels, sample_start=enc.sample_start,
+                                              presentation_steps=enc.presentation_steps)
+    plan.sources.append(SpikeTrainSourcePlan(node.id, size=node.size(), steps=enc.steps, indices=enc.indices,
+                                             kind="dataset"))
+
+
+@builds("input.event_stream")
+def _build_event_stream(ctx: _Context, node, plan: SimulationPlan) -> None:
+    from engine import encoders
+
+    steps, indices = encoders.load_event_stream(ctx.resolve(node.file), width=node.width, height=node.height,
+                                                polarity=node.polarity, time_unit=node.time_unit, dt=ctx.dt)
+    plan.sources.append(SpikeTrainSourcePlan(node.id, size=node.size(), steps=steps, indices=indices, kind="events"))
 
 
 def _current_source(ctx: _Context, node, target) -> CurrentSourcePlan:

@@ -398,7 +398,7 @@ class NumbaBackend(Backend):
     def _build_plasticity(self) -> None:
         plan, net = self.plan, self.net
         projs = plan.projections
-        indptr, post, weight, delay, row_off = net[4], net[5], net[6], net[7], net[9]
+        indptr, post, weight, row_off = net[4], net[5], net[6], net[9]
         P = len(projs)
         pp = {k: np.zeros(P, np.int64) for k in ("syn0", "nsyn", "npre", "npost", "post_ent", "Lh", "hn0", "h0",
                                                    "pm0", "sg0")}

@@ -449,3 +449,42 @@ def test_reward_stdp_example_learns_the_rewarded_cue():
     res = Simulation(project).run()
     (steps, values), = res.weights.values()
     assert np.array_equal(values[-1], values[0])
+
+
+def test_run_save_weights_writes_a_project_that_starts_from_learned_weights(tmp_path, capsys):
+    import main
+    from engine.compiler import compile_graph
+    from engine.project import Project
+
+    out = tmp_path / "learned.swproj"
+    src = os.path.join(ROOT, "resources", "examples", "song_stdp.swproj")
+    assert main.main(["run", src, "--duration", "2s", "-q", "--save-weights", str(out), "--out",
+                      str(tmp_path / "r.npz")]) == 0
+    text = capsys.readouterr().out
+    assert "weights 'Weights' at 2 s: 1000 synapses, mean" in text and "at w_max" in text
+    learned = Project.load(out)
+    node = learned.graph.nodes["projection_1"]
+    assert node.connectivity == "from_file" and (tmp_path / node.file).is_file()
+    with np.load(tmp_path / "r.npz") as data:
+        final = data["weights/weights_1/values"][-1]
+    plan = compile_graph(learned)
+    np.testing.assert_array_equal(plan.projections[0].weights, final)
+    assert plan.projections[0].rules, "the copy is still plastic"
+    original = Project.load(src)
+    assert original.graph.nodes["projection_1"].connectivity == "all_to_all"
+
+
+def test_validation_names_nodes_the_backend_cannot_simulate():
+    from engine.project import Project
+    from engine.validate import validate
+
+    nalsm = Project.load(os.path.join(ROOT, "resources", "examples", "nalsm_digits.swproj"))
+    warned = {p.node for p in validate(nalsm.graph, nalsm.settings) if "not simulated by the numba backend" in p.message}
+    kinds = {n.label for n in nalsm.graph.nodes.values()
+             if n.type_id.startswith(("readout.", "modulator.nalsm", "monitor.branching"))}
+    assert warned == kinds and warned
+    song = Project.load(os.path.join(ROOT, "resources", "examples", "song_stdp.swproj"))
+    assert not [p for p in validate(song.graph, song.settings) if "not simulated" in p.message]
+    song.settings.backend = "torch"
+    errors = [p for p in validate(song.graph, song.settings) if p.severity == "error"]
+    assert errors and "not available" in errors[0].message
