@@ -390,6 +390,9 @@ class NumbaBackend(Backend):
             row[2:6] = g("beta") * n * dt, g("a_target"), d(g("tau_a")), 1000.0 / g("tau_a")
         else:
             row[2] = g("target_sum")
+        if kind <= pk.K_RSTDP:
+            decays = (row[6], row[7], row[8], row[9]) if kind == pk.K_TRIPLET else (row[4], 1.0, row[5], 1.0)
+            row[pk.C_LOG_X0:pk.C_LOG_Y1 + 1] = np.log(decays)
         return row
 
     def _interval_steps(self, interval_ms: float) -> int:
@@ -507,7 +510,8 @@ class NumbaBackend(Backend):
             np.asarray(rows["nearest"], np.bool_), np.asarray(rows["excl"], np.bool_), _i64(rows["mod"]),
             _i64(rows["x0"]), _i64(rows["y0"]), _i64(rows["hx0"]), _i64(rows["s0"]), _i64(rows["interval"]),
             _i64(rows["ev_lo"]), _i64(rows["ev_hi"]), _i64(rows["ev_lo"]), cat(ev_norm, np.int64),
-            np.zeros(x_total), np.zeros(y_total), np.zeros(hx_total), np.zeros(s_total),
+            np.zeros(x_total), np.zeros(y_total), np.zeros(x_total, np.int64), np.zeros(y_total, np.int64),
+            np.zeros(hx_total), np.zeros(s_total),
         ]
         self.plastic_projections = {projs[p].name: p for p in pl_proj}
 
@@ -771,8 +775,9 @@ class NumbaBackend(Backend):
             "history_n": self.plast[11], "history_j": self.plast[12], "history_cursor": self.plast[13],
             "history_end": self.plast[14], "stp_u": self.plast[23], "stp_x": self.plast[24],
             "stp_last": self.plast[25], "dopamine": self.plast[27], "reward_pos": self.plast[32],
-            "pre_traces": self.rules[15], "post_traces": self.rules[16], "trace_history": self.rules[17],
-            "eligibility": self.rules[18], "normalize_pos": self.rules[13],
+            "pre_traces": self.rules[15], "post_traces": self.rules[16], "pre_trace_steps": self.rules[17],
+            "post_trace_steps": self.rules[18], "trace_history": self.rules[19], "eligibility": self.rules[20],
+            "normalize_pos": self.rules[13],
         }
 
     def _fingerprint(self) -> str:

@@ -35,9 +35,11 @@ from engine.kernels import neurons as nk
 # rule kinds (kernel codes)
 K_STDP_ADD, K_STDP_MULT, K_TRIPLET, K_SYMMETRIC, K_RSTDP, K_OJA, K_BCM, K_SCALE_ACTIVITY, K_SCALE_NORMALIZE = range(9)
 #: number of per-rule parameter columns of ``r_prm``
-R_PARAMS = 12
-# common columns: magnitude bounds
+R_PARAMS = 16
+# common columns: magnitude bounds; log decay factors (-dt/tau) of the pre traces 0, 1 and the
+# post traces 0, 1 (precomputed: a logarithm per step costs more than the rest of an idle step)
 C_LO, C_HI = 0, 1
+C_LOG_X0, C_LOG_X1, C_LOG_Y0, C_LOG_Y1 = 12, 13, 14, 15
 
 _INLINE = dict(cache=True, nogil=True, inline="always")
 
@@ -135,6 +137,24 @@ def tm_release(u, x, dt_since, U, tau_facil, tau_rec):
 # =============================================================================================
 # the per-step pass
 # =============================================================================================
+
+
+@njit(**_INLINE)
+def lazy_trace(tr, tt, idx, k, log_decay):
+    """Value at step ``k`` of a trace stored as (value after its last update, step of that update):
+    ``tr[idx] exp((k - tt[idx]) log_decay)`` with ``log_decay = -dt / tau``."""
+    v = tr[idx]
+    n = k - tt[idx]
+    if n == 0 or v == 0.0:
+        return v
+    return v * math.exp(n * log_decay)
+
+
+@njit(**_INLINE)
+def lazy_bump(tr, tt, idx, k, log_decay, nearest):
+    """A spike in step ``k``: the trace becomes 1 (nearest) or its value plus 1 (all-to-all)."""
+    tr[idx] = 1.0 if nearest else lazy_trace(tr, tt, idx, k, log_decay) + 1.0
+    tt[idx] = k
 
 
 @njit(**LEAF_OPTS)
@@ -239,9 +259,15 @@ def _trace_decays(kind, prm):
 @njit(**LEAF_OPTS)
 def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, indptr, post, weight, delay,
                  proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0,
-                 pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr, xhist, sst, r_x0, r_y0,
-                 r_hx0, r_s0):
-    """Spike-timing rules (pair, triplet, symmetric, reward) on projection ``p`` for step ``k``."""
+                 pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr, xt, yt, xhist, sst, r_x0,
+                 r_y0, r_hx0, r_s0):
+    """Spike-timing rules (pair, triplet, symmetric, reward) on projection ``p`` for step ``k``.
+
+    Postsynaptic traces, and presynaptic ones when no history ring is needed (every delay one
+    step), are *lazy*: stored with the step of their last spike and decayed when read, so a step
+    costs nothing for neurons that did not spike. With longer delays the presynaptic traces are
+    decayed every step, because the history ring stores them per step anyway.
+    """
     e = proj_pre_ent[p]
     off = ent_off[e]
     cnt = ent_cnt[e]
@@ -265,6 +291,9 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
     hn0 = pp_hn0[p]
     h0 = pp_h0[p]
     slot = k % Lh if Lh > 1 else 0
+    lazy_x = Lh <= 1
+    px0, px1, py0, py1 = _trace_decays(kind, prm)
+    lx0, lx1, ly0, ly1 = prm[C_LOG_X0], prm[C_LOG_X1], prm[C_LOG_Y0], prm[C_LOG_Y1]
     # (S1) history of trace values read "before this step's increment": r2 for the triplet pre
     # term always, the pair trace in exclusive mode
     if Lh > 1:
@@ -288,18 +317,18 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
                 for s in range(h_cur[b + q], h_end[b + q]):
                     i = post[s]
                     sg = w_sign[sg0 + s - syn0]
-                    m = _pre_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, ytr[y0 + i],
-                                    ytr[y1 + i] if two else 0.0, r2)
+                    m = _pre_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, lazy_trace(ytr, yt, y0 + i, k, ly0),
+                                    lazy_trace(ytr, yt, y1 + i, k, ly1) if two else 0.0, r2)
                     weight[s] = m * sg
     else:
         for q in range(cnt):
             j = spk[off + q]
-            r2 = xtr[x1 + j] if two else 0.0
+            r2 = lazy_trace(xtr, xt, x1 + j, k, lx1) if two else 0.0
             for s in range(indptr[row0 + j], indptr[row0 + j + 1]):
                 i = post[s]
                 sg = w_sign[sg0 + s - syn0]
-                m = _pre_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, ytr[y0 + i],
-                                ytr[y1 + i] if two else 0.0, r2)
+                m = _pre_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, lazy_trace(ytr, yt, y0 + i, k, ly0),
+                                lazy_trace(ytr, yt, y1 + i, k, ly1) if two else 0.0, r2)
                 weight[s] = m * sg
     # (S3)/(S4): presynaptic increments before the postsynaptic events (pre_then_post) or after
     # them (exclusive); with a history ring the events read the stored value of the right kind
@@ -309,7 +338,11 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
         if do_increment:
             for q in range(cnt):
                 j = spk[off + q]
-                if nearest:
+                if lazy_x:
+                    lazy_bump(xtr, xt, x0 + j, k, lx0, nearest)
+                    if two:
+                        lazy_bump(xtr, xt, x1 + j, k, lx1, nearest)
+                elif nearest:
                     xtr[x0 + j] = 1.0
                     if two:
                         xtr[x1 + j] = 1.0
@@ -323,7 +356,7 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
         else:
             for q in range(pcnt):
                 i = spk[poff + q]
-                o2 = ytr[y1 + i] if two else 0.0
+                o2 = lazy_trace(ytr, yt, y1 + i, k, ly1) if two else 0.0
                 for t in range(pm_ptr[pp_pm0[p] + i], pm_ptr[pp_pm0[p] + i + 1]):
                     s = pm_syn[t]
                     j = pm_pre[t]
@@ -331,31 +364,22 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
                         em = k - np.int64(delay[s]) + 1
                         x = xhist[hx0 + (em % Lh) * n_pre + j] if em >= 0 else 0.0
                     else:
-                        x = xtr[x0 + j]
+                        x = lazy_trace(xtr, xt, x0 + j, k, lx0)
                     sg = w_sign[sg0 + s - syn0]
                     m = _post_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, x, o2)
                     weight[s] = m * sg
-    # (S5) postsynaptic increments, (S6) exact decay of every trace to the next grid point
+    # (S5) postsynaptic increments, (S6) exact decay of the dense presynaptic traces
     for q in range(pcnt):
         i = spk[poff + q]
-        if nearest:
-            ytr[y0 + i] = 1.0
-            if two:
-                ytr[y1 + i] = 1.0
-        else:
-            ytr[y0 + i] += 1.0
-            if two:
-                ytr[y1 + i] += 1.0
-    px0, px1, py0, py1 = _trace_decays(kind, prm)
-    for j in range(n_pre):
-        xtr[x0 + j] *= px0
-    for i in range(n_post):
-        ytr[y0 + i] *= py0
-    if two:
+        lazy_bump(ytr, yt, y0 + i, k, ly0, nearest)
+        if two:
+            lazy_bump(ytr, yt, y1 + i, k, ly1, nearest)
+    if not lazy_x:
         for j in range(n_pre):
-            xtr[x1 + j] *= px1
-        for i in range(n_post):
-            ytr[y1 + i] *= py1
+            xtr[x0 + j] *= px0
+        if two:
+            for j in range(n_pre):
+                xtr[x1 + j] *= px1
 
 
 @njit(**LEAF_OPTS)
@@ -466,7 +490,7 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
                     pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0, pp_sg0,
                     h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign,
                     r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval, r_ev_lo,
-                    r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xhist, sst,
+                    r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst,
                     md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp,
                     ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm):
     """Step (6)-(7) of §0.2 for every plastic projection, intrinsic rule and dopamine signal."""
@@ -485,7 +509,7 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
             _timing_rule(k, r, kind, prm, r_nearest[r], r_excl[r], p, ent_off, ent_cnt, spk, indptr, post, weight,
                          delay, proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0,
                          pp_h0, pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr,
-                         xhist, sst, r_x0, r_y0, r_hx0, r_s0)
+                         xt, yt, xhist, sst, r_x0, r_y0, r_hx0, r_s0)
             if kind == K_RSTDP:
                 _reward_integration(r, prm, p, md_val[r_mod[r]], weight, pp_syn0, pp_nsyn, pp_sg0, w_sign, sst, r_s0)
         elif kind == K_SCALE_NORMALIZE:

@@ -180,4 +180,6 @@ def test_520_nodes_stay_smooth(make_window):
     move = time.perf_counter() - t
     print(f"build {build:.2f}s overview frame {overview * 1e3:.0f} ms close frame {close * 1e3:.0f} ms "
           f"move 100 {move * 1e3:.0f} ms")
-    assert overview < 0.25 and close < 0.25 and move < 1.0 and build < 8.0
+    # frame-time figures belong to benchmarks/bench_gui.py; here only a pathological slowdown (a
+    # quadratic repaint, say) fails, with room for a loaded 2-core CI machine
+    assert overview < 2.0 and close < 2.0 and move < 5.0 and build < 30.0
