@@ -61,6 +61,14 @@ def _describe_bytes(data: bytes | bytearray, shown: int = 8) -> str:
     return f"starting {head}{' ...' if len(data) > shown else ''}"
 
 
+def _describe_ff_entry(row: int, column: int) -> str:
+    """What an FF weight RAM entry feeds, in board terms, without meaningless derived indices."""
+    slot = row - p.FF_ROW_OFFSET
+    if p.FIRST_NEURON <= slot <= p.LAST_NEURON:
+        return f"input address {column} onto board neuron {slot}"
+    return f"input address {column}; no board neuron reads row {row}"
+
+
 class NeuroCoreXDriver:
     """Talk to one NeuroCoreX board over a serial port.
 
@@ -195,22 +203,16 @@ class NeuroCoreXDriver:
     def _fail(self, error: HardwareError) -> HardwareError:
         """Close the port and return ``error`` for raising: no port stays open after an error.
 
-        When another program holds the port open too, the message says so: its reads take the
-        board's bytes, which looks like a silent, garbled or unplugged board.
+        When another program holds the port open too, the message leads with that: its reads take
+        the board's bytes, which looks like a silent, garbled or unplugged board.
         """
-        note = "" if isinstance(error, PortInUseError) else self._other_users_note()
-        if note and error.args:
-            error.args = (f"{error.args[0]}{note}",) + error.args[1:]
+        users = [] if isinstance(error, PortInUseError) else port_users(self.port)
+        if users and error.args:
+            error.args = (f"another program is using {self.port} at the same time "
+                          f"({describe_port_users(users)}) and takes the board's bytes; close it, then "
+                          f"connect again. What the driver saw: {error.args[0]}",) + error.args[1:]
         self.close()
         return error
-
-    def _other_users_note(self) -> str:
-        """A sentence naming other programs that hold this port open, or ``""``."""
-        users = port_users(self.port)
-        if not users:
-            return ""
-        return (f". Note: {self.port} is also open in {describe_port_users(users)}; another program "
-                "reading the port takes the board's bytes. Close it and connect again")
 
     def _check_open(self) -> None:
         if not self.is_open:
@@ -409,8 +411,8 @@ class NeuroCoreXDriver:
             mismatches = [(int(r), int(c), int(expected[r, c]), int(got[r, c])) for r, c in zip(rows, cols)]
             r, c, want, have = mismatches[0]
             raise VerifyError(
-                f"FF weight read-back differs from the upload at row {r} (neuron k={r - p.FF_ROW_OFFSET}), "
-                f"column {c} (input address {c}): expected {want}, got {have}; {len(mismatches)} "
+                f"FF weight read-back differs from the upload at row {r}, column {c} "
+                f"({_describe_ff_entry(r, c)}): expected {want}, got {have}; {len(mismatches)} "
                 "entr{} differ in total. Upload again; if it persists power-cycle the board (an "
                 "incomplete block misaligns its write counters)".format("y" if len(mismatches) == 1 else "ies"),
                 mismatches,

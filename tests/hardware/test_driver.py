@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hardware.errors import (
+    HardwareError,
     BoardConfigError,
     BoardDisconnectedError,
     BoardTimeoutError,
@@ -57,7 +58,8 @@ def test_verify_failure_names_row_column_expected_and_got(fast_board, tiny_image
         driver.upload(tiny_image)
         driver.verify_ff()
         fast_board.poke_ff_weight(8, 4, 99)  # the board's RAM no longer holds the upload
-        with pytest.raises(VerifyError, match=r"row 8 \(neuron k=6\), column 4 .*expected 100, got 99") as info:
+        with pytest.raises(VerifyError, match=r"row 8, column 4 \(input address 4 onto board neuron 6\): "
+                                              r"expected 100, got 99") as info:
             driver.verify_ff()
         assert info.value.mismatches == [(8, 4, 100, 99)]
         assert driver.is_open  # a verify failure is not a link failure
@@ -389,3 +391,80 @@ def test_a_read_back_that_drips_in_ends_at_its_deadline(babbler):
     budget = TIMEOUT + p.READBACK_BYTES * p.READBACK_BYTE_INTERVAL_S * 2
     assert time.monotonic() - start < budget + MARGIN
     assert not driver.is_open
+
+
+# ------------------------------------------------------------------ another program on the port
+
+HOLD_PORT = """
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)  # plain open: no lock, like a serial monitor
+print("open", flush=True)
+while True:
+    os.read(fd, 4096)  # and it reads, taking bytes meant for whoever else has the port
+"""
+
+
+@pytest.fixture
+def other_program():
+    import subprocess
+    import sys
+
+    procs = []
+
+    def start(path):
+        proc = subprocess.Popen([sys.executable, "-c", HOLD_PORT, path], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "open"
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_a_port_held_open_by_a_program_that_does_not_lock_it_is_named_at_connect(fast_board, other_program):
+    from hardware.errors import PortInUseError
+
+    proc = other_program(fast_board.device_path)
+    with pytest.raises(PortInUseError, match=rf"already open in another program that does not lock it "
+                                             rf"\(pid {proc.pid} \(python[\d.]*\)\)"):
+        NeuroCoreXDriver(fast_board.device_path, timeout=TIMEOUT)
+
+
+def test_a_program_that_opens_the_port_later_is_named_not_called_a_disconnect(fast_board, other_program, tiny_image):
+    driver = NeuroCoreXDriver(fast_board.device_path, timeout=TIMEOUT)
+    driver.upload(tiny_image)
+    proc = other_program(fast_board.device_path)
+    with pytest.raises(HardwareError) as info:
+        for _ in range(50):  # the other program takes some of the board's bytes sooner or later
+            driver.run(TINY_EVENTS)
+    message = str(info.value)
+    assert f"pid {proc.pid}" in message and "another program" in message
+    assert "Check the USB cable" not in message
+    assert os.path.exists(fast_board.device_path)  # nothing was unplugged
+
+
+def test_the_board_emulator_holding_its_own_pty_is_not_another_program():
+    from hardware.neurocorex.discovery import port_users
+
+    from .test_cli import start_emulator
+
+    proc, path = start_emulator("--fast")
+    try:
+        assert port_users(path) == []  # the emulator holds the master side: it is the board
+        with NeuroCoreXDriver(path, timeout=1.0) as driver:
+            driver.upload(_vectors.scratch_image())
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def test_a_verify_failure_in_a_row_no_neuron_reads_shows_no_made_up_index(fast_board, tiny_image):
+    with NeuroCoreXDriver(fast_board.device_path, timeout=TIMEOUT) as driver:
+        driver.upload(tiny_image)
+        fast_board.poke_ff_weight(0, 4, 7)
+        with pytest.raises(VerifyError,
+                           match=r"row 0, column 4 \(input address 4; no board neuron reads row 0\)") as info:
+            driver.verify_ff()
+    assert "k=" not in str(info.value) and "-2" not in str(info.value)
