@@ -463,6 +463,7 @@ def test_the_board_emulator_holding_its_own_pty_is_not_another_program():
 def test_a_verify_failure_in_a_row_no_neuron_reads_shows_no_made_up_index(fast_board, tiny_image):
     with NeuroCoreXDriver(fast_board.device_path, timeout=TIMEOUT) as driver:
         driver.upload(tiny_image)
+        driver.verify_ff()  # the board has taken the whole upload
         fast_board.poke_ff_weight(0, 4, 7)
         with pytest.raises(VerifyError,
                            match=r"row 0, column 4 \(input address 4; no board neuron reads row 0\)") as info:

@@ -223,7 +223,8 @@ def test_verify_failure_in_a_deploy_names_the_model_weight(fast_board):
         # a RAM cell of the board changes right after the upload (a flipped bit): the deploy's
         # verification must name the model's weight, not a RAM row and column
         upload = driver.upload
-        driver.upload = lambda image, **kw: (upload(image, **kw), fast_board.poke_ff_weight(row, address, original + 1))
+        driver.upload = lambda image, **kw: (upload(image, **kw), driver.read_back_ff(),  # upload taken
+                                             fast_board.poke_ff_weight(row, address, original + 1))
         with pytest.raises(VerifyError, match=rf"the weight Digits\[3\] -> Classes\[1\] reads back as "
                                               rf"{original + 1}, {original} was uploaded") as info:
             deploy(project, driver, max_trials=1, simulate=False, log=lambda msg: None)
