@@ -76,13 +76,16 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """``board list``: print a table of serial ports."""
-    from hardware.neurocorex.discovery import format_ports_table, list_ports
+    from hardware.neurocorex.discovery import emulated_board_ports, format_ports_table, list_ports
 
     ports = list_ports()
-    if not ports:
+    virtual = emulated_board_ports()
+    if ports:
+        print(format_ports_table(ports))
+    elif not virtual:
         print("no serial ports found; plug in the board (or use `board emulate` for a virtual one)")
-        return 0
-    print(format_ports_table(ports))
+    for path in virtual:
+        print(f"{path}  virtual NeuroCoreX board (served by `board emulate`)")
     return 0
 
 

@@ -201,3 +201,35 @@ def _program_name(pid: int) -> str:
             return comm.read().strip() or "?"
     except OSError:
         return "?"
+
+
+def emulated_board_ports() -> list[str]:
+    """Pseudo-terminals served by ``board emulate`` processes of this user (Linux; else empty).
+
+    ``board list`` and the GUI offer these beside the real serial ports, which pyserial's port
+    enumeration never includes.
+    """
+    if not os.path.isdir("/proc"):
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                args = cmdline.read().split(b"\0")
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        if b"board" not in args or b"emulate" not in args:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{entry}/fd/{fd}") != "/dev/ptmx":
+                    continue
+            except OSError:
+                continue
+            index = _pty_master_index(entry, fd)
+            if index is not None and os.path.exists(f"/dev/pts/{index}"):
+                found.append(f"/dev/pts/{index}")
+    return sorted(set(found), key=lambda path: int(path.rsplit("/", 1)[1]))
