@@ -97,9 +97,9 @@ def compare_run(board_frames: np.ndarray, twin_frames: np.ndarray, schedule, nam
     twin_frames = np.asarray(twin_frames, bool)
     if board_frames.shape == twin_frames.shape and np.array_equal(board_frames, twin_frames):
         return None
-    n = max(len(board_frames), len(twin_frames))
-    pad = lambda f: np.vstack([f, np.zeros((n - len(f), p.FRAME_BITS), bool)])  # noqa: E731
-    board_frames, twin_frames = pad(board_frames), pad(twin_frames)
+    n = max(len(board_frames), len(twin_frames))  # a cut stream has fewer frames: missing = silent
+    board_frames, twin_frames = (np.vstack([f, np.zeros((n - len(f), p.FRAME_BITS), bool)])
+                                 for f in (board_frames, twin_frames))
     differs = np.any(board_frames != twin_frames, axis=1)
     step = int(np.argmax(differs))
     model_step = int(np.searchsorted(schedule.board_start, step - 1, side="right") - 1)
