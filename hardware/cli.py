@@ -14,6 +14,7 @@ import threading
 import time
 
 from engine.errors import ParameterError, SynweaveError
+from hardware.neurocorex.virtual_board import FAULT_KINDS, FAULT_TARGETS, VirtualBoard
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -51,6 +52,19 @@ def register(subparsers) -> argparse.ArgumentParser:
                          help="answer at once instead of with the board's timing (0.96 ms per timestep)")
     emulate.add_argument("--seconds", type=float, default=None, metavar="N",
                          help="stop after N seconds (default: run until Ctrl-C)")
+    faults = emulate.add_argument_group(
+        "fault injection", "rehearse failures: break one answer of the virtual board")
+    faults.add_argument("--fault", choices=FAULT_KINDS, default=None,
+                        help="disconnect: close the port (a pulled cable); silent: stop answering "
+                             "(a hung FPGA); garbage: random bytes instead of the answer; truncate: "
+                             "cut the answer short, the board keeps working")
+    faults.add_argument("--fault-on", choices=FAULT_TARGETS, default="run",
+                        help="which answer to break: a run's spike stream (default) or a weight read-back")
+    faults.add_argument("--fault-after", type=int, default=0, metavar="BYTES",
+                        help="bytes of that answer sent intact first (for a run the 0xFF marker counts)")
+    faults.add_argument("--fault-skip", type=int, default=0, metavar="N",
+                        help="answers of that kind served intact before the broken one (default 0: "
+                             "the first; a deploy reads the weights back once before its first run)")
     emulate.set_defaults(func=cmd_emulate)
     return board
 
@@ -62,31 +76,43 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """``board list``: print a table of serial ports."""
-    from hardware.neurocorex.discovery import format_ports_table, list_ports
+    from hardware.neurocorex.discovery import emulated_board_ports, format_ports_table, list_ports
 
     ports = list_ports()
-    if not ports:
+    virtual = emulated_board_ports()
+    if ports:
+        print(format_ports_table(ports))
+    elif not virtual:
         print("no serial ports found; plug in the board (or use `board emulate` for a virtual one)")
-        return 0
-    print(format_ports_table(ports))
+    for path in virtual:
+        print(f"{path}  virtual NeuroCoreX board (served by `board emulate`)")
     return 0
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
     """``board emulate``: serve a virtual board until Ctrl-C, SIGTERM or ``--seconds``."""
-    from hardware.neurocorex.virtual_board import VirtualBoard
-
     seconds = args.seconds
     if seconds is not None and not seconds > 0:
         raise ParameterError("seconds", f"must be a positive number of seconds; got {seconds:g}")
+    fault = getattr(args, "fault", None)
+    for name in ("fault_after", "fault_skip"):
+        if getattr(args, name, 0) < 0:
+            raise ParameterError(name.replace("_", "-"), f"must be 0 or more; got {getattr(args, name)}")
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         # `kill`, a terminating test harness or a service manager: stop cleanly like on Ctrl-C.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    board = VirtualBoard(fast=args.fast).start()
+    board = VirtualBoard(fast=args.fast)
+    if fault:
+        board.inject_fault(fault, args.fault_on, args.fault_after, args.fault_skip)
+    board.start()
     mode = "fast" if args.fast else "real timing"
     print(board.device_path, flush=True)  # alone on stdout, so scripts can read it
     print(f"virtual NeuroCoreX board ({mode}) at {board.device_path}; Ctrl-C to stop", file=sys.stderr, flush=True)
+    if fault:
+        which = "run" if args.fault_on == "run" else "read-back"
+        print(f"fault armed: {fault} in {which} {args.fault_skip + 1} after {args.fault_after} intact "
+              "byte(s)", file=sys.stderr, flush=True)
     deadline = None if seconds is None else time.monotonic() + seconds
     try:
         while not stop.is_set() and board.running and (deadline is None or time.monotonic() < deadline):

@@ -16,6 +16,7 @@ __all__ = [
     "BoardTimeoutError",
     "BoardDisconnectedError",
     "PortOpenError",
+    "PortInUseError",
     "VerifyError",
     "MappingError",
     "BoardConfigError",
@@ -74,6 +75,15 @@ class BoardDisconnectedError(HardwareError, ConnectionError):
 
 class PortOpenError(HardwareError):
     """A serial port cannot be opened: it does not exist, is busy, or access is denied."""
+
+
+class PortInUseError(PortOpenError, BoardDisconnectedError):
+    """Another program holds the serial port open and reads the board's bytes.
+
+    Raised when the port is opened (the other program did not lock it, so the exclusive open
+    succeeded) or when a read fails because of it; it is both a :class:`PortOpenError` and a
+    :class:`BoardDisconnectedError`, since the link is unusable until that program closes the port.
+    """
 
 
 class VerifyError(HardwareError):

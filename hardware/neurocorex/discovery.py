@@ -8,6 +8,7 @@ UART the board protocol runs on. On Linux these usually appear as ``/dev/ttyUSB0
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from serial.tools import list_ports as serial_list_ports
@@ -124,3 +125,111 @@ def format_ports_table(ports: list[PortInfo]) -> str:
         rows.append((port.device, port.vid_pid, port.serial_number or "", port.description, flag))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def port_users(device: str) -> list[tuple[int, str]]:
+    """Other processes that hold a serial port open, as ``(pid, program name)``.
+
+    A program that opens a port without locking it (a serial monitor, a notebook with plain
+    pyserial) is invisible to the driver's exclusive open, yet it reads the board's bytes away.
+    This looks at ``/proc/*/fd`` (Linux; elsewhere, or for processes of other users that cannot
+    be inspected, nothing is found). The calling process is left out, and so is the other end of
+    a pseudo-terminal (the process holding its master, such as ``board emulate``), which is the
+    board side and not a competing reader.
+
+    Parameters
+    ----------
+    device : str
+        Device path (``/dev/ttyUSB1``, ``/dev/pts/3``).
+
+    Returns
+    -------
+    list of (int, str)
+        Sorted by pid; empty when nobody else holds the port or when it cannot be told.
+    """
+    if not device.startswith("/") or not os.path.isdir("/proc"):
+        return []
+    target = os.path.realpath(device)
+    pty_index = target.rsplit("/", 1)[1] if target.startswith("/dev/pts/") else None
+    own = os.getpid()
+    holders: set[int] = set()
+    masters: set[int] = set()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == own:
+            continue
+        fd_dir = f"/proc/{entry}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue  # gone, or another user's process
+        for fd in fds:
+            try:
+                link = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            if link == target:
+                holders.add(int(entry))
+            elif pty_index is not None and link == "/dev/ptmx" and _pty_master_index(entry, fd) == pty_index:
+                masters.add(int(entry))
+    return [(pid, _program_name(pid)) for pid in sorted(holders - masters)]
+
+
+def describe_port_users(users: list[tuple[int, str]]) -> str:
+    """``"pid 412 (screen), pid 977 (python3)"`` for :func:`port_users`' result."""
+    return ", ".join(f"pid {pid} ({name})" for pid, name in users)
+
+
+def _pty_master_index(pid: str, fd: str) -> str | None:
+    """The pseudo-terminal number a ``/dev/ptmx`` descriptor is the master of (Linux fdinfo)."""
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+            for line in info:
+                if line.startswith("tty-index:"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _program_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            return comm.read().strip() or "?"
+    except OSError:
+        return "?"
+
+
+def emulated_board_ports() -> list[str]:
+    """Pseudo-terminals served by ``board emulate`` processes of this user (Linux; else empty).
+
+    ``board list`` and the GUI offer these beside the real serial ports, which pyserial's port
+    enumeration never includes.
+    """
+    if not os.path.isdir("/proc"):
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                args = cmdline.read().split(b"\0")
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        if b"board" not in args or b"emulate" not in args:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{entry}/fd/{fd}") != "/dev/ptmx":
+                    continue
+            except OSError:
+                continue
+            index = _pty_master_index(entry, fd)
+            if index is not None and os.path.exists(f"/dev/pts/{index}"):
+                found.append(f"/dev/pts/{index}")
+    return sorted(set(found), key=lambda path: int(path.rsplit("/", 1)[1]))

@@ -5,15 +5,18 @@ the FF weights by read-back, and runs event lists, decoding the spike stream whi
 
 The link has no acknowledgements and no length fields, so the driver derives every answer's
 length from what it sent: a run's stream is ``stream_bytes_for_run(r_last)`` bytes after the
-``0xFF`` marker, a read-back is 9215 bytes. Every read is bounded: when the board stays silent for
-``timeout`` seconds, sends bytes the protocol does not allow, or the port disappears, the driver
-closes the port and raises a :class:`~hardware.errors.HardwareError` subclass that says what
-happened and what to do. It never hangs and never leaves the port open after such an error.
+``0xFF`` marker, a read-back is 9215 bytes. Every read is bounded twice: by ``timeout`` seconds
+of silence, and by a deadline for the whole answer that holds however many bytes keep arriving
+(a babbling or mis-programmed device, a wrong baud rate). When either runs out, the board sends
+bytes the protocol does not allow, or the port disappears, the driver closes the port and raises
+a :class:`~hardware.errors.HardwareError` subclass that says what happened, what was received and
+what to do. It never hangs and never leaves the port open after such an error.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import time
 from typing import Callable, Iterator, Sequence
 
@@ -25,11 +28,13 @@ from hardware.errors import (
     BoardDisconnectedError,
     BoardTimeoutError,
     HardwareError,
+    PortInUseError,
     PortOpenError,
     ProtocolError,
     VerifyError,
 )
 from hardware.neurocorex import protocol as p
+from hardware.neurocorex.discovery import describe_port_users, port_users
 
 ProgressCallback = Callable[[int, int, str], None]
 """``progress(bytes_done, bytes_total, stage)``; ``stage`` names the block being sent."""
@@ -44,6 +49,24 @@ _STAGES = {
     p.WriteSTDPEnable: "STDP enable bits",
     p.WriteParameters: "parameters",
 }
+
+
+def _describe_bytes(data: bytes | bytearray, shown: int = 8) -> str:
+    """Say what a byte string held, for error messages: ``"all 0x00"`` or its first bytes in hex."""
+    if not data:
+        return "nothing"
+    if len(set(data)) == 1:
+        return f"all 0x{data[0]:02X}"
+    head = " ".join(f"{b:02X}" for b in data[:shown])
+    return f"starting {head}{' ...' if len(data) > shown else ''}"
+
+
+def _describe_ff_entry(row: int, column: int) -> str:
+    """What an FF weight RAM entry feeds, in board terms, without meaningless derived indices."""
+    slot = row - p.FF_ROW_OFFSET
+    if p.FIRST_NEURON <= slot <= p.LAST_NEURON:
+        return f"input address {column} onto board neuron {slot}"
+    return f"input address {column}; no board neuron reads row {row}"
 
 
 class NeuroCoreXDriver:
@@ -111,9 +134,19 @@ class NeuroCoreXDriver:
         if "://" not in port:
             options["exclusive"] = True  # a second program on the port would steal bytes
         try:
-            return serial.serial_for_url(port, **options)
+            opened = serial.serial_for_url(port, **options)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise PortOpenError(self._describe_open_failure(port, exc)) from exc
+        # The exclusive lock only keeps out programs that lock too; one that opened the port
+        # without locking would silently read the board's bytes away.
+        users = port_users(port)
+        if users:
+            opened.close()
+            raise PortInUseError(
+                f"cannot use serial port {port!r}: it is already open in another program that does "
+                f"not lock it ({describe_port_users(users)}), which would read the board's bytes "
+                "away. Close that program (a serial monitor, a notebook), then connect again")
+        return opened
 
     def _open_existing(self, port: serial.SerialBase) -> None:
         try:
@@ -131,7 +164,10 @@ class NeuroCoreXDriver:
             hint = ("permission denied; on Linux add your user to the 'dialout' group "
                     "(sudo usermod -aG dialout $USER, then log in again)")
         elif "exclusive" in text.lower() or code in (errno.EBUSY, errno.EAGAIN) or "busy" in text.lower():
-            hint = "the port is busy; close other programs that use it (a notebook, a serial monitor)"
+            users = port_users(port)
+            holders = f" ({describe_port_users(users)})" if users else ""
+            hint = (f"the port is busy: another program holds it{holders}; close it (a notebook, a "
+                    "serial monitor, another Synweave window)")
         else:
             hint = "check the cable and that this is the board's UART port"
         return f"cannot open serial port {port!r}: {hint} ({text})"
@@ -165,7 +201,16 @@ class NeuroCoreXDriver:
     # ------------------------------------------------------------------------------------
 
     def _fail(self, error: HardwareError) -> HardwareError:
-        """Close the port and return ``error`` for raising: no port stays open after an error."""
+        """Close the port and return ``error`` for raising: no port stays open after an error.
+
+        When another program holds the port open too, the message leads with that: its reads take
+        the board's bytes, which looks like a silent, garbled or unplugged board.
+        """
+        users = [] if isinstance(error, PortInUseError) else port_users(self.port)
+        if users and error.args:
+            error.args = (f"another program is using {self.port} at the same time "
+                          f"({describe_port_users(users)}) and takes the board's bytes; close it, then "
+                          f"connect again. What the driver saw: {error.args[0]}",) + error.args[1:]
         self.close()
         return error
 
@@ -195,6 +240,20 @@ class NeuroCoreXDriver:
                 received=written, expected=len(data), waited_s=self.timeout))
 
     def _disconnected(self, when: str, exc: BaseException) -> BoardDisconnectedError:
+        """Name the cause of a failed read or write: another program on the port, or the cable."""
+        users = port_users(self.port)
+        if users:
+            return PortInUseError(
+                f"another program is using the board's port {self.port} at the same time "
+                f"({describe_port_users(users)}); the read {when} failed because it took the "
+                f"board's bytes ({exc}). Close that program, then connect again and upload")
+        if "multiple access" in str(exc) and os.path.exists(self.port):
+            # pyserial's "readiness to read but returned no data": the device node is still
+            # there, so the cable is in; someone else (not visible to us) read the bytes.
+            return PortInUseError(
+                f"the read {when} found the board's bytes gone although {self.port} is still "
+                f"connected: another program (perhaps another user's) is reading the port ({exc}). "
+                "Close it, then connect again and upload")
         return BoardDisconnectedError(
             f"lost the connection to the board at {self.port} {when} ({exc}). Check the USB "
             "cable, reconnect, then open the port and upload again"
@@ -243,7 +302,11 @@ class NeuroCoreXDriver:
                 "using the port? Reconnect and upload again", offset=first, value=stray[first]))
 
     def _read_exact(self, count: int, what: str, deadline_s: float | None = None) -> bytes:
-        """Read exactly ``count`` bytes; silence longer than ``timeout`` raises BoardTimeoutError."""
+        """Read exactly ``count`` bytes within ``deadline_s`` (default: ``timeout`` plus line time).
+
+        Silence longer than ``timeout`` raises :class:`BoardTimeoutError`; so does the deadline,
+        which is checked after every read, whether bytes arrived or not.
+        """
         out = bytearray()
         start = last = time.monotonic()
         deadline = start + (deadline_s if deadline_s is not None else self.timeout + count * 1e-4)
@@ -253,10 +316,16 @@ class NeuroCoreXDriver:
             if chunk:
                 out += chunk
                 last = now
-            elif now - last > self.timeout or now > deadline:
+            elif now - last > self.timeout:
                 raise self._fail(BoardTimeoutError(
                     f"received {len(out)} of {count} bytes of {what}, then nothing for "
                     f"{now - last:.1f} s. Is the board powered and programmed? Reconnect and try again",
+                    received=len(out), expected=count, waited_s=now - start))
+            if len(out) < count and now > deadline:
+                raise self._fail(BoardTimeoutError(
+                    f"received only {len(out)} of {count} bytes of {what} in {now - start:.1f} s, "
+                    f"{_describe_bytes(out)}; the board sends them far slower than it should. Check "
+                    "the baud rate (1,000,000) and that this port is a NeuroCoreX board",
                     received=len(out), expected=count, waited_s=now - start))
         if len(out) > count:
             # Never expected: the board answers nothing unasked. Keep the link honest.
@@ -342,8 +411,8 @@ class NeuroCoreXDriver:
             mismatches = [(int(r), int(c), int(expected[r, c]), int(got[r, c])) for r, c in zip(rows, cols)]
             r, c, want, have = mismatches[0]
             raise VerifyError(
-                f"FF weight read-back differs from the upload at row {r} (neuron k={r - p.FF_ROW_OFFSET}), "
-                f"column {c} (input address {c}): expected {want}, got {have}; {len(mismatches)} "
+                f"FF weight read-back differs from the upload at row {r}, column {c} "
+                f"({_describe_ff_entry(r, c)}): expected {want}, got {have}; {len(mismatches)} "
                 "entr{} differ in total. Upload again; if it persists power-cycle the board (an "
                 "incomplete block misaligns its write counters)".format("y" if len(mismatches) == 1 else "ies"),
                 mismatches,
@@ -434,8 +503,9 @@ class NeuroCoreXDriver:
         decoder = p.SpikeStreamDecoder(max_frames=r_last)
         started = time.monotonic()
         last_byte = started
-        # Upper bound for the whole stream: its board time plus generous slack.
-        budget = self.timeout + 2 * ((r_last + 2) * p.TIMESTEP_S + len(dt_events) * 3 * p.BYTE_TIME_S)
+        # Deadline for the whole stream, checked whether bytes arrive or not: its board time
+        # plus generous slack. Time the caller spends between two yielded frames is not counted.
+        deadline = started + self.timeout + 2 * ((r_last + 2) * p.TIMESTEP_S + len(dt_events) * 3 * p.BYTE_TIME_S)
         complete = False
         try:
             while decoder.data_bytes < expected:
@@ -449,7 +519,12 @@ class NeuroCoreXDriver:
                         raise self._fail(exc) from None
                     first_step = decoder.frames_decoded - len(frames)
                     for i, frame in enumerate(frames):
+                        paused = time.monotonic()
                         yield first_step + i, frame
+                        away = time.monotonic() - paused
+                        deadline += away
+                        last_byte += away
+                        now += away
                     if sent < len(dt_events):
                         released = int(np.searchsorted(steps, decoder.frames_decoded, side="right"))
                         room = _MAX_IN_FLIGHT - (sent - released)
@@ -458,14 +533,12 @@ class NeuroCoreXDriver:
                             sent += len(batch)
                             tail = p.EVENT_TERMINATOR if sent == len(dt_events) else b""
                             self._write(p.encode_event_records(batch) + tail, "the run's events")
-                    if len(chunk) < 32:
-                        time.sleep(0.002)  # a paced stream: batch bytes instead of spinning per byte
-                    continue
-                silent_for = now - last_byte
-                if decoder.done and silent_for > min(self.timeout, 0.25):
-                    break  # every frame is in; tolerate a board that skips the last tail byte
-                if silent_for > self.timeout or now - started > budget:
+                elif now - last_byte > self.timeout:
                     raise self._fail(self._stream_timeout(decoder, expected, r_last, now - started))
+                if decoder.data_bytes < expected and now > deadline:
+                    raise self._fail(self._stream_overrun(decoder, expected, r_last, now - started))
+                if chunk and len(chunk) < 32:
+                    time.sleep(0.002)  # a paced stream: batch bytes instead of spinning per byte
             if decoder.data_bytes > expected:
                 raise self._fail(ProtocolError(
                     f"the run's stream was {decoder.data_bytes} bytes after the marker, {expected} were "
@@ -487,6 +560,7 @@ class NeuroCoreXDriver:
 
     def _stream_timeout(self, decoder: p.SpikeStreamDecoder, expected: int, r_last: int,
                         waited: float) -> BoardTimeoutError:
+        """The board fell silent before the run's stream was complete."""
         if not decoder.started:
             return BoardTimeoutError(
                 f"the board did not start the run: no start marker 0xFF within {waited:.1f} s after the "
@@ -496,6 +570,23 @@ class NeuroCoreXDriver:
             f"the spike stream stopped after {decoder.data_bytes} of {expected} bytes (frame "
             f"{decoder.frames_decoded} of {r_last}) and the board was silent for {self.timeout:g} s; "
             "it may have been reset or unplugged. Reconnect and upload again",
+            received=decoder.data_bytes, expected=expected, waited_s=waited)
+
+    def _stream_overrun(self, decoder: p.SpikeStreamDecoder, expected: int, r_last: int,
+                        waited: float) -> BoardTimeoutError:
+        """Bytes kept arriving, but the run's stream was not complete by its deadline."""
+        if not decoder.started:
+            return BoardTimeoutError(
+                f"the device on {self.port} kept sending ({decoder.skipped_zero_bytes:,} bytes in "
+                f"{waited:.1f} s, all 0x00) but never the run's start marker 0xFF. A NeuroCoreX board "
+                "sends one 0x00 at power-up, nothing more: check the baud rate (1,000,000), that the "
+                "FPGA is programmed with NeuroCoreX, and that this is the board's UART port",
+                received=decoder.bytes_fed, expected=expected + 1, waited_s=waited)
+        return BoardTimeoutError(
+            f"the run's spike stream was incomplete after {waited:.1f} s ({decoder.data_bytes} of "
+            f"{expected} bytes, frame {decoder.frames_decoded} of {r_last}) although the board kept "
+            "sending; it sends far slower than its 0.96 ms timestep allows. Check the baud rate "
+            "(1,000,000) and that the FPGA runs NeuroCoreX",
             received=decoder.data_bytes, expected=expected, waited_s=waited)
 
     def stream(self) -> "StreamingRun":
@@ -601,14 +692,17 @@ class StreamingRun:
         self._finished = True
         r_last = int(p.release_steps(self._events)[-1]) if self._events else 0
         expected = p.stream_bytes_for_run(r_last)
-        last = time.monotonic()
+        start = last = time.monotonic()
+        # The rest of the run takes at most its remaining board time (an upper bound: all of
+        # it); a device that keeps sending past this deadline is not a NeuroCoreX board.
+        remaining_steps = max(r_last - self._decoder.frames_decoded, 0) + 2
+        deadline = start + driver.timeout + 2 * remaining_steps * p.TIMESTEP_S
         while True:
             chunk = driver._read_available("at the end of a streaming run")
             now = time.monotonic()
             if chunk:
                 last = now
                 self._decode(chunk)
-                continue
             silent_for = now - last
             if self._decoder.data_bytes >= expected and silent_for > 0.1:
                 # The stream ended. A real board whose queue ran dry streamed extra idle frames
@@ -617,6 +711,15 @@ class StreamingRun:
                 return out
             if silent_for > driver.timeout:
                 raise driver._fail(driver._stream_timeout(self._decoder, expected, r_last, now - self._started))
+            if now > deadline:
+                if self._decoder.data_bytes < expected:
+                    raise driver._fail(driver._stream_overrun(self._decoder, expected, r_last, now - start))
+                raise driver._fail(BoardTimeoutError(
+                    f"the board kept sending after the end of the streaming run: "
+                    f"{self._decoder.data_bytes:,} bytes after the marker, {expected:,} expected for "
+                    f"{r_last} steps, still arriving {now - start:.1f} s after the end was sent. Is "
+                    "the FPGA running NeuroCoreX, at 1,000,000 baud?",
+                    received=self._decoder.data_bytes, expected=expected, waited_s=now - start))
 
     def __enter__(self) -> "StreamingRun":
         return self

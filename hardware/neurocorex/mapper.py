@@ -58,6 +58,13 @@ class MapOptions:
     spread : bool
         Leave a free slot between neurons when there is room, so that the adjacent-neuron
         artefact (spec §6) never touches a used neuron.
+    onchip_stdp : tuple of 4 int, optional
+        ``(tpre_ff, tpost, dw_pos, dw_neg)``: switch the board's own FF STDP on for every FF
+        synapse of the model (windows in board steps, amplitudes in weight units; FF LTD uses the
+        board's AA post window, spec §7). On this board version it does **not** train the
+        network's synapses: it updates the transposed RAM entries ``W_FF[a, k + 1]`` and writes
+        LTD results into row 3. For studying the board; the deploy reads the weights back after
+        the runs. ``None`` (default): off.
     """
 
     weight_scale: float | None = None
@@ -66,6 +73,7 @@ class MapOptions:
     leak: str = "auto"
     first_address: int = 2
     spread: bool = True
+    onchip_stdp: tuple[int, int, int, int] | None = None
 
 
 @dataclass
@@ -329,12 +337,45 @@ def map_project(project, options: MapOptions | None = None) -> BoardMapping:
                                     "clipped", node=prj.label, field="weight", severity="warning",
                                     hint="lower --weight-scale or raise --gain"))
 
+    if options.onchip_stdp is not None:
+        _enable_onchip_stdp(image, options.onchip_stdp, blocks, slots, addresses)
+        warnings.append(Problem(
+            "on-chip STDP on this board version does not train the network's own feed-forward "
+            "synapses: it changes other weight-RAM entries (the transposed ones, and row 3 for "
+            "depression), which can alter other synapses in turn. The weights are read back after "
+            "the runs so you can see what changed", severity="warning",
+            hint="train in simulation and deploy the learned weights; use on-chip STDP to study the board"))
+
     if not options.spread or sum(pop.n for pop in populations) > p.N_NEURONS // 2:
         warnings.append(Problem("neurons sit in adjacent slots: when neuron k fires, the FF input of "
                                 "k + 1 in that step is lost (board artefact)", severity="warning",
                                 hint="use at most 45 neurons so the mapper can leave gaps"))
     image.validate()
     return BoardMapping(image, dt, scale, slots, addresses, silent, quant, warnings)
+
+
+def _enable_onchip_stdp(image: p.BoardImage, settings, blocks, slots, addresses) -> None:
+    """Set the STDP words and the enable bits the board's FF STDP reads for the model's FF synapses.
+
+    The board gates the update for input ``a`` and neuron ``k`` with the enable bit of the
+    transposed entry ``[a, k + 1]`` (spec §7), so that is the bit set for each FF synapse.
+    """
+    try:
+        tpre, tpost, dw_pos, dw_neg = (int(x) for x in settings)
+    except (TypeError, ValueError):
+        raise MappingError(f"on-chip STDP needs four whole numbers (tpre, tpost, dw_pos, dw_neg); "
+                           f"got {settings!r}") from None
+    for name, value in (("tpre", tpre), ("tpost", tpost), ("dw_pos", dw_pos), ("dw_neg", dw_neg)):
+        if not 0 <= value <= 255:
+            raise MappingError(f"on-chip STDP: {name} must be 0..255 (an 8-bit board field); got {value}")
+    image.tpre_ff, image.tpost_aa, image.dw_pos, image.dw_neg = tpre, tpost, dw_pos, dw_neg
+    for prj, pre_node, post_node, pre_idx, post_idx, _ in blocks:
+        if pre_node.category == Category.NEURON:
+            continue  # recurrent synapses: AA STDP was never verified on the board
+        k = slots[post_node.id][post_idx]
+        a = addresses[pre_node.id][pre_idx]
+        inside = k + 1 < p.N_SLOTS
+        image.stdp_enable_ff[a[inside], k[inside] + 1] = True
 
 
 def _plan_projection(plan, prj, post):

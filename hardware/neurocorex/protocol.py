@@ -1005,13 +1005,20 @@ def events_from_steps(step_events: Sequence[Sequence[int]], filler_address: int 
     return out
 
 
+#: Bits of the partial frame the board sends after the last full frame of a run (§5): one bit
+#: short of a whole frame, so the run's stream never ends on a frame boundary.
+PARTIAL_FRAME_BITS = FRAME_BITS - 1
+
+
 def stream_bytes_for_run(r_last: int) -> int:
     """Bytes the board sends after the ``0xFF`` marker for a run whose last event leaves at ``r_last``.
 
-    The board computes frames ``0 .. r_last`` (``r_last + 1`` frames of 90 bits) and never sends
-    the final partial byte; this matches every recorded vector.
+    ``(90 * (r_last + 1) - 1) // 8`` (§5, verified): ``r_last`` full frames (steps
+    ``0 .. r_last - 1``), then a partial frame of at most 89 bits to discard; the final partial
+    byte is never sent. When ``r_last + 1`` is a multiple of 4 this is one byte fewer than
+    ``90 * (r_last + 1) / 8``.
     """
-    return (FRAME_BITS * (int(r_last) + 1)) // 8
+    return (FRAME_BITS * int(r_last) + PARTIAL_FRAME_BITS) // 8
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,10 +27,16 @@ Board quirks reproduced (each is marked in the code where it happens)
   which no *other* neuron spiked.
 * Bias goes to neuron ``k = debug_index + 3``.
 * Event queue: one event released per step (``dt = 0`` means the next step); the run ends when the
-  last event leaves the queue and that event is never applied; frames ``0 .. r_last`` are
-  computed and the final partial byte is never sent. The queue holds 1024 events.
-* STDP as built (§7): FF passes address the FF RAM transposed; FF LTD writes into row 3;
-  AA LTP as read from the RTL; AA LTD addresses a row past the RAM and changes nothing.
+  last event leaves the queue (step ``r_last``) and that event is never applied. The board stops
+  *before* it processes step ``r_last``: steps ``0 .. r_last - 1`` are computed and sent as full
+  frames, followed by an 89-bit partial frame (sent as zeros) whose final partial byte is never
+  sent, so a run's stream is ``(90 * (r_last + 1) - 1) // 8`` bytes. Neuron state, refractory
+  counters included, carries into the next run as it stood after step ``r_last - 1``. The queue
+  holds 1024 events.
+* STDP as built (§7): FF passes address the FF RAM transposed; FF LTP counts an input released
+  1..``tpre_FF`` steps before the post spike; FF LTD is written in the step the input is released
+  and lands in row 3; AA LTP as read from the RTL; AA LTD addresses a row past the RAM and
+  changes nothing.
 
 Modes
 -----
@@ -194,9 +200,8 @@ class NeuroCoreXTwin:
     def run(self, events, terminate: bool = True) -> p.RunResult:
         """Convenience: send one run of ``(dt, address)`` events and decode the board's answer.
 
-        Returns the frames exactly as a host decodes them (``r_last`` full frames);
-        :attr:`last_run_frames` holds every computed frame, including the final one that never
-        fully reaches the host.
+        Returns the frames exactly as a host decodes them: ``r_last`` full frames, the steps
+        ``0 .. r_last - 1`` the board computed (it stops before step ``r_last``).
         """
         events = [(int(dt), int(a)) for dt, a in events]
         self._flush_frames()
@@ -237,7 +242,10 @@ class NeuroCoreXTwin:
 
     @property
     def last_run_frames(self) -> np.ndarray:
-        """Every frame computed in the current or last run, ``[steps, 90]`` bool."""
+        """Every frame computed in the current or last run, ``[steps, 90]`` bool.
+
+        After a run has ended this is ``r_last`` frames: the board never computes step ``r_last``.
+        """
         if not self._run_frames:
             return np.zeros((0, p.FRAME_BITS), dtype=bool)
         return np.array(self._run_frames, dtype=bool)
@@ -399,25 +407,29 @@ class NeuroCoreXTwin:
         """Compute one timestep of the active run: queue, neurons, STDP, output bits."""
         # --- Event queue (§5): at most one release per step; dt counts the steps in between.
         released: int | None = None
-        ending = False
         if self._queue:
             dt, address = self._queue[0]
             if self._counter == dt:
                 self._queue.popleft()
                 self._counter = 0
                 if not self._queue and self._armed:
-                    ending = True  # the last event ends the run and is never applied
-                else:
-                    released = address
+                    # §5 [verified]: the last event ends the run and is never applied, and the
+                    # board stops *before* processing this step (r_last): no neuron update, no
+                    # STDP; the state stays as it stood after step r_last - 1. What follows on
+                    # the wire is a partial frame one bit short of 90 (its content is discarded
+                    # by every host; the twin sends zeros, as in every recorded vector).
+                    self._pending_frames.append(np.zeros(p.PARTIAL_FRAME_BITS, dtype=bool))
+                    self._end_run()
+                    return
+                released = address
             else:
                 self._counter += 1
         # (queue empty: the dt count pauses)
 
         # --- Neurons (§6).
         fire = self._neuron_update()
-        pre_input = self._applied_input
         if self._stdp_any:
-            self._stdp_update(fire, pre_input)
+            self._stdp_update(fire, released)
         self._clock += 1
 
         frame = fire[p.FIRST_NEURON:p.LAST_NEURON + 1].copy()
@@ -427,8 +439,6 @@ class NeuroCoreXTwin:
         # An input released now reaches the neurons in the next step.
         self._applied_input = released
         self._step_index += 1
-        if ending:
-            self._end_run()
 
     def _neuron_update(self) -> np.ndarray:
         """One step of every slot; returns the spike vector (bool, 96)."""
@@ -479,16 +489,19 @@ class NeuroCoreXTwin:
     def _stdp_update(self, fire: np.ndarray, pre_input: int | None) -> None:
         """STDP as built (§7). Runs after the neuron update of the step; windows count 1..max.
 
-        The pre spike time of an input is the step its current reaches the neurons (one step
-        after release); a neuron's spike time is the step of its output bit.
+        ``pre_input`` is the address released in *this* step: for STDP an input's spike time is
+        its release step (its current reaches the membranes one step later, §6). A neuron's
+        spike time is the step of its output bit.
 
-        * FF LTP [verified]: for a spike of ``k`` and an input ``a`` that arrived 1..tpre_FF
-          steps earlier, ``W_FF[a, k + 1] += dw_pos`` if enable bit ``FF[a, k + 1]`` is set (the
-          RAM is addressed *transposed*: the synapse in use, ``W_FF[k + 2, a]``, is not touched).
+        * FF LTP [verified]: for a spike of ``k`` and an input ``a`` released 1..tpre_FF steps
+          earlier (a gap of one step counts, ``tpre_FF + 1`` does not), in the step of the
+          spike, ``W_FF[a, k + 1] += dw_pos`` if enable bit ``FF[a, k + 1]`` is set (the RAM is
+          addressed *transposed*: the synapse in use, ``W_FF[k + 2, a]``, is not touched).
           int8 wrap-around: 127 + 1 becomes -128 (the cap compares wrapped sums).
-        * FF LTD [verified]: input ``a`` arriving 1..tpost_AA steps after a spike of ``k``:
-          ``W_FF[3, k + 1] = max(W_FF[a, k + 1] - dw_neg, -1)`` if enable bit ``FF[a, k + 1]``
-          is set: it reads row ``a`` but writes row 3. ``tpost_FF`` is unused.
+        * FF LTD [verified]: in the step input ``a`` is released, for every ``k`` that spiked
+          1..tpost_AA steps earlier: ``W_FF[3, k + 1] = max(W_FF[a, k + 1] - dw_neg, -1)`` if
+          enable bit ``FF[a, k + 1]`` is set: it reads row ``a`` but writes row 3.
+          ``tpost_FF`` is unused.
         * AA LTP (from the RTL, unverified): for a spike of ``k`` and a neuron ``j`` that spiked
           1..tpre_AA steps earlier, ``W_AA[k + 2, j + 1] += dw_pos`` if enabled, int8 wrap.
         * AA LTD (from the RTL, unverified): the pass addresses row 96, one past the RAM, so it

@@ -32,6 +32,7 @@ from hardware.neurocorex import protocol as p
 from hardware.neurocorex import twin as tw
 
 FAULT_KINDS = ("disconnect", "silent", "garbage", "truncate")
+FAULT_TARGETS = ("run", "readback")
 _POLL_S = 0.002  # loop granularity: well under one timestep
 _RX_BURST_BYTES = 4096  # most the timed board reads ahead in one go (its line rate still applies)
 
@@ -41,6 +42,7 @@ class _Fault:
     kind: str
     target: str  # "run" or "readback"
     after_bytes: int
+    skip: int = 0  # answers of the target kind served intact before this one
     active: bool = False
     sent: int = 0
 
@@ -140,8 +142,8 @@ class VirtualBoard:
     # Fault injection (for tests of the driver's error handling)
     # ------------------------------------------------------------------------------------
 
-    def inject_fault(self, kind: str, target: str = "run", after_bytes: int = 0) -> None:
-        """Make the next run (or read-back) fail.
+    def inject_fault(self, kind: str, target: str = "run", after_bytes: int = 0, skip: int = 0) -> None:
+        """Make the next run (or read-back) fail, or the one ``skip`` answers later.
 
         Parameters
         ----------
@@ -156,13 +158,17 @@ class VirtualBoard:
             Which answer to break. For a run the count includes the ``0xFF`` marker.
         after_bytes : int
             Bytes of that answer sent intact before the fault.
+        skip : int
+            Answers of that kind (runs or read-backs) to serve intact first.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; choose one of {', '.join(FAULT_KINDS)}")
-        if target not in ("run", "readback"):
+        if target not in FAULT_TARGETS:
             raise ValueError(f"unknown fault target {target!r}; choose 'run' or 'readback'")
+        if int(after_bytes) < 0 or int(skip) < 0:
+            raise ValueError(f"after_bytes and skip must be >= 0; got {after_bytes} and {skip}")
         with self._lock:
-            self._faults.append(_Fault(kind, target, int(after_bytes)))
+            self._faults.append(_Fault(kind, target, int(after_bytes), int(skip)))
 
     def go_silent(self) -> None:
         """Stop answering from now on (host bytes are read and ignored)."""
@@ -271,11 +277,15 @@ class VirtualBoard:
                 self._run_fault = None
                 target = "run" if kind == tw.MARKER else "readback"
                 for fault in self._faults:
-                    if fault.target == target:
-                        self._faults.remove(fault)
-                        fault.active = True
-                        self._run_fault = fault
+                    if fault.target != target:
+                        continue
+                    if fault.skip:
+                        fault.skip -= 1  # this answer goes out intact
                         break
+                    self._faults.remove(fault)
+                    fault.active = True
+                    self._run_fault = fault
+                    break
             elif kind == tw.POWER_UP:
                 self._run_fault = None
             interval = p.READBACK_BYTE_INTERVAL_S if (kind == tw.READBACK and not self.fast) else 0.0

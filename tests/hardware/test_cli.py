@@ -82,3 +82,45 @@ def test_emulate_stops_by_itself_after_seconds():
     start = time.monotonic()
     assert proc.wait(timeout=5) == 0
     assert time.monotonic() - start < 3
+
+
+def test_board_list_shows_boards_served_by_board_emulate(capsys):
+    proc, path = start_emulator("--fast")
+    try:
+        args = build_parser().parse_args(["board", "list"])
+        assert args.func(args) == 0
+        out = capsys.readouterr().out
+        assert f"{path}  virtual NeuroCoreX board (served by `board emulate`)" in out.splitlines()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=5)
+
+
+def test_emulate_fault_options_are_parsed_and_checked():
+    args = build_parser().parse_args(["board", "emulate", "--fault", "truncate", "--fault-on", "readback",
+                                      "--fault-after", "100", "--fault-skip", "2"])
+    assert (args.fault, args.fault_on, args.fault_after, args.fault_skip) == ("truncate", "readback", 100, 2)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["board", "emulate", "--fault", "melt"])
+    args = build_parser().parse_args(["board", "emulate", "--fault", "silent", "--fault-after", "-1"])
+    with pytest.raises(SynweaveError, match="fault-after"):
+        args.func(args)
+
+
+@pytest.mark.parametrize("skip", [0, 1])
+def test_emulate_with_a_fault_breaks_the_chosen_answer(skip):
+    from hardware.errors import BoardTimeoutError
+
+    proc, path = start_emulator("--fast", "--fault", "truncate", "--fault-after", "20", "--fault-skip", str(skip))
+    tiny = _vectors.load("tiny").runs[0]
+    try:
+        with NeuroCoreXDriver(path, timeout=0.5) as driver:
+            driver.upload(_vectors.scratch_image())
+            for _ in range(skip):
+                assert driver.run(tiny).spikes() == [(2, 4), (4, 6), (5, 4), (7, 6)]  # served intact
+            with pytest.raises(BoardTimeoutError, match=r"stopped after 19 of 112 bytes"):
+                driver.run(tiny)
+        assert "fault armed: truncate in run" in proc.stderr.readline() + proc.stderr.readline()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=5)

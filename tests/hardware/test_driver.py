@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hardware.errors import (
+    HardwareError,
     BoardConfigError,
     BoardDisconnectedError,
     BoardTimeoutError,
@@ -26,6 +27,7 @@ from . import _vectors
 TINY_EVENTS = _vectors.load("tiny").runs[0]
 TINY_SPIKES = [(2, 4), (4, 6), (5, 4), (7, 6)]
 TIMEOUT = 0.5
+STREAM_BYTES = {0: 11, 1: 22, 3: 44, 7: 89, 11: 134}  # (90 * (r_last + 1) - 1) // 8, spec §5
 MARGIN = 1.0  # scheduling slack on a busy 2-core machine
 
 
@@ -56,7 +58,8 @@ def test_verify_failure_names_row_column_expected_and_got(fast_board, tiny_image
         driver.upload(tiny_image)
         driver.verify_ff()
         fast_board.poke_ff_weight(8, 4, 99)  # the board's RAM no longer holds the upload
-        with pytest.raises(VerifyError, match=r"row 8 \(neuron k=6\), column 4 .*expected 100, got 99") as info:
+        with pytest.raises(VerifyError, match=r"row 8, column 4 \(input address 4 onto board neuron 6\): "
+                                              r"expected 100, got 99") as info:
             driver.verify_ff()
         assert info.value.mismatches == [(8, 4, 100, 99)]
         assert driver.is_open  # a verify failure is not a link failure
@@ -257,8 +260,212 @@ def test_real_timing_streaming_run_keeps_stepping_while_the_queue_is_empty(tiny_
 
 @pytest.mark.parametrize("r_last", [0, 1, 3, 7, 11])
 def test_every_stream_length_leaves_the_link_in_step(fast_board, tiny_image, r_last):
-    # (r_last + 1) divisible by 4 sends the last frame whole; the driver still returns r_last frames
+    # (r_last + 1) divisible by 4 (3, 7, 11): the board sends one byte fewer than 90 (r_last + 1) / 8.
+    # The driver expects exactly that many, so it neither waits for a byte that never comes
+    # nor leaves one behind.
     with NeuroCoreXDriver(fast_board.device_path, timeout=TIMEOUT) as driver:
         driver.upload(tiny_image)
+        before = driver.bytes_received
         assert driver.run([(r_last, 0)]).n_steps == r_last
+        assert driver.bytes_received - before == 1 + STREAM_BYTES[r_last]  # the marker and the stream
         assert driver.run(TINY_EVENTS).spikes() == TINY_SPIKES
+
+
+# ------------------------------------------------------------------ a babbling device
+
+
+class BabblingDevice:
+    """A pseudo-terminal whose far end never stops sending: a mis-programmed FPGA, a wrong baud rate.
+
+    It swallows what the host sends. ``on_first_host_byte`` (if given) is sent once the host has
+    sent something, before the endless ``babble``; otherwise the babble starts at once. With
+    ``interval`` the babble drips in one byte at a time, that many seconds apart.
+    """
+
+    def __init__(self, babble: bytes, on_first_host_byte: bytes | None = None, interval: float = 0.0):
+        import fcntl
+        import threading
+        import tty
+
+        self.babble = babble[:1] if interval else babble * 512
+        self.prefix, self.interval = on_first_host_byte, interval
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        flags = fcntl.fcntl(self.master, fcntl.F_GETFL)
+        fcntl.fcntl(self.master, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+        self.path = os.ttyname(self.slave)
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        heard = self.prefix is None
+        pending = b""
+        while not self._stop.is_set():
+            try:
+                if os.read(self.master, 65536) and not heard:
+                    heard, pending = True, self.prefix
+            except (BlockingIOError, OSError):
+                pass
+            if not heard:
+                time.sleep(0.001)
+                continue
+            try:
+                data = pending or self.babble
+                written = os.write(self.master, data)
+                pending = data[written:] if data is pending else b""
+                self.sent += written
+                if self.interval:
+                    time.sleep(self.interval)
+            except BlockingIOError:
+                time.sleep(0.0005)  # the host's input buffer is full: it is not reading fast enough
+            except OSError:
+                time.sleep(0.001)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(2)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.fixture
+def babbler(request):
+    devices = []
+
+    def make(babble, on_first_host_byte=None, interval=0.0):
+        devices.append(BabblingDevice(babble, on_first_host_byte, interval))
+        return devices[-1]
+
+    yield make
+    for device in devices:
+        device.close()
+
+
+def test_a_device_that_sends_zeros_forever_ends_a_run_within_its_timeout(babbler):
+    device = babbler(b"\x00")  # never a marker: the old driver read these forever
+    driver = NeuroCoreXDriver(device.path, timeout=TIMEOUT)
+    start = time.monotonic()
+    with pytest.raises(BoardTimeoutError, match=r"kept sending \([\d,]+ bytes in [\d.]+ s, all 0x00\) but "
+                                                r"never the run's start marker 0xFF.*baud rate") as info:
+        driver.run(TINY_EVENTS)
+    assert time.monotonic() - start < TIMEOUT + MARGIN
+    assert info.value.received > 1000 and device.sent > 1000  # bytes kept coming all the while
+    assert not driver.is_open
+
+
+def test_a_device_that_streams_past_the_run_is_caught_within_the_timeout(babbler):
+    device = babbler(b"\x55", on_first_host_byte=b"\xff")  # a marker, then data without end
+    driver = NeuroCoreXDriver(device.path, timeout=TIMEOUT)
+    start = time.monotonic()
+    with pytest.raises(ProtocolError, match=r"bytes after the marker, 112 were expected|unexpected byte\(s\)"):
+        driver.run(TINY_EVENTS)  # 112 bytes are taken as the run (they decode as spikes) ...
+        driver.run(TINY_EVENTS)  # ... and what follows is reported before the next command at the latest
+    assert time.monotonic() - start < 2 * (TIMEOUT + MARGIN)
+    assert not driver.is_open
+
+
+def test_a_streaming_run_on_a_babbling_device_ends_within_its_timeout(babbler):
+    device = babbler(b"\x55", on_first_host_byte=b"\xff")
+    driver = NeuroCoreXDriver(device.path, timeout=TIMEOUT)
+    live = driver.stream()
+    live.send([(0, 2), (3, 4)])
+    live.poll(0.05)
+    start = time.monotonic()
+    with pytest.raises(BoardTimeoutError, match=r"kept sending after the end of the streaming run: "
+                                                r"[\d,]+ bytes after the marker, 67 expected for 5 steps"):
+        live.finish(extra_steps=0)
+    assert time.monotonic() - start < TIMEOUT + MARGIN
+    assert not driver.is_open
+
+
+def test_a_read_back_that_drips_in_ends_at_its_deadline(babbler):
+    # one byte every 2 ms, never a silence as long as the timeout: the 9215 bytes would take 18 s
+    device = babbler(b"\x00", on_first_host_byte=b"\x00", interval=0.002)
+    driver = NeuroCoreXDriver(device.path, timeout=TIMEOUT)
+    start = time.monotonic()
+    with pytest.raises(BoardTimeoutError, match=r"received only \d+ of 9215 bytes of the FF weight read-back "
+                                                r"in [\d.]+ s, all 0x00; .*baud rate"):
+        driver.read_back_ff()
+    budget = TIMEOUT + p.READBACK_BYTES * p.READBACK_BYTE_INTERVAL_S * 2
+    assert time.monotonic() - start < budget + MARGIN
+    assert not driver.is_open
+
+
+# ------------------------------------------------------------------ another program on the port
+
+HOLD_PORT = """
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)  # plain open: no lock, like a serial monitor
+print("open", flush=True)
+while True:
+    os.read(fd, 4096)  # and it reads, taking bytes meant for whoever else has the port
+"""
+
+
+@pytest.fixture
+def other_program():
+    import subprocess
+    import sys
+
+    procs = []
+
+    def start(path):
+        proc = subprocess.Popen([sys.executable, "-c", HOLD_PORT, path], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "open"
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_a_port_held_open_by_a_program_that_does_not_lock_it_is_named_at_connect(fast_board, other_program):
+    from hardware.errors import PortInUseError
+
+    proc = other_program(fast_board.device_path)
+    with pytest.raises(PortInUseError, match=rf"already open in another program that does not lock it "
+                                             rf"\(pid {proc.pid} \(python[\d.]*\)\)"):
+        NeuroCoreXDriver(fast_board.device_path, timeout=TIMEOUT)
+
+
+def test_a_program_that_opens_the_port_later_is_named_not_called_a_disconnect(fast_board, other_program, tiny_image):
+    driver = NeuroCoreXDriver(fast_board.device_path, timeout=TIMEOUT)
+    driver.upload(tiny_image)
+    proc = other_program(fast_board.device_path)
+    with pytest.raises(HardwareError) as info:
+        for _ in range(50):  # the other program takes some of the board's bytes sooner or later
+            driver.run(TINY_EVENTS)
+    message = str(info.value)
+    assert f"pid {proc.pid}" in message and "another program" in message
+    assert "Check the USB cable" not in message
+    assert os.path.exists(fast_board.device_path)  # nothing was unplugged
+
+
+def test_the_board_emulator_holding_its_own_pty_is_not_another_program():
+    from hardware.neurocorex.discovery import port_users
+
+    from .test_cli import start_emulator
+
+    proc, path = start_emulator("--fast")
+    try:
+        assert port_users(path) == []  # the emulator holds the master side: it is the board
+        with NeuroCoreXDriver(path, timeout=1.0) as driver:
+            driver.upload(_vectors.scratch_image())
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def test_a_verify_failure_in_a_row_no_neuron_reads_shows_no_made_up_index(fast_board, tiny_image):
+    with NeuroCoreXDriver(fast_board.device_path, timeout=TIMEOUT) as driver:
+        driver.upload(tiny_image)
+        driver.verify_ff()  # the board has taken the whole upload
+        fast_board.poke_ff_weight(0, 4, 7)
+        with pytest.raises(VerifyError,
+                           match=r"row 0, column 4 \(input address 4; no board neuron reads row 0\)") as info:
+            driver.verify_ff()
+    assert "k=" not in str(info.value) and "-2" not in str(info.value)

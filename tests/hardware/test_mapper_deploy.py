@@ -160,3 +160,140 @@ def test_deploy_of_an_unmappable_project_is_one_clear_error(tmp_path):
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "4000 neurons; the board has 90" in out.stderr
+
+
+# ------------------------------------------------------------------ board vs twin, per run
+
+
+def digits_mapping():
+    project = Project.load(DIGITS)
+    return project, map_project(project)
+
+
+def test_a_run_that_differs_is_named_by_step_and_model_neurons():
+    from hardware.deploy import ModelNames, compare_run
+
+    project, m = digits_mapping()
+    names = ModelNames(project, m)
+    slots = m.neuron_slots["lif_1"]
+    sched = m.schedule({"dataset_1": (np.array([0, 0, 3]), np.array([5, 9, 7]))}, 6)
+    # board steps: model step 0 takes 2 board steps (two inputs), then one each: starts 0 2 3 4 5 6 7
+    assert list(sched.board_start) == [0, 2, 3, 4, 5, 6, 7]
+    twin = np.zeros((sched.board_steps + 1, 90), bool)
+    board = twin.copy()
+    board[5, slots[1] - 4] = True  # board step 5 -> the spike of model step 3 (board fires one step later)
+    board[5, 1] = True  # slot 5: between two Classes neurons, not used by the model
+    twin[6, slots[2] - 4] = True
+    assert compare_run(twin, twin, sched, names, 0, 1, 7) is None
+    mismatch = compare_run(board, twin, sched, names, 2, 20, 7)
+    assert (mismatch.board_step, mismatch.model_step, mismatch.differing_steps) == (5, 3, 2)
+    assert str(mismatch) == ("run 3 of 20 (sample label 7): the board differs from its twin in 2 of 8 steps; "
+                             "first at model step 3 (board step 5): only the board fired Classes[1] and "
+                             "1 board neuron the model does not use; only the twin fired nothing")
+    assert "k=" not in str(mismatch) and "slot" not in str(mismatch)
+
+
+def test_deploy_warns_per_run_when_the_board_sends_garbage(fast_board):
+    from hardware.neurocorex.driver import NeuroCoreXDriver
+
+    fast_board.inject_fault("garbage", after_bytes=20, skip=1)  # the second run's stream
+    messages, agreement = [], []
+    with NeuroCoreXDriver(fast_board.device_path, timeout=2.0) as driver:
+        report = deploy(Project.load(DIGITS), driver, max_trials=3, simulate=False, log=messages.append,
+                        on_agreement=lambda i, mismatch: agreement.append((i, mismatch is None)))
+    assert report.frame_agreement == [True, False, True]
+    assert agreement == [(0, True), (1, False), (2, True)]
+    [warning] = [m for m in messages if m.startswith("warning: run")]
+    assert warning.startswith("warning: run 2 of 3 (sample label ")
+    assert "the board differs from its twin in" in warning and "first at" in warning
+    assert report.mismatches[0].run == 1
+    assert "identical in 2/3 runs" in report.summary()[0]
+
+
+def test_verify_failure_in_a_deploy_names_the_model_weight(fast_board):
+    from hardware.errors import VerifyError
+    from hardware.neurocorex.driver import NeuroCoreXDriver
+
+    project, m = digits_mapping()
+    with NeuroCoreXDriver(fast_board.device_path, timeout=2.0) as driver:
+        driver.upload(m.image)
+        address = int(m.input_addresses["dataset_1"][3])
+        row = int(m.neuron_slots["lif_1"][1]) + p.FF_ROW_OFFSET
+        original = int(m.image.ff_weights[row, address])
+        # a RAM cell of the board changes right after the upload (a flipped bit): the deploy's
+        # verification must name the model's weight, not a RAM row and column
+        upload = driver.upload
+        driver.upload = lambda image, **kw: (upload(image, **kw), driver.read_back_ff(),  # upload taken
+                                             fast_board.poke_ff_weight(row, address, original + 1))
+        with pytest.raises(VerifyError, match=rf"the weight Digits\[3\] -> Classes\[1\] reads back as "
+                                              rf"{original + 1}, {original} was uploaded") as info:
+            deploy(project, driver, max_trials=1, simulate=False, log=lambda msg: None)
+    assert "k=" not in str(info.value) and "row" not in str(info.value)
+
+
+def test_onchip_stdp_deploy_reads_the_learned_weights_back_and_they_match_the_twin(fast_board):
+    from hardware.neurocorex.driver import NeuroCoreXDriver
+
+    project = Project.load(DIGITS)
+    options = MapOptions(onchip_stdp=(3, 3, 1, 1))
+    messages = []
+    with NeuroCoreXDriver(fast_board.device_path, timeout=2.0) as driver:
+        report = deploy(project, driver, options=options, max_trials=4, simulate=False, log=messages.append)
+    twin_only = deploy(project, None, options=options, max_trials=4, simulate=False, log=lambda m: None)
+    uploaded = map_project(project, options).image.ff_weights
+    assert report.readback is not None
+    changed = report.readback != uploaded
+    changed[-1, -1] = False
+    assert changed.any()  # the board's STDP rewrote RAM entries during the runs
+    assert np.array_equal(report.readback[:95], twin_only.readback[:95])
+    assert not any("differ from the twin" in m for m in messages)
+    assert any("does not train the network's own feed-forward synapses" in m for m in messages)
+    assert all(report.frame_agreement)
+
+
+def test_deploy_without_stdp_does_not_read_back_after_the_runs():
+    report = deploy(Project.load(DIGITS), None, max_trials=2, simulate=False, log=lambda m: None)
+    assert report.readback is None
+
+
+def start_emulator(*extra):
+    emulator = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "board", "emulate", "--fast",
+                                 "--seconds", "60", *extra], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    return emulator, emulator.stdout.readline().strip().split()[-1]
+
+
+def run_deploy(port, *extra):
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), "deploy", str(DIGITS), "--port", port,
+                           "--no-simulation", *extra], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_deploy_cli_reports_garbage_per_run_and_strict_fails(strict):
+    emulator, port = start_emulator("--fault", "garbage", "--fault-after", "30")
+    try:
+        out = run_deploy(port, "--samples", "3", *(["--strict"] if strict else []))
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+    assert "Traceback" not in out.stderr
+    assert "warning: run 1 of 3 (sample label " in out.stderr
+    assert "board and twin frames identical in 2/3 runs" in out.stdout
+    if strict:
+        assert out.returncode == 1
+        assert out.stderr.splitlines()[-1].startswith("synweave: error: the board differed from its twin in "
+                                                      "1 of 3 runs (run 1;")
+    else:
+        assert out.returncode == 0
+
+
+def test_deploy_cli_error_starts_on_a_line_of_its_own():
+    emulator, port = start_emulator("--fault", "disconnect", "--fault-after", "5", "--fault-skip", "1")
+    try:
+        out = run_deploy(port, "--samples", "4", "--timeout", "1")
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    [error] = [line for line in out.stderr.split("\n") if "synweave: error:" in line]
+    assert error.startswith("synweave: error: lost the connection")  # not glued to the "runs [##..." bar
+    assert "runs       [" in out.stderr  # the bar of the first run was drawn

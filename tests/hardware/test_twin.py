@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from hardware.neurocorex import protocol as p
@@ -54,19 +52,29 @@ def test_dt_zero_means_the_next_timestep():
 def test_last_event_is_never_applied():
     twin = make_twin(base_image())
     alone = twin.run([(0, 2)])
-    assert alone.n_steps == 0 and twin.last_run_frames.shape == (1, 90) and not twin.last_run_frames.any()
+    # r_last = 0: the board stops before step 0, so no step is computed at all
+    assert alone.n_steps == 0 and twin.last_run_frames.shape == (0, 90)
     assert twin.membrane[4] == 0
     # the same event followed by a dummy is applied
     assert spikes(twin.run([(0, 2), (5, 0)])) == [(2, 4)]
 
 
-def test_host_receives_r_last_full_frames_and_the_partial_byte_is_dropped():
+# Spec §5 [verified]: (90 * (r_last + 1) - 1) // 8 bytes after the marker, worked out by hand:
+# one byte fewer than 90 * (r_last + 1) / 8 whenever r_last + 1 is a multiple of 4.
+STREAM_BYTES = {0: 11, 1: 22, 2: 33, 3: 44, 4: 56, 6: 78, 7: 89, 9: 112, 11: 134, 30: 348, 39: 449}
+
+
+def test_stream_length_is_one_bit_short_of_r_last_plus_one_frames():
     twin = make_twin(base_image())
-    for r_last in (0, 1, 2, 3, 9, 30):
+    for r_last, n_bytes in STREAM_BYTES.items():
+        assert p.stream_bytes_for_run(r_last) == n_bytes
         twin.feed(p.encode_events([(r_last, 0)]))
         out = twin.take_output()
-        assert out[0] == 0xFF and len(out) - 1 == (90 * (r_last + 1)) // 8
-        assert twin.last_run_frames.shape[0] == r_last + 1
+        assert out[0] == 0xFF and len(out) - 1 == n_bytes, r_last
+        # the board computes steps 0 .. r_last - 1 only
+        assert twin.last_run_frames.shape[0] == r_last
+    # the multiples of 4 are the runs where the old count (90 * (r_last + 1) // 8) was one too many
+    assert [r for r in STREAM_BYTES if (90 * (r + 1)) // 8 != STREAM_BYTES[r]] == [3, 7, 11, 39]
 
 
 def test_adjacent_neuron_artefact_zeroes_the_next_neurons_input():
@@ -97,31 +105,60 @@ def test_refractory_blocks_max_tref_1_steps_while_the_membrane_keeps_integrating
     image.refractory[10] = 3
     twin = make_twin(image)
     assert [s for s, k in spikes(twin.run([(11, 0)]))] == [0, 4, 8]
-    assert twin.membrane[10] == 90.0  # steps 9..11 blocked, still integrating the bias
+    # steps 9 and 10 blocked, still integrating the bias; step 11 = r_last is never computed
+    assert twin.membrane[10] == 60.0
 
 
-def bias_driven_neuron_10() -> p.BoardImage:
+def always_firing_neuron_10(refractory: int = 0) -> p.BoardImage:
+    """Neuron 10 with a negative threshold: it fires in every step its refractory counter allows."""
     image = base_image()
-    image.debug_index, image.bias = 7, 60.0  # neuron 10 fires at 0, 2, 4, ... (refractory 0)
-    image.thresholds[10] = 50.0
+    image.thresholds[10] = -1.0
+    image.refractory[10] = refractory
     return image
 
 
-def test_refractory_counter_persists_across_runs_but_membrane_is_cleared():
-    twin = make_twin(bias_driven_neuron_10())
-    first = twin.run([(2, 0)])  # steps 0..2 computed: spikes at 0 and 2 (the run's last frame)
-    assert [s for s, k in spikes(first)] == [0] and twin.last_run_frames[2, 10 - 4]
-    twin.run([(5, 0)])
-    # still refractory at the start of the next run: it fires at 1, 3, 5 instead of 0, 2, 4
-    assert list(np.flatnonzero(twin.last_run_frames[:, 10 - 4])) == [1, 3, 5]
-    # a fresh board with the same configuration fires at step 0
-    fresh = make_twin(bias_driven_neuron_10())
-    fresh.run([(5, 0)])
-    assert list(np.flatnonzero(fresh.last_run_frames[:, 10 - 4])) == [0, 2, 4]
-    # and after a run whose last frame had no spike the neuron is free again at step 0
-    fresh.run([(3, 0)])  # spikes at 0 and 2; the last frame (3) is a blocked step
-    fresh.run([(3, 0)])
-    assert fresh.last_run_frames[0, 10 - 4]
+def spike_steps(twin: NeuroCoreXTwin, k: int) -> list[int]:
+    return [int(s) for s in np.flatnonzero(twin.last_run_frames[:, k - 4])]
+
+
+def test_state_carries_over_as_it_stood_after_step_r_last_minus_1():
+    # Spec §5 [verified]: the board stops before step r_last; a neuron that fired in the last
+    # full frame (r_last - 1) is still refractory in step 0 of the next run.
+    twin = make_twin(always_firing_neuron_10())
+    twin.run([(3, 0)])  # r_last 3: steps 0, 1, 2 -> fires at 0 and 2 (the last full frame)
+    assert spike_steps(twin, 10) == [0, 2]
+    assert twin.refractory_counters[10] == 1
+    twin.run([(6, 0)])  # blocked at 0: opposite parity
+    assert spike_steps(twin, 10) == [1, 3, 5]
+    twin.run([(5, 0)])  # fired at 5 of the previous run -> 1, 3; its last full frame (4) is quiet
+    assert spike_steps(twin, 10) == [1, 3]
+    assert twin.refractory_counters[10] == 0
+    twin.run([(6, 0)])
+    assert spike_steps(twin, 10) == [0, 2, 4]
+    # a fresh board with the same configuration starts on the even steps
+    fresh = make_twin(always_firing_neuron_10())
+    fresh.run([(6, 0)])
+    assert spike_steps(fresh, 10) == [0, 2, 4]
+
+
+def test_a_longer_refractory_count_carries_over_too():
+    twin = make_twin(always_firing_neuron_10(refractory=3))
+    twin.run([(1, 0)])  # r_last 1: only step 0 is computed, and the neuron fires in it
+    assert spike_steps(twin, 10) == [0]
+    twin.run([(9, 0)])  # counter 1 at the start: steps 0, 1, 2 blocked, then every 4th step
+    assert spike_steps(twin, 10) == [3, 7]
+    twin.run([(9, 0)])  # fired at 7, steps 8 (computed) and 9 (never computed): counter 2
+    assert spike_steps(twin, 10) == [2, 6]
+
+
+def test_membrane_and_synaptic_state_are_cleared_between_runs():
+    image = base_image()
+    image.thresholds[6] = p.SILENT_THRESHOLD
+    twin = make_twin(image)
+    twin.run([(0, 4), (1, 0)])  # input 4 released at 0 adds 100 to neuron 6 in step 1
+    assert twin.membrane[6] == 100.0
+    twin.run([(1, 0)])  # one computed step, no input
+    assert twin.membrane[6] == 0.0
 
 
 def test_leak_wraps_idle_neurons_around_and_makes_them_fire_at_step_26():
@@ -141,7 +178,8 @@ def test_positive_overflow_wraps():
     image.thresholds[6] = p.SILENT_THRESHOLD
     image.leak = 5.0
     twin = make_twin(image)
-    twin.run([(0, 4), (0, 4), (0, 0)])  # v6: -5+100-5 = 90 -> 90+100-5 = 185 -> wraps to -71
+    # releases 0..3, steps 0..2 computed. v6: -5 -> -5-5+100 = 90 -> 90-5+100 = 185 wraps to -71
+    twin.run([(0, 4), (0, 4), (0, 0), (0, 0)])
     assert twin.membrane[6] == -71.0
     assert twin.membrane[20] == -15.0  # idle: three steps of leak
 
@@ -151,7 +189,7 @@ def test_ff_gain_multiplies_the_weight():
     image.thresholds[4] = p.SILENT_THRESHOLD
     image.gain = 3
     twin = make_twin(image)
-    twin.run([(0, 2), (0, 0)])
+    twin.run([(0, 2), (0, 0), (0, 0)])  # input released at 0 arrives in step 1, the last computed
     assert twin.membrane[4] == 180.0 - 256.0  # 3 * 60 = 180 wraps too
 
 
@@ -163,14 +201,15 @@ def test_recurrent_current_accumulates_while_others_spike_and_drops_otherwise():
     image.thresholds[20] = 50.0
     image.aa_weights[10 + 2, 4 + 1] = 3  # neuron 4 -> neuron 10 (weight 3)
     twin = make_twin(image)
-    result = twin.run([(1, 9)] + [(0, 9)] * 7)  # inputs released 1..7 -> neuron 20 fires 3, 5, 7
+    # inputs released 1..8 (the last never applied), steps 0..7 computed -> neuron 20 fires 3, 5, 7
+    result = twin.run([(1, 9)] + [(0, 9)] * 7)
     assert [s for s, k in spikes(result) if k == 20] == [3, 5, 7]
-    # I_syn of neuron 10 at steps 1..8: 3, 0 (nobody spiked at 1), 3, 3, 6, 6, 9, 9 -> v = 39
-    assert twin.membrane[10] == 39.0
+    # I_syn of neuron 10 at steps 1..7: 3, 0 (nobody spiked at 1), 3, 3, 6, 6, 9 -> v = 30
+    assert twin.membrane[10] == 30.0
     # an isolated pre spike adds its weight once, one step later
     image.ff_weights[:] = 0
     twin = make_twin(image)
-    twin.run([(1, 0)])  # steps 0, 1: neuron 4 spikes at 0
+    twin.run([(2, 0)])  # steps 0, 1: neuron 4 spikes at 0
     assert twin.membrane[10] == 3.0
 
 
@@ -186,30 +225,90 @@ def test_ff_stdp_updates_the_transposed_entry_not_the_synapse_in_use():
     assert twin.ff_weights[6, 2] == 60
 
 
-def test_ff_stdp_window_counts_gaps_1_to_window():
-    for gap, grows in ((2, True), (3, False)):
-        image = base_image()
+def neuron_4_fires_at_step_4() -> p.BoardImage:
+    """Neuron 4 driven by a bias of 10 against a threshold of 45: it fires at step 4 (then 9)."""
+    image = base_image()
+    image.debug_index, image.bias = 1, 10.0  # bias on k = 1 + 3 = 4
+    image.thresholds[4] = 45.0
+    return image
+
+
+def test_bias_driven_post_neuron_fires_at_4_and_9():
+    twin = make_twin(neuron_4_fires_at_step_4())
+    assert spikes(twin.run([(10, 0)])) == [(4, 4), (9, 4)]
+
+
+def test_ff_ltp_counts_inputs_released_1_to_tpre_steps_before_the_post_spike():
+    # Spec §7 [verified]: a pre-post gap of one step counts, tpre_FF_max + 1 does not. Input 9
+    # has no weight onto any neuron; its transposed entry FF[9, 4 + 1] learns.
+    for gap, grows in ((-1, False), (0, False), (1, True), (2, True), (3, False)):
+        image = neuron_4_fires_at_step_4()
         image.tpre_ff, image.dw_pos = 2, 1
-        image.stdp_enable_ff[9, 5] = True  # input 9 paired with neuron 4
-        image.thresholds[4] = 50.0
+        image.stdp_enable_ff[9, 5] = True
         twin = make_twin(image)
-        # input 9 arrives at step (release + 1); input 2 fires neuron 4 at (release 2 + 2)
-        release_9 = 4 - gap - 1  # pre arrives at 4 - gap, post at 4
-        twin.run(p.events_from_steps([(release_9, 9), (2, 2), (12, 0)]))
+        twin.run(p.events_from_steps([(4 - gap, 9), (8, 0)]))
         assert twin.ff_weights[9, 5] == (1 if grows else 0), gap
 
 
-def test_ff_stdp_ltd_writes_row_3_and_floors_at_minus_one():
-    for source, expected in ((10, 6), (1, -1)):
-        image = base_image()
-        image.tpost_aa, image.dw_neg = 3, 4  # FF LTD uses the AA post window
+def test_ff_ltp_is_written_in_the_step_of_the_post_spike():
+    image = neuron_4_fires_at_step_4()
+    image.tpre_ff, image.dw_pos = 2, 1
+    image.stdp_enable_ff[9, 5] = True
+    twin = make_twin(image)
+    twin.run(p.events_from_steps([(3, 9), (5, 0)]))  # post spike at 4 = r_last - 1, the last computed step
+    assert twin.ff_weights[9, 5] == 1
+    twin = make_twin(image)
+    twin.run(p.events_from_steps([(3, 9), (4, 0)]))  # r_last 4: the post step is never computed
+    assert twin.ff_weights[9, 5] == 0
+
+
+def test_ff_ltd_is_written_in_the_release_step_for_post_spikes_1_to_tpost_aa_earlier():
+    # Spec §7 [verified]: LTD is written in the step the input arrives (its release step), for a
+    # post spike 1 to tpost_AA_max steps earlier; it reads row a and writes row 3.
+    for gap, shrinks in ((-1, False), (0, False), (1, True), (2, True), (3, False)):
+        image = neuron_4_fires_at_step_4()
+        image.tpost_aa, image.dw_neg = 2, 4  # FF LTD uses the AA post window
+        image.tpost_ff = 7  # decoded but unused
         image.stdp_enable_ff[7, 5] = True
-        image.ff_weights[7, 5] = source
+        image.ff_weights[7, 5] = 10
         twin = make_twin(image)
-        # neuron 4 fires at step 2; input 7 (released 2) arrives 1 step later
-        twin.run([(0, 2), (1, 7), (10, 0)])
-        assert twin.ff_weights[3, 5] == expected
-        assert twin.ff_weights[7, 5] == source  # the row it read is unchanged
+        twin.run(p.events_from_steps([(4 + gap, 7), (8, 0)]))
+        assert twin.ff_weights[3, 5] == (6 if shrinks else 0), gap
+        assert twin.ff_weights[7, 5] == 10  # the row it read is unchanged
+
+
+def test_ff_ltd_of_an_input_released_in_the_last_computed_step_counts():
+    image = neuron_4_fires_at_step_4()
+    image.tpost_aa, image.dw_neg = 2, 4
+    image.stdp_enable_ff[7, 5] = True
+    image.ff_weights[7, 5] = 10
+    twin = make_twin(image)
+    twin.run(p.events_from_steps([(5, 7), (6, 0)]))  # released at r_last - 1
+    assert twin.ff_weights[3, 5] == 6
+
+
+def test_ff_ltd_floors_at_minus_one():
+    image = neuron_4_fires_at_step_4()
+    image.tpost_aa, image.dw_neg = 2, 4
+    image.stdp_enable_ff[7, 5] = True
+    image.ff_weights[7, 5] = 1
+    twin = make_twin(image)
+    twin.run(p.events_from_steps([(5, 7), (8, 0)]))
+    assert twin.ff_weights[3, 5] == -1
+
+
+def test_readback_after_an_stdp_run_is_the_learned_ram():
+    image = neuron_4_fires_at_step_4()
+    image.tpre_ff, image.tpost_aa, image.dw_pos, image.dw_neg = 2, 2, 3, 4
+    image.stdp_enable_ff[9, 5] = image.stdp_enable_ff[7, 5] = True
+    image.ff_weights[7, 5] = 10
+    twin = make_twin(image)
+    twin.run(p.events_from_steps([(3, 9), (5, 7), (8, 0)]))  # LTP of FF[9, 5], LTD into FF[3, 5]
+    twin.feed(p.encode_readback())
+    readback = p.decode_readback(twin.take_output())
+    expected = image.ff_weights.copy()
+    expected[9, 5], expected[3, 5] = 3, 6
+    assert np.array_equal(readback, expected)
 
 
 def test_ltp_wraps_at_127():
@@ -294,7 +393,7 @@ def test_timed_open_ended_run_pauses_dt_while_the_queue_is_empty():
         twin.tick()
     frames = twin.last_run_frames
     assert frames[2, 0] and frames[12, 2]  # neuron 4 at 2; input 4 released at 10 fires 6 at 12
-    assert frames.shape[0] == 15  # the dummy left at 14
+    assert frames.shape[0] == 14  # the dummy left at 14: steps 0..13 computed
 
 
 def test_queue_overflow_drops_events():
@@ -311,13 +410,20 @@ def test_twin_image_reports_the_configuration():
     assert make_twin(image).image.thresholds[0] == 131062 / 1024  # 127.99 as the board holds it
 
 
-def test_twin_is_fast_enough_for_hundreds_of_runs():
+def test_run_gives_the_frames_a_host_decodes_from_the_raw_bytes_over_many_runs():
+    # state carries over between runs, so a long random sequence exercises every run boundary
     image = base_image()
     image.aa_weights[12, 5] = 3
-    twin = make_twin(image)
+    image.thresholds[10] = -1.0  # a neuron that fires whenever its refractory counter allows
+    image.refractory[10] = 2
+    by_run, by_bytes = make_twin(image), make_twin(image)
     rng = np.random.default_rng(0)
-    start = time.perf_counter()
-    for _ in range(200):
-        events = [(int(dt), int(a)) for dt, a in zip(rng.integers(0, 3, 40), rng.integers(0, 8, 40))]
-        twin.run(events)
-    assert time.perf_counter() - start < 10.0
+    for _ in range(60):
+        events = [(int(dt), int(a)) for dt, a in zip(rng.integers(0, 3, 12), rng.integers(0, 8, 12))]
+        frames = by_run.run(events).frames
+        by_bytes.feed(p.encode_events(events))
+        out = by_bytes.take_output()
+        r_last = int(p.release_steps(events)[-1])
+        assert len(out) == 1 + p.stream_bytes_for_run(r_last)
+        decoded = p.SpikeStreamDecoder(max_frames=r_last).feed_array(out)
+        assert np.array_equal(frames, decoded)

@@ -81,5 +81,5 @@ def test_stream_length_rule_matches_every_recorded_run():
     for name in vec.CASES:
         vector = vec.load(name)
         lengths = [len(s) for s in vec.split_runs(vector)]  # asserts the total adds up
-        expected = [(90 * (int(p.release_steps(r)[-1]) + 1)) // 8 for r in vector.runs]
+        expected = [(90 * (int(p.release_steps(r)[-1]) + 1) - 1) // 8 for r in vector.runs]  # §5
         assert lengths == expected
