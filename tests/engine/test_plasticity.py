@@ -488,3 +488,25 @@ def test_validation_names_nodes_the_backend_cannot_simulate():
     song.settings.backend = "torch"
     errors = [p for p in validate(song.graph, song.settings) if p.severity == "error"]
     assert errors and "not available" in errors[0].message
+
+
+def test_stdp_and_normalisation_compose_in_the_documented_order():
+    """Two rules on one projection: STDP acts on the step's spikes, normalisation acts last, so
+    every row sums to the target after each normalisation step while STDP keeps learning."""
+    case = random_case(5)
+    pre_steps, pre_idx, post_steps, post_idx, syn_pre, syn_post, delays, w0, n_pre, n_post, n_steps = case
+    plan = driven_plan(pre_steps, pre_idx, post_steps, post_idx, syn_pre, syn_post, delays, w0 + 0.01, None,
+                       n_pre, n_post, n_steps)
+    proj = plan.projections[0]
+    proj.rules = [RulePlan("scaling_normalize", params=dict(target_sum=0.2, interval=50.0)),
+                  RulePlan("stdp", params=STDP)]
+    proj.__post_init__()
+    assert [r.kind for r in proj.rules] == ["stdp", "scaling_normalize"]
+    sim = Simulation(plan)
+    sim.run(50.0)  # 500 steps: normalised at the end of step 499
+    w = sim.backend.projection_weights("plastic")
+    for i in range(n_post):
+        assert w[proj.indices == i].sum() == pytest.approx(0.2, rel=1e-9)
+    sim.run(20.0)
+    w2 = sim.backend.projection_weights("plastic")
+    assert not np.allclose([w2[proj.indices == i].sum() for i in range(n_post)], 0.2), "STDP acts in between"
