@@ -483,7 +483,7 @@ class NumbaBackend(Backend):
             e += m.steps.size
             ev_hi.append(e)
         ip_pops = [pop for pop in plan.populations if pop.threshold_rule is not None]
-        self.plast = [
+        self.plast = pk.PlasticityTables(
             _i64(pl_proj), pp["syn0"], pp["nsyn"], pp["npre"], pp["npost"], pp["post_ent"], pp["Lh"], pp["hn0"],
             pp["h0"], pp["pm0"], pp["sg0"],
             np.zeros(hn_total, np.int64), np.zeros(h_total, np.int32), np.zeros(h_total, np.int64),
@@ -500,19 +500,19 @@ class NumbaBackend(Backend):
             _i64([self.slots[pop.name].start for pop in ip_pops]), _i64([self.slots[pop.name].entity for pop in ip_pops]),
             np.array([[pop.threshold_rule["theta_plus"], pop.threshold_rule["offset"]] for pop in ip_pops],
                      np.float64).reshape(-1, 2),
-        ]
+        )
         for pop in ip_pops:
             if self.slots[pop.name].group not in (netk.GROUP_LIF, netk.GROUP_COBA):
                 raise SimulationError(f"population {pop.name!r}: an adaptive threshold needs a LIF-family model")
         R = len(rows["kind"])
-        self.rules = [
+        self.rules = pk.RuleTables(
             _i64(rows["kind"]), _i64(rows["proj"]), np.array(rows["prm"], np.float64).reshape(R, pk.R_PARAMS),
             np.asarray(rows["nearest"], np.bool_), np.asarray(rows["excl"], np.bool_), _i64(rows["mod"]),
             _i64(rows["x0"]), _i64(rows["y0"]), _i64(rows["hx0"]), _i64(rows["s0"]), _i64(rows["interval"]),
             _i64(rows["ev_lo"]), _i64(rows["ev_hi"]), _i64(rows["ev_lo"]), cat(ev_norm, np.int64),
             np.zeros(x_total), np.zeros(y_total), np.zeros(x_total, np.int64), np.zeros(y_total, np.int64),
             np.zeros(hx_total), np.zeros(s_total),
-        ]
+        )
         self.plastic_projections = {projs[p].name: p for p in pl_proj}
 
     def projection_weights(self, name: str) -> np.ndarray:
@@ -525,7 +525,7 @@ class NumbaBackend(Backend):
 
     def dopamine(self) -> dict:
         """Current dopamine level of every reward signal."""
-        return {m.name: float(v) for m, v in zip(self.plan.modulators, self.plast[27])}
+        return {m.name: float(v) for m, v in zip(self.plan.modulators, self.plast.md_val)}
 
     def _group_size(self, g: int) -> int:
         return (self.lif, self.coba, self.izh)[g][0].shape[1]
@@ -772,12 +772,12 @@ class NumbaBackend(Backend):
             "ring": self.ring, "poisson_rng": self.pois[5], "current_rng": self.cur[11], "train_pos": self.trains[3],
             # plastic state: weights, traces, histories, eligibility, short-term plasticity, dopamine
             "weight": self.net[6] if self.plastic_projections else np.zeros(0),
-            "history_n": self.plast[11], "history_j": self.plast[12], "history_cursor": self.plast[13],
-            "history_end": self.plast[14], "stp_u": self.plast[23], "stp_x": self.plast[24],
-            "stp_last": self.plast[25], "dopamine": self.plast[27], "reward_pos": self.plast[32],
-            "pre_traces": self.rules[15], "post_traces": self.rules[16], "pre_trace_steps": self.rules[17],
-            "post_trace_steps": self.rules[18], "trace_history": self.rules[19], "eligibility": self.rules[20],
-            "normalize_pos": self.rules[13],
+            "history_n": self.plast.h_n, "history_j": self.plast.h_j, "history_cursor": self.plast.h_cur,
+            "history_end": self.plast.h_end, "stp_u": self.plast.stp_u, "stp_x": self.plast.stp_x,
+            "stp_last": self.plast.stp_last, "dopamine": self.plast.md_val, "reward_pos": self.plast.md_pos,
+            "pre_traces": self.rules.xtr, "post_traces": self.rules.ytr, "pre_trace_steps": self.rules.xt,
+            "post_trace_steps": self.rules.yt, "trace_history": self.rules.xhist, "eligibility": self.rules.sst,
+            "normalize_pos": self.rules.r_ev_pos,
         }
 
     def _fingerprint(self) -> str:

@@ -25,6 +25,7 @@ Table layout (built by :class:`engine.backends.numba_backend.NumbaBackend`): pro
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -42,6 +43,77 @@ C_LO, C_HI = 0, 1
 C_LOG_X0, C_LOG_X1, C_LOG_Y0, C_LOG_Y1 = 12, 13, 14, 15
 
 _INLINE = dict(cache=True, nogil=True, inline="always")
+
+
+class PlasticityTables(NamedTuple):
+    """Projection-level plasticity tables, short-term plasticity and dopamine signals, in the order
+    :func:`engine.kernels.network.run_chunk` unpacks them (a named tuple costs nothing there)."""
+
+    pl_proj: np.ndarray      # indices of plastic projections
+    pp_syn0: np.ndarray      # per projection: first synapse in the shared CSR
+    pp_nsyn: np.ndarray
+    pp_npre: np.ndarray
+    pp_npost: np.ndarray
+    pp_post_ent: np.ndarray  # entity of the target population
+    pp_Lh: np.ndarray        # history length (max delay) or 0 when every delay is one step
+    pp_hn0: np.ndarray       # offsets into h_n
+    pp_h0: np.ndarray        # offsets into h_j / h_cur / h_end
+    pp_pm0: np.ndarray       # offsets into pm_ptr
+    pp_sg0: np.ndarray       # offsets into w_sign
+    h_n: np.ndarray          # spikes remembered per history slot
+    h_j: np.ndarray          # their neuron indices
+    h_cur: np.ndarray        # next synapse of their row not yet arrived
+    h_end: np.ndarray        # end of the run arriving in the current step
+    pm_ptr: np.ndarray       # post-major index: row pointers (absolute)
+    pm_syn: np.ndarray       # synapse of each post-major entry
+    pm_pre: np.ndarray       # its presynaptic neuron
+    w_sign: np.ndarray       # +1 / -1 per plastic synapse (Dale)
+    proj_stp: np.ndarray     # per projection: STP table row or -1
+    stp_proj: np.ndarray
+    stp_prm: np.ndarray      # (U, tau_facil, tau_rec)
+    stp_off: np.ndarray
+    stp_u: np.ndarray
+    stp_x: np.ndarray
+    stp_last: np.ndarray
+    stp_r: np.ndarray
+    md_val: np.ndarray       # dopamine level per reward signal
+    md_P: np.ndarray
+    md_tonic: np.ndarray
+    md_lo: np.ndarray
+    md_hi: np.ndarray
+    md_pos: np.ndarray
+    ev_step: np.ndarray      # reward steps
+    ev_amp: np.ndarray
+    ip_group: np.ndarray     # intrinsic (Hao) threshold rules: group, first neuron, entity, params
+    ip_start: np.ndarray
+    ip_ent: np.ndarray
+    ip_prm: np.ndarray
+
+
+class RuleTables(NamedTuple):
+    """One row per rule (application order) and the trace storage."""
+
+    r_kind: np.ndarray
+    r_proj: np.ndarray
+    r_prm: np.ndarray        # (R, R_PARAMS)
+    r_nearest: np.ndarray
+    r_excl: np.ndarray
+    r_mod: np.ndarray        # reward signal or -1
+    r_x0: np.ndarray         # offsets into xtr / xt
+    r_y0: np.ndarray         # offsets into ytr / yt
+    r_hx0: np.ndarray        # offsets into xhist
+    r_s0: np.ndarray         # offsets into sst
+    r_interval: np.ndarray   # steps between dense updates
+    r_ev_lo: np.ndarray
+    r_ev_hi: np.ndarray
+    r_ev_pos: np.ndarray
+    ev_norm: np.ndarray      # normalisation steps
+    xtr: np.ndarray          # presynaptic trace values
+    ytr: np.ndarray          # postsynaptic trace values
+    xt: np.ndarray           # step of the last update of a lazy presynaptic trace
+    yt: np.ndarray
+    xhist: np.ndarray        # presynaptic trace history rings
+    sst: np.ndarray          # per-synapse state (eligibility)
 
 
 # =============================================================================================
