@@ -323,8 +323,6 @@ def _trace_decays(kind, prm):
     """(pre trace 0, pre trace 1, post trace 0, post trace 1) decay factors per step."""
     if kind == K_TRIPLET:
         return prm[6], prm[7], prm[8], prm[9]
-    if kind == K_SYMMETRIC:
-        return prm[4], 1.0, prm[5], 1.0
     return prm[4], 1.0, prm[5], 1.0
 
 
