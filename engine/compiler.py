@@ -34,7 +34,7 @@ import numpy as np
 from engine.connectivity import BLOCK_SYNAPSES, fixed_counts, fixed_probability
 from engine.errors import ParameterError
 from engine.plan import (CurrentSourcePlan, MonitorPlan, PoissonSourcePlan, PopulationPlan, ProjectionPlan,
-                         ReceptorPlan, RewardPlan, RULE_ORDER, RULE_PARAMS, RulePlan, SimulationPlan, SpikeTrainSourcePlan, STPPlan,
+                         ReceptorPlan, AstrocytePlan, RewardPlan, RULE_ORDER, RULE_PARAMS, RulePlan, SimulationPlan, SpikeTrainSourcePlan, STPPlan,
                          delay_dtype)
 
 NEURON_MODELS = {"neuron.lif": "lif", "neuron.alif": "alif", "neuron.cobalif": "cobalif",
@@ -653,10 +653,20 @@ def _build_timing_or_rate_rule(ctx: _Context, node, plan: SimulationPlan) -> Non
     if kind == "rstdp":
         ups = ctx.graph.upstream(node.id, "modulation")
         modulator = ups[0][0].id if ups else None
+
+    def astrocyte_of(proj):
+        """A NALSM astrocyte wired to the projection sets a pair-STDP rule's depression rate."""
+        if kind != "stdp":
+            return None
+        for astro, _ in ctx.graph.upstream(proj.name.split("->")[0], "modulation"):
+            if astro.type_id == "modulator.nalsm_astrocyte":
+                return astro.id
+        return None
+
     _attach(ctx, node, lambda proj: RulePlan(kind, node.label, dict(params),
                                              pairing=getattr(node, "pairing", "all_to_all"),
                                              same_step=getattr(node, "same_step", "pre_then_post"),
-                                             modulator=modulator))
+                                             modulator=modulator, astrocyte=astrocyte_of(proj)))
 
 
 @builds("plasticity.scaling", phase=PHASE_ACTING_ON_PROJECTIONS)
@@ -695,6 +705,14 @@ def _build_adaptive_threshold(ctx: _Context, node, plan: SimulationPlan) -> None
             pop.initial_state["theta"] = node.theta_init
             if node.form == "hao":
                 pop.threshold_rule = dict(theta_plus=node.theta_plus, offset=node.offset)
+
+
+@builds("modulator.nalsm_astrocyte")
+def _build_nalsm_astrocyte(ctx: _Context, node, plan: SimulationPlan) -> None:
+    plan.astrocytes.append(AstrocytePlan(
+        node.id, liquid=[n.id for n, _ in ctx.graph.upstream(node.id, "liquid")],
+        reference=[n.id for n, _ in ctx.graph.upstream(node.id, "reference")], tau=node.tau_astro, w=node.w_astro,
+        b=node.b_astro, A_init=node.A_init, decay=node.decay))
 
 
 @builds("modulator.reward")

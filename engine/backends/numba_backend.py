@@ -408,7 +408,9 @@ class NumbaBackend(Backend):
         pl_proj, pm_ptr, pm_syn, pm_pre, w_sign = [], [], [], [], []
         h_total = hn_total = pm_total = sg_total = 0
         rows = {k: [] for k in ("kind", "proj", "prm", "nearest", "excl", "mod", "x0", "y0", "hx0", "s0",
-                                "interval", "ev_lo", "ev_hi")}
+                                "interval", "ev_lo", "ev_hi", "astro", "astro_scale")}
+        astro_index = {a.name: i for i, a in enumerate(plan.astrocytes)}
+        astro_init = {a.name: a.A_init for a in plan.astrocytes}
         ev_norm = []
         x_total = y_total = hx_total = s_total = 0
         reward_index = {m.name: i for i, m in enumerate(plan.modulators)}
@@ -451,6 +453,8 @@ class NumbaBackend(Backend):
                 rows["nearest"].append(rule.pairing == "nearest")
                 rows["excl"].append(rule.same_step == "exclusive")
                 rows["mod"].append(reward_index.get(rule.modulator, -1) if rule.modulator else -1)
+                rows["astro"].append(astro_index[rule.astrocyte] if rule.astrocyte else -1)
+                rows["astro_scale"].append(rule.get("A_minus") / astro_init[rule.astrocyte] if rule.astrocyte else 0.0)
                 rows["x0"].append(x_total)
                 rows["y0"].append(y_total)
                 rows["hx0"].append(hx_total)
@@ -500,6 +504,7 @@ class NumbaBackend(Backend):
             _i64([self.slots[pop.name].start for pop in ip_pops]), _i64([self.slots[pop.name].entity for pop in ip_pops]),
             np.array([[pop.threshold_rule["theta_plus"], pop.threshold_rule["offset"]] for pop in ip_pops],
                      np.float64).reshape(-1, 2),
+            *self._astrocyte_tables(),
         )
         for pop in ip_pops:
             if self.slots[pop.name].group not in (netk.GROUP_LIF, netk.GROUP_COBA):
@@ -511,9 +516,27 @@ class NumbaBackend(Backend):
             _i64(rows["x0"]), _i64(rows["y0"]), _i64(rows["hx0"]), _i64(rows["s0"]), _i64(rows["interval"]),
             _i64(rows["ev_lo"]), _i64(rows["ev_hi"]), _i64(rows["ev_lo"]), cat(ev_norm, np.int64),
             np.zeros(x_total), np.zeros(y_total), np.zeros(x_total, np.int64), np.zeros(y_total, np.int64),
-            np.zeros(hx_total), np.zeros(s_total),
+            np.zeros(hx_total), np.zeros(s_total), _i64(rows["astro"]), np.asarray(rows["astro_scale"], np.float64),
         )
         self.plastic_projections = {projs[p].name: p for p in pl_proj}
+
+    def _astrocyte_tables(self) -> tuple:
+        """(A, w, b, dt/tau, decay, counted entities, liquid range, reference end) of the NALSM astrocytes."""
+        astros = self.plan.astrocytes
+        ents, liq_lo, liq_hi, ref_hi = [], [], [], []
+        for a in astros:
+            liq_lo.append(len(ents))
+            ents += [self._entity_of(n) for n in a.liquid]
+            liq_hi.append(len(ents))
+            ents += [self._entity_of(n) for n in a.reference]
+            ref_hi.append(len(ents))
+        f = lambda attr: np.array([float(getattr(a, attr)) for a in astros], np.float64)  # noqa: E731
+        return (f("A_init"), f("w"), f("b"), np.array([self.dt / a.tau for a in astros], np.float64), f("decay"),
+                _i64(ents), _i64(liq_lo), _i64(liq_hi), _i64(ref_hi))
+
+    def astrocyte_states(self) -> dict:
+        """Current state ``A`` of every NALSM astrocyte."""
+        return {a.name: float(v) for a, v in zip(self.plan.astrocytes, self.plast.as_val)}
 
     def projection_weights(self, name: str) -> np.ndarray:
         """The current weights of projection ``name`` (a view into the simulation's array, CSR order)."""
@@ -777,7 +800,8 @@ class NumbaBackend(Backend):
             "stp_last": self.plast.stp_last, "dopamine": self.plast.md_val, "reward_pos": self.plast.md_pos,
             "pre_traces": self.rules.xtr, "post_traces": self.rules.ytr, "pre_trace_steps": self.rules.xt,
             "post_trace_steps": self.rules.yt, "trace_history": self.rules.xhist, "eligibility": self.rules.sst,
-            "normalize_pos": self.rules.r_ev_pos,
+            "normalize_pos": self.rules.r_ev_pos, "astrocyte_A": self.plast.as_val, "astrocyte_w": self.plast.as_w,
+            "astrocyte_b": self.plast.as_b, "rule_params": self.rules.r_prm,
         }
 
     def _fingerprint(self) -> str:

@@ -88,6 +88,15 @@ class PlasticityTables(NamedTuple):
     ip_start: np.ndarray
     ip_ent: np.ndarray
     ip_prm: np.ndarray
+    as_val: np.ndarray       # NALSM astrocytes: state A, weight w, bias b, dt/tau, decay
+    as_w: np.ndarray
+    as_b: np.ndarray
+    as_rate: np.ndarray
+    as_decay: np.ndarray
+    as_ent: np.ndarray       # entities counted: liquid ones in [liq_lo, liq_hi), reference ones after
+    as_liq_lo: np.ndarray
+    as_liq_hi: np.ndarray
+    as_ref_hi: np.ndarray
 
 
 class RuleTables(NamedTuple):
@@ -114,6 +123,8 @@ class RuleTables(NamedTuple):
     yt: np.ndarray
     xhist: np.ndarray        # presynaptic trace history rings
     sst: np.ndarray          # per-synapse state (eligibility)
+    r_astro: np.ndarray      # astrocyte setting the rule's depression amplitude, or -1
+    r_astro_scale: np.ndarray  # A_minus / A(0)
 
 
 # =============================================================================================
@@ -287,11 +298,12 @@ def _advance_history(k, Lh, h_n, h_cur, h_end, hn0, h0, n_pre):
 
 
 @njit(**_INLINE)
-def _pre_update(kind, prm, sst, si, m, y0, y1, r2):
-    """One presynaptic arrival on one synapse: new magnitude (eligibility for R-STDP in ``sst``)."""
+def _pre_update(kind, prm, sst, si, m, y0, y1, r2, swap):
+    """One presynaptic arrival on one synapse: new magnitude (eligibility for R-STDP in ``sst``).
+    ``swap``: an astrocyte-modulated inhibitory synapse, whose two amplitudes trade places."""
     lo, hi = prm[C_LO], prm[C_HI]
     if kind == K_STDP_ADD:
-        return stdp_additive_pre(m, y0, prm[3], lo, hi)
+        return stdp_additive_pre(m, y0, prm[2] if swap else prm[3], lo, hi)
     if kind == K_STDP_MULT:
         return stdp_multiplicative_pre(m, y0, prm[3], prm[7], lo, hi)
     if kind == K_TRIPLET:
@@ -304,10 +316,10 @@ def _pre_update(kind, prm, sst, si, m, y0, y1, r2):
 
 
 @njit(**_INLINE)
-def _post_update(kind, prm, sst, si, m, x0, o2):
+def _post_update(kind, prm, sst, si, m, x0, o2, swap):
     lo, hi = prm[C_LO], prm[C_HI]
     if kind == K_STDP_ADD:
-        return stdp_additive_post(m, x0, prm[2], lo, hi)
+        return stdp_additive_post(m, x0, prm[3] if swap else prm[2], lo, hi)
     if kind == K_STDP_MULT:
         return stdp_multiplicative_post(m, x0, prm[2], prm[6], lo, hi)
     if kind == K_TRIPLET:
@@ -330,7 +342,7 @@ def _trace_decays(kind, prm):
 def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, indptr, post, weight, delay,
                  proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0,
                  pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr, xt, yt, xhist, sst, r_x0,
-                 r_y0, r_hx0, r_s0):
+                 r_y0, r_hx0, r_s0, swap_inh):
     """Spike-timing rules (pair, triplet, symmetric, reward) on projection ``p`` for step ``k``.
 
     Postsynaptic traces, and presynaptic ones when no history ring is needed (every delay one
@@ -388,7 +400,7 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
                     i = post[s]
                     sg = w_sign[sg0 + s - syn0]
                     m = _pre_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, lazy_trace(ytr, yt, y0 + i, k, ly0),
-                                    lazy_trace(ytr, yt, y1 + i, k, ly1) if two else 0.0, r2)
+                                    lazy_trace(ytr, yt, y1 + i, k, ly1) if two else 0.0, r2, swap_inh and sg < 0)
                     weight[s] = m * sg
     else:
         for q in range(cnt):
@@ -398,7 +410,7 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
                 i = post[s]
                 sg = w_sign[sg0 + s - syn0]
                 m = _pre_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, lazy_trace(ytr, yt, y0 + i, k, ly0),
-                                lazy_trace(ytr, yt, y1 + i, k, ly1) if two else 0.0, r2)
+                                lazy_trace(ytr, yt, y1 + i, k, ly1) if two else 0.0, r2, swap_inh and sg < 0)
                 weight[s] = m * sg
     # (S3)/(S4): presynaptic increments before the postsynaptic events (pre_then_post) or after
     # them (exclusive); with a history ring the events read the stored value of the right kind
@@ -436,7 +448,7 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
                     else:
                         x = lazy_trace(xtr, xt, x0 + j, k, lx0)
                     sg = w_sign[sg0 + s - syn0]
-                    m = _post_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, x, o2)
+                    m = _post_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, x, o2, swap_inh and sg < 0)
                     weight[s] = m * sg
     # (S5) postsynaptic increments, (S6) exact decay of the dense presynaptic traces
     for q in range(pcnt):
@@ -560,9 +572,10 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
                     pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0, pp_sg0,
                     h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign,
                     r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval, r_ev_lo,
-                    r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst,
+                    r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro, r_astro_scale,
                     md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp,
-                    ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm):
+                    ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm,
+                    as_val, as_w, as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi):
     """Step (6)-(7) of §0.2 for every plastic projection, intrinsic rule and dopamine signal."""
     _rewards(k, md_val, md_lo, md_hi, md_pos, ev_step, ev_amp)
     for a in range(pl_proj.size):
@@ -576,10 +589,13 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
         p = r_proj[r]
         prm = r_prm[r]
         if kind <= K_RSTDP:
+            a = r_astro[r]
+            if a >= 0:
+                r_prm[r, 3] = as_val[a] * r_astro_scale[r]
             _timing_rule(k, r, kind, prm, r_nearest[r], r_excl[r], p, ent_off, ent_cnt, spk, indptr, post, weight,
                          delay, proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0,
                          pp_h0, pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr,
-                         xt, yt, xhist, sst, r_x0, r_y0, r_hx0, r_s0)
+                         xt, yt, xhist, sst, r_x0, r_y0, r_hx0, r_s0, r_astro[r] >= 0)
             if kind == K_RSTDP:
                 _reward_integration(r, prm, p, md_val[r_mod[r]], weight, pp_syn0, pp_nsyn, pp_sg0, w_sign, sst, r_s0)
         elif kind == K_SCALE_NORMALIZE:
@@ -618,6 +634,17 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
                 decay = c_prm[nk.COBA_PTHETA, i]
                 th = c_state[nk.COBA_THETA, i] / decay
                 c_state[nk.COBA_THETA, i] += hao_threshold_increment(th, ip_prm[q, 0], ip_prm[q, 1]) * decay
+    # (7) astrocytes integrate the liquid-minus-input spike count, then decay (NALSM phase 2)
+    for a in range(as_val.size):
+        diff = 0
+        for q in range(as_liq_lo[a], as_liq_hi[a]):
+            diff += ent_cnt[as_ent[q]]
+        for q in range(as_liq_hi[a], as_ref_hi[a]):
+            diff -= ent_cnt[as_ent[q]]
+        as_val[a] += (as_w[a] * diff + as_b[a] - as_val[a]) * as_rate[a]
+        as_val[a] *= as_decay[a]
+        as_w[a] *= as_decay[a]
+        as_b[a] *= as_decay[a]
     # (7) dopamine relaxes to its tonic level
     for m in range(md_val.size):
         md_val[m] = md_tonic[m] + (md_val[m] - md_tonic[m]) * md_P[m]
