@@ -67,3 +67,8 @@ def open_path(parent: QWidget | None, directory: str = "") -> str | None:
 def save_path(parent: QWidget | None, suggested: str = "") -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, "Save project as", suggested, FILE_FILTER)
     return path or None
+
+
+def open_nir_path(parent: QWidget | None, directory: str = "") -> str | None:
+    path, _ = QFileDialog.getOpenFileName(parent, "Import NIR graph", directory, "NIR graphs (*.nir);;All files (*)")
+    return path or None

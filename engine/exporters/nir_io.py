@@ -311,6 +311,10 @@ def build_nir_graph(project, spikes: str = "dirac", report: ExportReport | None 
     }
     report.note("graph", f"{len(nodes)} NIR nodes, {len(edges)} edges; times in s, potentials in mV relative "
                          f"to E_L, spikes as {spikes} ({'one-step pulses, dt = ' + format(plan.dt, 'g') + ' ms' if spikes == 'step' else 'continuous-time impulses'})")
+    if spikes == "step" and abs(plan.dt - 0.1) > 1e-12:
+        report.note("consumers", f"spikes as one-step pulses of dt = {plan.dt:g} ms, but snnTorch's import "
+                                 "assumes dt = 0.1 ms (its r = tau/dt check fails); give Norse from_nir(dt="
+                                 f"{plan.dt / 1000:g})")
     report.note("consumers", "snnTorch's import runs at dt = 0.1 ms, needs v_leak = 0 (given) and resets to 0; "
                              "Norse's runs at dt = 1 ms unless from_nir(dt=...) is given, ignores r and v_reset "
                              "(expects r = 1); in both a layer passes spikes on within the step, in Synweave one step later, so their "
