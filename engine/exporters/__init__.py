@@ -134,6 +134,9 @@ def write_atomic(out: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an export is an ordinary file
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):

@@ -16,7 +16,6 @@ from engine import examples
 from engine.compiler import compile_graph
 from engine.errors import ExportError
 from engine.exporters import export
-from engine.exporters.graphml import connectome_networkx
 from engine.exporters.svg import port_position
 from engine.project import Project, example_projects
 from engine.runner import Simulation
@@ -74,7 +73,7 @@ def test_connectome_graphml_holds_every_synapse_with_weight_and_delay(tmp_path):
 def test_connectome_refuses_too_many_synapses(tmp_path):
     project = small_cuba(tmp_path)
     with pytest.raises(ExportError, match="more than the 10 a GraphML file"):
-        connectome_networkx(project, max_synapses=10)
+        export(project, "graphml", tmp_path / "x.graphml", what="connectome", max_synapses=10)
 
 
 def test_svg_draws_every_node_and_wire_at_canvas_positions(tmp_path):
