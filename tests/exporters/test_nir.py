@@ -26,7 +26,7 @@ CURRENT_FIELDS = ("R", "tau_syn_exc", "tau_syn_inh")
 def expressible_examples():
     """Every example with LIF populations (the others hold only Izhikevich / conductance neurons)."""
     return {
-        "cuba": lambda: examples.cuba(n=400, p=0.05),   # the builder of cuba.swproj at 1/10 size
+        "cuba": lambda: Project.load(ROOT / "resources/examples/cuba.swproj"),
         "nalsm_digits": lambda: Project.load(ROOT / "resources/examples/nalsm_digits.swproj"),
         "neurocorex_digits": lambda: Project.load(ROOT / "resources/examples/neurocorex_digits.swproj"),
     }
