@@ -419,6 +419,16 @@ def project_from_nir(g, out: Path, dt_ms: float | None = None, spikes: str | Non
         if kind not in (*NEURON_KINDS, *WEIGHT_KINDS, "LI", "Delay", "Input", "Output"):
             raise ExportError(f"NIR node {key!r} is a {kind}, which Synweave cannot import (supported: LIF, "
                               "CubaLIF, IF, LI, Linear, Affine, Delay, Input, Output)")
+    emitting = ("Input", *NEURON_KINDS)
+    allowed = {kind: targets for kind, targets in (
+        *((k, ("Linear", "Affine", "Delay", "Output")) for k in emitting),
+        ("Delay", WEIGHT_KINDS), *((k, ("LIF", "IF", "CubaLIF", "LI")) for k in WEIGHT_KINDS), ("LI", ("LIF", "IF")))}
+    for a, b in g.edges:
+        if a not in kinds or b not in kinds:
+            raise ExportError(f"NIR edge {a!r} -> {b!r} names a node the graph does not have")
+        if kinds[b] not in allowed.get(kinds[a], ()):
+            raise ExportError(f"NIR edge {a!r} ({kinds[a]}) -> {b!r} ({kinds[b]}) has no Synweave counterpart: "
+                              "spikes reach neurons through Linear/Affine weights (optionally after a Delay)")
     succ: dict[str, list[str]] = {k: [] for k in g.nodes}
     pred: dict[str, list[str]] = {k: [] for k in g.nodes}
     for a, b in g.edges:

@@ -200,8 +200,14 @@ def test_import_refuses_what_synweave_cannot_hold(tmp_path):
         "li": nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)),
         "output": nir.Output(output_type={"output": np.array([2])}),
     }, edges=[("input", "fc"), ("fc", "li"), ("li", "output")])
-    with pytest.raises(ExportError, match="'li' \\(LI\\) must feed exactly one LIF"):
+    with pytest.raises(ExportError, match="'li' \\(LI\\) -> 'output' \\(Output\\) has no Synweave counterpart"):
         project_from_nir(graph, tmp_path / "x.swproj")
+    direct = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([2])}),
+        "lif": nir.LIF(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2)),
+    }, edges=[("input", "lif")])
+    with pytest.raises(ExportError, match="through Linear/Affine weights"):
+        project_from_nir(direct, tmp_path / "y.swproj")
 
 
 def test_cli_export_and_import(tmp_path, capsys):
