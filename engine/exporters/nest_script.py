@@ -32,8 +32,10 @@ spike / rate monitors       ``spike_recorder`` (ASCII files)
 state monitors              ``multimeter`` (ASCII files)
 ==========================  ==================================================================
 
-Plasticity rules, modulators, readouts and weight / branching monitors are not mapped yet; the
-report names each one. Random streams differ from Synweave's (NEST draws its own), so runs agree
+Pair STDP becomes NEST's ``stdp_synapse`` (``stdp_nn_symm_synapse`` for nearest pairing) and the
+final weights of those projections are written to ``<model>-rank<R>.csv``; the other plasticity
+rules, modulators, readouts and weight / branching monitors are not mapped yet, and the report
+names each one. Random streams differ from Synweave's (NEST draws its own), so runs agree
 statistically, not spike for spike.
 """
 
@@ -51,7 +53,7 @@ from engine.exporters import ExportReport, write_atomic
 NEST_MODEL = {"neuron.lif": None, "neuron.alif": "aeif_psc_exp", "neuron.cobalif": "iaf_cond_exp",
               "neuron.izhikevich": "izhikevich"}
 NOT_MAPPED = {
-    "Plasticity": "plasticity rule: not mapped to NEST synapse models yet; the script uses static synapses",
+    "Plasticity": "plasticity rule: only pair STDP is mapped to NEST (stdp_synapse) yet; static synapses used",
     "Modulators": "modulator: not mapped to NEST yet (no astrocyte / dopamine in the script)",
     "Readouts": "readout: trained readouts have no NEST counterpart; use the spike files",
 }
@@ -199,6 +201,7 @@ def export_nest_script(project, out: Path, duration_ms: float | None = None, thr
     inputs: dict[str, np.ndarray] = {}
     connections: dict[str, np.ndarray] = {}
     sources_by_name = {s.name: s for s in plan.sources}
+    mapped_rules: set[str] = set()  # plasticity nodes turned into NEST synapse models
 
     lines.append("# --- neuron populations " + "-" * 70)
     for node in graph.nodes.values():
@@ -264,9 +267,7 @@ def export_nest_script(project, out: Path, duration_ms: float | None = None, thr
             if post.id not in var:
                 continue
             _projection(node, pre, post, plan, projection_plan_name(node, post), var, lines, connections,
-                        out.stem, dt, report)
-        if graph.upstream(node.id, "rule"):
-            report.note(node.label, "static synapses in NEST: its plasticity rule is not mapped yet")
+                        out.stem, dt, report, [r for r, _ in graph.upstream(node.id, "rule")], mapped_rules)
     lines.append("")
     lines.append("# --- recording " + "-" * 79)
     lines.append("recorders = {}")
@@ -276,12 +277,17 @@ def export_nest_script(project, out: Path, duration_ms: float | None = None, thr
             _monitor(node, graph, var, plan, lines, report)
         elif node.category.value == "Monitors":
             report.dropped(node.label, f"{node.title}: not recorded by the NEST script yet")
-        elif cat in NOT_MAPPED:
+        elif cat in NOT_MAPPED and node.id not in mapped_rules:
             report.dropped(node.label, NOT_MAPPED[cat])
+    plastic = sorted({ln.split("'")[3] for ln in lines if ln.startswith("nest.CopyModel(")})
     lines += [
         "",
         "# --- run " + "-" * 85,
         "nest.Simulate(args.duration)",
+        *(f"np.savetxt(os.path.join(args.out, f'{m}-rank{{nest.Rank()}}.csv'), np.column_stack([np.atleast_1d("
+          f"nest.GetConnections(synapse_model={m!r}).get(k)) for k in ('source', 'target', 'weight')]), "
+          f"delimiter=',', header='source,target,weight', comments='')  # final plastic weights"
+          for m in plastic),
         "n_local = {label: int(np.sum(rec.get('n_events'))) for label, rec in recorders.items()}",
         "print(f'rank {nest.Rank()} of {nest.NumProcesses()}: ' + ', '.join(",
         "      f'{label} {count} spikes' for label, count in n_local.items()) + f', files in {args.out}')",
@@ -340,13 +346,15 @@ def _current_source(node, graph, var, taken, lines, report) -> None:
         lines.append(f"nest.Connect({name}, {var[t.id]})")
 
 
-def _projection(node, pre, post, plan, plan_name, var, lines, connections, stem, dt, report) -> None:
+def _projection(node, pre, post, plan, plan_name, var, lines, connections, stem, dt, report, rules,
+                mapped) -> None:
     src, dst = var[pre.id], var[post.id]
     conductance = post.type_id == "neuron.cobalif"
     sign = -1.0 if node.receptor == "inhibitory" else 1.0
     scale = (1.0 / post.R) if conductance else 1.0  # Synweave conductances are in units of g_L
     rule = node.connectivity
     lines.append(f"# {node.label}: {pre.label} -> {post.label}, {rule.replace('_', ' ')}, {node.receptor}")
+    model = _plasticity_model(rules, post, dst, scale, plan_name, lines, report, mapped)
     conn = {"all_to_all": "{'rule': 'all_to_all', 'allow_autapses': %s}" % (node.autapses or pre.id != post.id),
             "fixed_probability": "{'rule': 'pairwise_bernoulli', 'p': %s, 'allow_autapses': %s}" % (
                 _num(node.p), node.autapses or pre.id != post.id),
@@ -371,7 +379,7 @@ def _projection(node, pre, post, plan, plan_name, var, lines, connections, stem,
             delay = _distribution(node.delay_init, node.delay, node.delay_low, node.delay_high, node.delay_std)
             report.converted(node.label, "random delays are rounded to the time grid by NEST (at least one dt)")
         lines.append(f"nest.Connect({src}, {dst}, {conn},")
-        lines.append(f"             {{'synapse_model': 'static_synapse', 'weight': {weight}, 'delay': {delay}}})")
+        lines.append(f"             {{'synapse_model': {model!r}, 'weight': {weight}, 'delay': {delay}}})")
         return
     # distance, small world, from file: the exact lists Synweave draws with the project seed
     prj = next(p for p in plan.projections if p.name == plan_name)
@@ -386,11 +394,53 @@ def _projection(node, pre, post, plan, plan_name, var, lines, connections, stem,
     lines += [
         f"pre, post = connections[{key + '_pre'!r}], connections[{key + '_post'!r}]",
         f"nest.Connect({src}[0].global_id + pre, {dst}[0].global_id + post, 'one_to_one',  # node id arrays",
-        f"             {{'synapse_model': 'static_synapse', 'weight': connections[{key + '_weight'!r}],",
+        f"             {{'synapse_model': {model!r}, 'weight': connections[{key + '_weight'!r}],",
         f"              'delay': connections[{key + '_delay'!r}]}})",
     ]
     report.converted(node.label, f"{rule.replace('_', ' ')}: {prj.n_synapses:,} synapses drawn by Synweave, stored "
                                  f"in {stem}_connections.npz")
+
+
+def _plasticity_model(rules, post, post_var, scale, plan_name, lines, report, mapped: set) -> str:
+    """The NEST synapse model of a projection: static, or NEST's STDP for an attached pair-STDP rule.
+
+    Pair STDP -> ``stdp_synapse`` (all-to-all pairing) or ``stdp_nn_symm_synapse`` (nearest), with
+    ``Wmax = w_max``, ``alpha = A_minus / A_plus`` and, for the additive form, ``lambda = A_plus / w_max``
+    and ``mu_plus = mu_minus = 0`` (NEST scales updates by Wmax); multiplicative: ``lambda = A_plus``
+    and Synweave's exponents. ``tau_minus`` is a parameter of NEST's postsynaptic neuron.
+    """
+    if not rules:
+        return "static_synapse"
+    rule = rules[0]
+    for other in rules[1:]:
+        report.dropped(other.label, "a second rule on one projection: the NEST script maps the first only")
+    if rule.type_id != "plasticity.stdp":
+        report.dropped(rule.label, f"{rule.title}: not mapped to a NEST synapse model yet; static synapses used")
+        return "static_synapse"
+    if rule.w_min != 0:
+        report.converted(rule.label, f"w_min = {rule.w_min:g}: NEST's STDP synapses bound weights below by 0")
+    if rule.A_plus <= 0:
+        report.dropped(rule.label, "A_plus = 0: NEST expresses depression relative to potentiation "
+                                   "(alpha = A_minus / A_plus); static synapses used")
+        return "static_synapse"
+    name = "stdp_" + re.sub(r"[^A-Za-z0-9_]+", "_", plan_name)
+    base = "stdp_synapse" if rule.pairing == "all_to_all" else "stdp_nn_symm_synapse"
+    w_max = rule.w_max * scale
+    if rule.form == "additive":
+        lam, mu_plus, mu_minus = rule.A_plus / rule.w_max, 0.0, 0.0
+    else:
+        lam, mu_plus, mu_minus = rule.A_plus, rule.mu_plus, rule.mu_minus
+    params = {"tau_plus": rule.tau_plus, "lambda": lam, "alpha": rule.A_minus / rule.A_plus,
+              "mu_plus": mu_plus, "mu_minus": mu_minus, "Wmax": w_max}
+    text = ", ".join(f"{k!r}: {_num(v)}" for k, v in params.items())
+    lines.append(f"nest.CopyModel({base!r}, {name!r}, {{{text}}})  # {rule.label}: {rule.title}, {rule.form}")
+    lines.append(f"{post_var}.tau_minus = {_num(rule.tau_minus)}  # NEST keeps the post trace in the neuron")
+    if rule.same_step != "pre_then_post":
+        report.converted(rule.label, "same-step pairs follow NEST's convention, not 'exclusive'")
+    mapped.add(rule.id)
+    report.converted(rule.label, f"{rule.title} -> NEST {base} (lambda {lam:g}, alpha {rule.A_minus / rule.A_plus:g}, "
+                                 f"Wmax {w_max:g})")
+    return name
 
 
 def _monitor(node, graph, var, plan, lines, report) -> None:
