@@ -40,16 +40,22 @@ def handler(args) -> int:
         options["what"] = args.what
     elif args.what != "model":
         raise ExportError("--what applies to --format graphml only")
+    for flag, value, formats in (("--results", args.results, ("csv", "npz")),
+                                 ("--backend", args.backend, ("csv", "npz")),
+                                 ("--duration", args.duration, ("csv", "npz", "nest")),
+                                 ("--nir-spikes", args.nir_spikes, ("nir",)),
+                                 ("--threads", args.threads, ("nest",))):
+        if value is not None and fmt not in formats:
+            raise ExportError(f"{flag} applies to --format {'/'.join(formats)} only")
+    duration = parse_duration(args.duration) if args.duration else None
     if fmt in ("csv", "npz"):
-        options.update(results=args.results, backend=args.backend,
-                       duration_ms=parse_duration(args.duration) if args.duration else None)
-    elif args.results:
-        raise ExportError("--results applies to --format csv and npz only")
+        options.update(results=args.results, backend=args.backend, duration_ms=duration)
     if fmt == "nir":
-        options.update(spikes=args.nir_spikes)
+        options.update(spikes=args.nir_spikes or "dirac")
     if fmt == "nest":
-        options.update(duration_ms=parse_duration(args.duration) if args.duration else None,
-                       threads=args.threads)
+        if args.threads is not None and args.threads < 1:
+            raise ExportError("--threads must be at least 1")
+        options.update(duration_ms=duration, threads=args.threads or 1)
     report = export(project, fmt, out, **options)
     print(f"{project.name}: {FORMATS[fmt].title} export")
     for line in report.lines():
@@ -89,10 +95,11 @@ def register(subparsers) -> None:
     p.add_argument("--results", help="csv/npz: a results .npz of `run --out`; default: simulate the project now")
     p.add_argument("--duration", help="csv/npz without --results, nest: model time (e.g. 1s); default: the project's")
     p.add_argument("--backend", help="csv/npz without --results: simulation backend (default: the project's)")
-    p.add_argument("--nir-spikes", choices=("dirac", "step"), default="dirac",
+    p.add_argument("--nir-spikes", choices=("dirac", "step"), default=None,
                    help="nir: spikes as Dirac impulses (NIR's continuous time, default) or as one-step "
                         "pulses of height 1 (the discrete-time convention of snnTorch's NIR import)")
-    p.add_argument("--threads", type=int, default=1, help="nest: local threads per MPI process in the script")
+    p.add_argument("--threads", type=int, default=None,
+                   help="nest: default of the script's --threads (local threads per MPI process), 1 if not given")
     p.set_defaults(func=handler)
 
     p = subparsers.add_parser("import", help="turn a NIR graph (.nir) into a project",

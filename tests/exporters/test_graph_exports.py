@@ -167,8 +167,11 @@ def test_cli_export_writes_the_default_file_next_to_the_project(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--format", "csv", "--results", "missing.npz"], "results file not found"),
-    (["--format", "svg", "--results", "x.npz"], "--results applies to --format csv and npz only"),
+    (["--format", "svg", "--results", "x.npz"], "--results applies to --format csv/npz only"),
     (["--format", "svg", "--what", "connectome"], "--what applies to --format graphml only"),
+    (["--format", "graphml", "--threads", "2"], "--threads applies to --format nest only"),
+    (["--format", "nest", "--nir-spikes", "step"], "--nir-spikes applies to --format nir only"),
+    (["--format", "svg", "--duration", "1s"], "--duration applies to --format csv/npz/nest only"),
 ])
 def test_cli_export_mistakes_print_one_line_and_exit_1(tmp_path, args, message):
     small_cuba(tmp_path)
