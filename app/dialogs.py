@@ -70,5 +70,7 @@ def save_path(parent: QWidget | None, suggested: str = "") -> str | None:
 
 
 def open_nir_path(parent: QWidget | None, directory: str = "") -> str | None:
-    path, _ = QFileDialog.getOpenFileName(parent, "Import NIR graph", directory, "NIR graphs (*.nir);;All files (*)")
+    path, _ = QFileDialog.getOpenFileName(parent, "Import NIR graph or connectome", directory,
+                                          "NIR graphs (*.nir);;Connectomes: edge lists, adjacency matrices "
+                                          "(*.csv *.npz);;All files (*)")
     return path or None

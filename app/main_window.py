@@ -224,8 +224,9 @@ class MainWindow(QMainWindow):
         self.act_export = self._action("&Export…", self.file_export, "Ctrl+Shift+E",
                                        "Export to GraphML, SVG, CSV/npz, NIR or a NEST script, with a report "
                                        "of what the format cannot carry")
-        self.act_import_nir = self._action("&Import NIR…", self.file_import_nir, "",
-                                           "Build a project from a NIR graph (snnTorch, Norse, ...)")
+        self.act_import_nir = self._action("&Import NIR or Connectome…", self.file_import_nir, "",
+                                           "Build a project from a NIR graph (snnTorch, Norse, ...) or from a "
+                                           "connectome (.csv / .npz edge list or adjacency matrix)")
         self.act_close = self._action("&Close Window", self.close, S.Close)
         self.act_quit = self._action("&Quit", self.quit_all, S.Quit)
         self.undo_group = QUndoGroup(self)
@@ -606,8 +607,8 @@ class MainWindow(QMainWindow):
         dialog.exec()
 
     def file_import_nir(self):
-        """File > Import NIR…: a .nir file becomes a project (saved next to it) opened here."""
-        from engine.exporters.nir_io import import_nir
+        """File > Import NIR or Connectome…: the file becomes a project (saved where asked), opened here."""
+        from engine.exporters import import_file
 
         directory = str(self.doc.path.parent) if self.doc.path else str(Path.home())
         source = dialogs.open_nir_path(self, directory)
@@ -617,9 +618,9 @@ class MainWindow(QMainWindow):
         if not target:
             return
         try:
-            project, report = import_nir(Path(source), Path(target))
+            project, report, _ = import_file(Path(source), Path(target))
         except SynweaveError as exc:
-            dialogs.show_error(self, "Cannot import NIR", f"“{Path(source).name}” cannot be imported.", str(exc))
+            dialogs.show_error(self, "Cannot import", f"“{Path(source).name}” cannot be imported.", str(exc))
             return
         if self.open_path(project.path):
             notes = [i for i in report.items if i.level != "note"]

@@ -64,12 +64,12 @@ def handler(args) -> int:
 
 
 def import_handler(args) -> int:
-    from engine.exporters.nir_io import import_nir
+    from engine.exporters import import_file
 
     src = Path(args.file)
     out = Path(args.out) if args.out else src.with_suffix(".swproj")
-    project, report = import_nir(src, out, dt_ms=args.dt, spikes=args.nir_spikes)
-    print(f"{src}: NIR import -> {project.path}")
+    project, report, kind = import_file(src, out, dt_ms=args.dt, spikes=args.nir_spikes)
+    print(f"{src}: {kind} import -> {project.path}")
     for line in report.lines():
         print(line)
     return 0
@@ -102,14 +102,16 @@ def register(subparsers) -> None:
                    help="nest: default of the script's --threads (local threads per MPI process), 1 if not given")
     p.set_defaults(func=handler)
 
-    p = subparsers.add_parser("import", help="turn a NIR graph (.nir) into a project",
+    p = subparsers.add_parser("import", help="turn a NIR graph or a connectome (.csv/.npz) into a project",
                               description="Build a project from a NIR file (snnTorch, Norse, ... or our "
-                                          "own export) with a readable left-to-right layout.")
-    p.add_argument("file", metavar="FILE", help="NIR file (.nir)")
+                                          "own export) with a readable left-to-right layout, or from a "
+                                          "connectome: an edge list (pre,post[,weight[,delay_ms]]) or a "
+                                          "square adjacency matrix (row = presynaptic) in .csv or .npz.")
+    p.add_argument("file", metavar="FILE", help=".nir graph, or .csv / .npz edge list or adjacency matrix")
     p.add_argument("--out", help="project to write (default: FILE with .swproj); connection lists "
                                  "go next to it")
     p.add_argument("--dt", type=float, default=None,
-                   help="time step in ms when the NIR file does not record one (default 0.1)")
+                   help="time step in ms (NIR: when the file does not record one); default 0.1")
     p.add_argument("--nir-spikes", choices=("dirac", "step"), default=None,
                    help="spike convention of a foreign NIR file (default: as recorded, else dirac)")
     p.set_defaults(func=import_handler)

@@ -170,3 +170,26 @@ def export(project, fmt: str, out, **options) -> ExportReport:
     from the exporter, which is a programming error, not a user mistake.
     """
     return _exporter(fmt)(project, Path(out), **options)
+
+
+IMPORT_SUFFIXES = {".nir": "NIR", ".csv": "connectome", ".npz": "connectome"}
+
+
+def import_file(src, out, dt_ms: float | None = None, spikes: str | None = None):
+    """A project from a NIR graph (.nir) or a connectome (.csv / .npz edge list or adjacency matrix),
+    written to ``out``; returns ``(project, report, kind)``."""
+    src, out = Path(src), Path(out)
+    kind = IMPORT_SUFFIXES.get(src.suffix.lower())
+    if kind == "NIR":
+        from engine.exporters.nir_io import import_nir
+
+        project, report = import_nir(src, out, dt_ms=dt_ms, spikes=spikes)
+    elif kind == "connectome":
+        from engine.exporters.connectome_import import import_connectome
+
+        if spikes:
+            raise ExportError("the spike convention applies to .nir files only")
+        project, report = import_connectome(src, out, dt_ms=dt_ms or 0.1)
+    else:
+        raise ExportError(f"{src}: import reads .nir graphs, or .csv / .npz edge lists and adjacency matrices")
+    return project, report, kind

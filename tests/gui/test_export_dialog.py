@@ -21,7 +21,7 @@ def menu_actions(win, title):
 
 def test_file_menu_offers_export_and_nir_import(window):
     items = menu_actions(window, "File")
-    assert "Export…" in items and "Import NIR…" in items
+    assert "Export…" in items and "Import NIR or Connectome…" in items
 
 
 def test_export_dialog_writes_graphml_and_shows_the_report(cuba_window, qtbot, tmp_path):
