@@ -67,3 +67,10 @@ def open_path(parent: QWidget | None, directory: str = "") -> str | None:
 def save_path(parent: QWidget | None, suggested: str = "") -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, "Save project as", suggested, FILE_FILTER)
     return path or None
+
+
+def open_nir_path(parent: QWidget | None, directory: str = "") -> str | None:
+    path, _ = QFileDialog.getOpenFileName(parent, "Import NIR graph or connectome", directory,
+                                          "NIR graphs (*.nir);;Connectomes: edge lists, adjacency matrices "
+                                          "(*.csv *.npz);;All files (*)")
+    return path or None

@@ -221,6 +221,12 @@ class MainWindow(QMainWindow):
         self.act_save = self._action("&Save", self.file_save, S.Save)
         self.act_save_as = self._action("Save &As…", self.file_save_as, S.SaveAs)
         self.act_revert = self._action("&Revert to Saved", self.file_revert)
+        self.act_export = self._action("&Export…", self.file_export, "Ctrl+Shift+E",
+                                       "Export to GraphML, SVG, CSV/npz, NIR or a NEST script, with a report "
+                                       "of what the format cannot carry")
+        self.act_import_nir = self._action("&Import NIR or Connectome…", self.file_import_nir, "",
+                                           "Build a project from a NIR graph (snnTorch, Norse, ...) or from a "
+                                           "connectome (.csv / .npz edge list or adjacency matrix)")
         self.act_close = self._action("&Close Window", self.close, S.Close)
         self.act_quit = self._action("&Quit", self.quit_all, S.Quit)
         self.undo_group = QUndoGroup(self)
@@ -282,6 +288,9 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         for a in (self.act_save, self.act_save_as, self.act_revert):
             m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.act_import_nir)
+        m.addAction(self.act_export)
         m.addSeparator()
         m.addAction(self.act_close)
         m.addAction(self.act_quit)
@@ -587,6 +596,36 @@ class MainWindow(QMainWindow):
         self.set_project(project)
         self.statusBar().showMessage(f"Example “{project.name}”: press Ctrl+Enter to run it", 10000)
         return True
+
+    def file_export(self):
+        """File > Export…: the formats of `python main.py export` and the same report."""
+        from app.export_dialog import ExportDialog
+
+        self.store_view_state()
+        dialog = ExportDialog(self.doc.project, self)
+        self.export_dialog = dialog  # reachable for tests while it is open
+        dialog.exec()
+
+    def file_import_nir(self):
+        """File > Import NIR or Connectome…: the file becomes a project (saved where asked), opened here."""
+        from engine.exporters import import_file
+
+        directory = str(self.doc.path.parent) if self.doc.path else str(Path.home())
+        source = dialogs.open_nir_path(self, directory)
+        if not source:
+            return
+        target = dialogs.save_path(self, str(Path(source).with_suffix(".swproj")))
+        if not target:
+            return
+        try:
+            project, report, _ = import_file(Path(source), Path(target))
+        except SynweaveError as exc:
+            dialogs.show_error(self, "Cannot import", f"“{Path(source).name}” cannot be imported.", str(exc))
+            return
+        if self.open_path(project.path):
+            notes = [i for i in report.items if i.level != "note"]
+            self.statusBar().showMessage(f"Imported {Path(source).name}" + (
+                f" with {len(notes)} conversion(s); `python main.py import` lists them" if notes else ""), 10000)
 
     def file_save(self) -> bool:
         if self.doc.path is None:
