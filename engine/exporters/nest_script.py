@@ -263,6 +263,9 @@ def export_nest_script(project, out: Path, duration_ms: float | None = None, thr
         if not ups or ups[0][0].id not in var:
             continue
         pre = ups[0][0]
+        if getattr(node, "stp", "none") != "none":
+            report.dropped(node.label, "short-term plasticity: not mapped to NEST's tsodyks synapses yet; static "
+                                       "synapses used")
         for post, _ in graph.downstream(node.id, "post"):
             if post.id not in var:
                 continue

@@ -283,6 +283,8 @@ def build_nir_graph(project, spikes: str = "dirac", report: ExportReport | None 
             report.dropped(node.label, "conductance synapses: not expressible in NIR")
         if graph.upstream(node.id, "rule"):
             report.note(node.label, "weights exported as initialised; its plasticity rule is not carried")
+        if getattr(node, "stp", "none") != "none":
+            report.dropped(node.label, "short-term plasticity (Tsodyks-Markram): NIR synapses are static")
     # outputs: watched populations, or populations that feed nothing
     watched = {up.id for n in graph.nodes.values() if n.category.value in ("Monitors", "Readouts")
                for port in n.inputs() for up, _ in graph.upstream(n.id, port.name)}
