@@ -34,7 +34,7 @@ import numpy as np
 from engine.connectivity import BLOCK_SYNAPSES, fixed_counts, fixed_probability
 from engine.errors import ParameterError
 from engine.plan import (CurrentSourcePlan, MonitorPlan, PoissonSourcePlan, PopulationPlan, ProjectionPlan,
-                         ReceptorPlan, AstrocytePlan, RewardPlan, RULE_ORDER, RULE_PARAMS, RulePlan, SimulationPlan, SpikeTrainSourcePlan, STPPlan,
+                         ReceptorPlan, AstrocytePlan, RewardPlan, TripartitePlan, RULE_ORDER, RULE_PARAMS, RulePlan, SimulationPlan, SpikeTrainSourcePlan, STPPlan,
                          delay_dtype)
 
 NEURON_MODELS = {"neuron.lif": "lif", "neuron.alif": "alif", "neuron.cobalif": "cobalif",
@@ -713,6 +713,27 @@ def _build_nalsm_astrocyte(ctx: _Context, node, plan: SimulationPlan) -> None:
         node.id, liquid=[n.id for n, _ in ctx.graph.upstream(node.id, "liquid")],
         reference=[n.id for n, _ in ctx.graph.upstream(node.id, "reference")], tau=node.tau_astro, w=node.w_astro,
         b=node.b_astro, A_init=node.A_init, decay=node.decay))
+
+
+@builds("modulator.tripartite_astrocyte", phase=PHASE_ACTING_ON_PROJECTIONS)
+def _build_tripartite_astrocyte(ctx: _Context, node, plan: SimulationPlan) -> None:
+    """The covered projections release through Tsodyks-Markram synapses (the preset's facilitation
+    and depression rates unless the projection sets its own) whose U_0 the astrocyte modulates."""
+    from engine.kernels import astrocytes as ak
+
+    names = []
+    for projection, _ in ctx.graph.downstream(node.id, "modulation"):
+        for proj in ctx.projections.get(projection.id, []):
+            if proj.stp is None:
+                syn = ak.TRIPARTITE_SYNAPSE
+                proj.stp = STPPlan(U=node.U_0, tau_facil=1000.0 / syn["Omega_f"], tau_rec=1000.0 / syn["Omega_d"])
+            else:
+                proj.stp = STPPlan(U=node.U_0, tau_facil=proj.stp.tau_facil, tau_rec=proj.stp.tau_rec)
+            names.append(proj.name)
+    params = ak.preset_vector(node.preset, I_bias=node.I_bias, C_Theta=node.C_theta)
+    plan.tripartites.append(TripartitePlan(node.id, names, params, U0_star=node.U_0,
+                                           alpha=1.0 if node.alpha == "release_increasing" else 0.0,
+                                           dt_astro=node.dt_astro))
 
 
 @builds("modulator.reward")

@@ -381,6 +381,25 @@ class AstrocytePlan:
 
 
 @dataclass
+class TripartitePlan:
+    """A G-ChI astrocyte with gliotransmission covering the synapses of ``projections`` (MODELS.md §5.2).
+
+    ``params`` is the parameter vector of :mod:`engine.kernels.astrocytes` (µM, 1/s); the covered
+    projections need short-term plasticity, whose resting release probability becomes
+    ``U_0 = (1 - Gamma_S) U0_star + alpha Gamma_S``. The astrocyte takes one RK4 step of
+    ``dt_astro`` ms (a whole number of neuron steps) with the glutamate its synapses released.
+    """
+
+    name: str
+    projections: list = field(default_factory=list)
+    params: Any = None
+    U0_star: float = 0.6
+    alpha: float = 0.0
+    dt_astro: float = 1.0
+    I0: float = 0.0
+
+
+@dataclass
 class RewardPlan:
     """A dopamine signal ``d(t)`` (Izhikevich 2007): ``dd/dt = (tonic - d)/tau_d + sum_r A delta(t - t_r)``.
 
@@ -740,6 +759,7 @@ class SimulationPlan:
     monitors: list = field(default_factory=list)
     modulators: list = field(default_factory=list)
     astrocytes: list = field(default_factory=list)
+    tripartites: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
 
     # -- lookups ------------------------------------------------------------------------------
@@ -813,6 +833,12 @@ class SimulationPlan:
             if astro.A_init == 0:
                 raise ParameterError("A_init", "an astrocyte that scales A_minus by A(t)/A(0) needs A(0) != 0",
                                      node=astro.name)
+        projections = {p.name: p for p in self.projections}
+        for tri in self.tripartites:
+            for name in tri.projections:
+                if name not in projections or projections[name].stp is None:
+                    raise SimulationError(f"tripartite astrocyte {tri.name!r}: projection {name!r} does not exist or "
+                                          "has no short-term plasticity, whose release the astrocyte modulates")
         for proj in self.projections:
             for rule in proj.rules:
                 if rule.astrocyte is not None and rule.astrocyte not in astro_names:

@@ -67,6 +67,17 @@ class TripartiteAstrocyte(NodeType):
     coverage = Float(1.0, low=0.0, high=1.0, doc="fraction of the projection's synapses covered")
     seed = Seed()
 
+    def check(self):
+        if self.coverage < 1.0:
+            yield Problem(f"coverage {self.coverage:g} is not simulated yet: the astrocyte covers every synapse "
+                          "of its projections", node=self.label, field="coverage", severity="warning",
+                          hint="set coverage = 1, or split the projection")
+
+    def check_in_graph(self, graph):
+        if not graph.downstream(self.id, "modulation"):
+            yield Problem("the astrocyte covers no synapses", node=self.label, field="modulation",
+                          severity="warning", hint="connect it to a projection's modulation port")
+
 
 @register
 class RewardSource(NodeType):

@@ -505,6 +505,7 @@ class NumbaBackend(Backend):
             np.array([[pop.threshold_rule["theta_plus"], pop.threshold_rule["offset"]] for pop in ip_pops],
                      np.float64).reshape(-1, 2),
             *self._astrocyte_tables(),
+            *self._tripartite_tables([p for p, _ in stp_list]),
         )
         for pop in ip_pops:
             if self.slots[pop.name].group not in (netk.GROUP_LIF, netk.GROUP_COBA):
@@ -533,6 +534,32 @@ class NumbaBackend(Backend):
         f = lambda attr: np.array([float(getattr(a, attr)) for a in astros], np.float64)  # noqa: E731
         return (f("A_init"), f("w"), f("b"), np.array([self.dt / a.tau for a in astros], np.float64), f("decay"),
                 _i64(ents), _i64(liq_lo), _i64(liq_hi), _i64(ref_hi))
+
+    def _tripartite_tables(self, stp_proj: list) -> tuple:
+        """(stp_astro, state, params, armed, acc, every, dt_s, U0*, alpha, covered synapses, scratch)."""
+        from engine.kernels import astrocytes as ak
+
+        tris = self.plan.tripartites
+        names = [p.name for p in self.plan.projections]
+        stp_astro = np.full(len(stp_proj), -1, np.int64)
+        nsyn = np.zeros(len(tris))
+        for a, tri in enumerate(tris):
+            for name in tri.projections:
+                p = names.index(name)
+                stp_astro[stp_proj.index(p)] = a
+                nsyn[a] += self.plan.projections[p].n_synapses
+        every = [max(1, int(round(t.dt_astro / self.dt))) for t in tris]
+        state = np.array([ak.initial_state(t.I0) for t in tris], np.float64).reshape(-1, ak.TRI_STATE)
+        params = np.array([t.params for t in tris], np.float64).reshape(len(tris), len(ak.TRI_PARAM_NAMES))
+        return (stp_astro, state, params, np.array([s[ak.TRI_C] < p[ak.P_CTHETA] for s, p in zip(state, params)],
+                                                   np.bool_),
+                np.zeros(len(tris)), _i64(every), np.array([n * self.dt / 1000.0 for n in every], np.float64),
+                np.array([t.U0_star for t in tris], np.float64), np.array([t.alpha for t in tris], np.float64), nsyn,
+                np.zeros((5, ak.TRI_STATE)))
+
+    def tripartite_states(self) -> dict:
+        """State vector (engine.kernels.astrocytes.TRI_* order) of every tripartite astrocyte."""
+        return {t.name: self.plast.tri_state[a].copy() for a, t in enumerate(self.plan.tripartites)}
 
     def astrocyte_states(self) -> dict:
         """Current state ``A`` of every NALSM astrocyte."""
@@ -801,7 +828,9 @@ class NumbaBackend(Backend):
             "pre_traces": self.rules.xtr, "post_traces": self.rules.ytr, "pre_trace_steps": self.rules.xt,
             "post_trace_steps": self.rules.yt, "trace_history": self.rules.xhist, "eligibility": self.rules.sst,
             "normalize_pos": self.rules.r_ev_pos, "astrocyte_A": self.plast.as_val, "astrocyte_w": self.plast.as_w,
-            "astrocyte_b": self.plast.as_b, "rule_params": self.rules.r_prm,
+            "astrocyte_b": self.plast.as_b, "rule_params": self.rules.r_prm, "stp_params": self.plast.stp_prm,
+            "tripartite_state": self.plast.tri_state, "tripartite_armed": self.plast.tri_armed,
+            "tripartite_acc": self.plast.tri_acc,
         }
 
     def _fingerprint(self) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit
 
 from engine.kernels import LEAF_OPTS
+from engine.kernels import astrocytes as ak
 from engine.kernels import neurons as nk
 
 # rule kinds (kernel codes)
@@ -97,6 +98,17 @@ class PlasticityTables(NamedTuple):
     as_liq_lo: np.ndarray
     as_liq_hi: np.ndarray
     as_ref_hi: np.ndarray
+    stp_astro: np.ndarray    # per STP projection: tripartite astrocyte covering it, or -1
+    tri_state: np.ndarray    # tripartite astrocytes (engine.kernels.astrocytes): state (T, 8)
+    tri_prm: np.ndarray      # (T, parameters)
+    tri_armed: np.ndarray
+    tri_acc: np.ndarray      # released fraction x synapses since the last astrocyte step
+    tri_every: np.ndarray    # neuron steps per astrocyte step
+    tri_dt_s: np.ndarray
+    tri_U0: np.ndarray       # U_0* of the covered synapses
+    tri_alpha: np.ndarray
+    tri_nsyn: np.ndarray
+    tri_scratch: np.ndarray  # (5, 8) RK4 work array
 
 
 class RuleTables(NamedTuple):
@@ -242,10 +254,14 @@ def lazy_bump(tr, tt, idx, k, log_decay, nearest):
 
 @njit(**LEAF_OPTS)
 def stp_release(k, dt, ent_off, ent_cnt, spk, proj_pre_ent, stp_proj, stp_prm, stp_off, stp_u, stp_x, stp_last,
-                stp_r):
+                stp_r, indptr, proj_row_off, stp_astro, tri_acc):
     """Released fraction ``r`` of every presynaptic neuron that spikes in step ``k`` (before
-    propagation), for every projection with short-term plasticity ``q`` (``stp_proj[q]``)."""
+    propagation), for every projection with short-term plasticity ``q`` (``stp_proj[q]``). A
+    tripartite astrocyte covering the projection (``stp_astro[q] >= 0``) collects ``r`` times the
+    neuron's number of synapses (the glutamate its synapses release)."""
     for q in range(stp_proj.size):
+        a = stp_astro[q]
+        row0 = proj_row_off[stp_proj[q]]
         e = proj_pre_ent[stp_proj[q]]
         off = ent_off[e]
         o = stp_off[q]
@@ -258,6 +274,9 @@ def stp_release(k, dt, ent_off, ent_cnt, spk, proj_pre_ent, stp_proj, stp_prm, s
             stp_x[j] = x
             stp_r[j] = r
             stp_last[j] = k
+            if a >= 0:
+                jl = spk[off + c]
+                tri_acc[a] += r * (indptr[row0 + jl + 1] - indptr[row0 + jl])
 
 
 @njit(**LEAF_OPTS)
@@ -575,7 +594,9 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
                     r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro, r_astro_scale,
                     md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp,
                     ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm,
-                    as_val, as_w, as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi):
+                    as_val, as_w, as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi,
+                    stp_astro, stp_prm, tri_state, tri_prm, tri_armed, tri_acc, tri_every, tri_dt_s, tri_U0, tri_alpha,
+                    tri_nsyn, tri_scratch):
     """Step (6)-(7) of §0.2 for every plastic projection, intrinsic rule and dopamine signal."""
     _rewards(k, md_val, md_lo, md_hi, md_pos, ev_step, ev_amp)
     for a in range(pl_proj.size):
@@ -645,6 +666,9 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
         as_val[a] *= as_decay[a]
         as_w[a] *= as_decay[a]
         as_b[a] *= as_decay[a]
+    if tri_state.shape[0] > 0:
+        ak.tripartite_step(k, tri_state, tri_prm, tri_armed, tri_acc, tri_every, tri_dt_s, tri_U0, tri_alpha, tri_nsyn,
+                           stp_astro, stp_prm, tri_scratch)
     # (7) dopamine relaxes to its tonic level
     for m in range(md_val.size):
         md_val[m] = md_tonic[m] + (md_val[m] - md_tonic[m]) * md_P[m]
