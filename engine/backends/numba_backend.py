@@ -441,7 +441,7 @@ class NumbaBackend(Backend):
             pm_pre.append(pre_of[perm])
             pm_total += n_syn
             pp["sg0"][p] = sg_total
-            w_sign.append(np.where(np.asarray(weight[syn0:syn0 + n_syn]) < 0, -1.0, 1.0))
+            w_sign.append(np.where(np.asarray(weight[syn0:syn0 + n_syn]) < 0, -1, 1).astype(np.int8))
             sg_total += n_syn
             for rule in proj.rules:
                 kind = (pk.K_STDP_MULT if rule.get("form") == "multiplicative" else pk.K_STDP_ADD) \
@@ -492,7 +492,7 @@ class NumbaBackend(Backend):
             pp["h0"], pp["pm0"], pp["sg0"],
             np.zeros(hn_total, np.int64), np.zeros(h_total, np.int32), np.zeros(h_total, np.int64),
             np.zeros(h_total, np.int64),
-            cat(pm_ptr, np.int64), cat(pm_syn, np.int64), cat(pm_pre, np.int32), cat(w_sign, np.float64),
+            cat(pm_ptr, np.int64), cat(pm_syn, np.int64), cat(pm_pre, np.int32), cat(w_sign, np.int8),
             proj_stp, _i64([p for p, _ in stp_list]),
             np.array([[proj.stp.U, proj.stp.tau_facil, proj.stp.tau_rec] for _, proj in stp_list],
                      np.float64).reshape(-1, 3),

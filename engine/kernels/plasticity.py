@@ -68,7 +68,7 @@ class PlasticityTables(NamedTuple):
     pm_ptr: np.ndarray       # post-major index: row pointers (absolute)
     pm_syn: np.ndarray       # synapse of each post-major entry
     pm_pre: np.ndarray       # its presynaptic neuron
-    w_sign: np.ndarray       # +1 / -1 per plastic synapse (Dale)
+    w_sign: np.ndarray       # +1 / -1 per plastic synapse (Dale), int8
     proj_stp: np.ndarray     # per projection: STP table row or -1
     stp_proj: np.ndarray
     stp_prm: np.ndarray      # (U, tau_facil, tau_rec)
@@ -400,10 +400,10 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
     if Lh > 1:
         if exclusive:
             for j in range(n_pre):
-                xhist[hx0 + slot * n_pre + j] = xtr[x0 + j]
+                xhist[np.uint64(hx0 + slot * n_pre + j)] = xtr[np.uint64(x0 + j)]
         if two:
             for j in range(n_pre):
-                xhist[hx1 + slot * n_pre + j] = xtr[x1 + j]
+                xhist[np.uint64(hx1 + slot * n_pre + j)] = xtr[np.uint64(x1 + j)]
     # (S2) presynaptic arrivals read the postsynaptic traces before their increment
     if Lh > 1:
         for dd in range(1, Lh + 1):
@@ -453,7 +453,7 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
                         xtr[x1 + j] += 1.0
             if Lh > 1 and not exclusive:
                 for j in range(n_pre):
-                    xhist[hx0 + slot * n_pre + j] = xtr[x0 + j]
+                    xhist[np.uint64(hx0 + slot * n_pre + j)] = xtr[np.uint64(x0 + j)]
         else:
             for q in range(pcnt):
                 i = spk[poff + q]
@@ -476,11 +476,12 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
         if two:
             lazy_bump(ytr, yt, y1 + i, k, ly1, nearest)
     if not lazy_x:
+        # unsigned indices: numba then drops its negative-index check and LLVM vectorises the loop
         for j in range(n_pre):
-            xtr[x0 + j] *= px0
+            xtr[np.uint64(x0 + j)] *= px0
         if two:
             for j in range(n_pre):
-                xtr[x1 + j] *= px1
+                xtr[np.uint64(x1 + j)] *= px1
 
 
 @njit(**LEAF_OPTS)
@@ -500,7 +501,7 @@ def _reward_integration(r, prm, p, d, weight, pp_syn0, pp_nsyn, pp_sg0, w_sign, 
                 sg = w_sign[sg0 + t]
                 weight[syn0 + t] = clip(weight[syn0 + t] * sg + c * f, lo, hi) * sg
     for t in range(n):
-        sst[s0 + t] *= pc
+        sst[np.uint64(s0 + t)] *= pc
 
 
 @njit(**LEAF_OPTS)
@@ -548,9 +549,9 @@ def _rate_rule(k, r, kind, prm, p, ent_off, ent_cnt, spk, indptr, post, weight, 
                 weight[s] = clip(m, lo, hi) * sg
     if kind != K_SCALE_ACTIVITY:
         for j in range(n_pre):
-            xtr[x0 + j] *= decay
+            xtr[np.uint64(x0 + j)] *= decay
     for i in range(n_post):
-        ytr[y0 + i] *= decay
+        ytr[np.uint64(y0 + i)] *= decay
 
 
 @njit(**LEAF_OPTS)
