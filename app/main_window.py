@@ -178,7 +178,7 @@ class MainWindow(QMainWindow):
         self.problems.problemsChanged.connect(self._on_problems)
         self.problems_dock = self._dock("Problems", "ProblemsDock", self.problems,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.hardware = HardwarePanel(lambda: self.doc.project)
+        self.hardware = HardwarePanel(lambda: self.doc.project.snapshot())
         self.hardware.status_changed.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.hardware_dock = self._dock("Hardware", "HardwareDock", self.hardware,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -583,6 +583,8 @@ class MainWindow(QMainWindow):
         except SynweaveError as exc:
             dialogs.show_error(self, "Cannot open example", str(exc))
             return False
+        # an untitled copy has no folder of its own: its data files stay where the example is
+        project.absolutize_paths(Path(path).parent)
         project.path = None
         self.set_project(project)
         self.statusBar().showMessage(f"Example “{project.name}”: press Ctrl+Enter to run it", 10000)
@@ -683,7 +685,7 @@ class MainWindow(QMainWindow):
                                          f"see the Problems panel", 10000)
             self.progress_bar.setFormat(f"Fix {len(errors)} problem(s) first")
             return False
-        snapshot = Project.loads(self.doc.project.dumps())
+        snapshot = self.doc.project.snapshot()
         s = snapshot.settings
         self.plots.sync(self.doc.graph)
         self.plots.begin_run(snapshot.graph, s.duration, s.dt)

@@ -88,6 +88,26 @@ class Project:
             p = self.path.parent / p
         return p
 
+    def absolutize_paths(self, folder: str | Path) -> list[str]:
+        """Rewrite relative file parameters as absolute paths below ``folder``.
+
+        Used when a project is detached from its file (an example opened as an untitled copy):
+        its data files must still be found, wherever the copy is saved later. Returns the
+        ``node.field`` names that were rewritten.
+        """
+        changed = []
+        for node in self.graph.nodes.values():
+            for name, param in node.params.items():
+                value = node.get(name)
+                if getattr(param, "is_path", False) and value and not Path(value).expanduser().is_absolute():
+                    node._values[name] = str((Path(folder) / value).resolve())
+                    changed.append(f"{node.id}.{name}")
+        return changed
+
+    def snapshot(self) -> "Project":
+        """An independent copy for a run or a deploy: same contents, same file (for relative paths)."""
+        return Project.loads(self.dumps(), self.path if self.path is not None else "<memory>")
+
     # -- JSON ---------------------------------------------------------------------------------
     def to_json(self) -> dict:
         return {
