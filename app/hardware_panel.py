@@ -14,11 +14,12 @@ import threading
 
 import numpy as np
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from app.plots import RasterPanel
 from app.run_controller import LiveChunk, import_worker_modules
+from app.widgets import FocusWheelComboBox, FocusWheelSpinBox
 
 
 class DeployWorker:
@@ -75,7 +76,7 @@ class HardwarePanel(QWidget):
         self.report = None
         self._errors = 0
 
-        self.ports = QComboBox()
+        self.ports = FocusWheelComboBox()
         self.ports.setMinimumContentsLength(24)
         self.ports.setToolTip("Serial ports; NeuroCoreX boards (FTDI 0403:6010) are marked")
         self.refresh_button = QPushButton("Refresh")
@@ -84,7 +85,7 @@ class HardwarePanel(QWidget):
         self.connect_button = QPushButton("Connect")
         self.deploy_button = QPushButton("Deploy")
         self.stop_button = QPushButton("Stop")
-        self.samples = QSpinBox()
+        self.samples = FocusWheelSpinBox()
         self.samples.setRange(1, 100_000)
         self.samples.setValue(20)
         self.samples.setPrefix("samples ")

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QVBoxLayout, QWidget)
 
 from app.document import Document
+from app.widgets import FocusWheelComboBox
 from engine.errors import ParameterError
 from engine.graph import Compound, Operation, SetLabel, SetParam
 from nodes.params import Bool, Choice, Float, FloatList, Int, IntList, Param, Text
@@ -83,7 +84,7 @@ class ParamEditor(QWidget):
             self.editor = QCheckBox()
             self.editor.toggled.connect(lambda v: self.committed.emit(self.name, bool(v)))
         elif isinstance(param, Choice):
-            self.editor = QComboBox()
+            self.editor = FocusWheelComboBox()
             self.editor.addItems(list(param.choices))
             self.editor.currentTextChanged.connect(lambda t: self.committed.emit(self.name, t))
         else:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence, QUndoGroup
-from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDockWidget, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QApplication, QDialog, QDockWidget, QHBoxLayout, QLabel,
                                QLineEdit, QMainWindow, QProgressBar, QSizePolicy,
                                QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout, QWidget,
                                QHeaderView)
@@ -19,6 +19,7 @@ from app.canvas import LOD_TEXT, GraphScene, GraphView
 from app.hardware_panel import HardwarePanel
 from app.document import Document
 from app.inspector import Inspector, parse_value
+from app.widgets import FocusWheelComboBox
 from app.palette import Palette
 from app.plots import PlotManager, PlotPanel
 from app.problems import ProblemsPanel
@@ -328,7 +329,7 @@ class MainWindow(QMainWindow):
         label = QLabel("backend")
         label.setObjectName("ToolbarLabel")
         tb.addWidget(label)
-        self.backend_combo = QComboBox()
+        self.backend_combo = FocusWheelComboBox()
         self.backend_combo.setObjectName("setting_backend")
         self.backend_combo.addItems(list(self.doc.project.settings.params["backend"].choices))
         self.backend_combo.currentTextChanged.connect(lambda t: self.doc.set_setting("backend", t))

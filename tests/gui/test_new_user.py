@@ -39,3 +39,36 @@ def test_opened_project_resolves_files_next_to_it(make_window, qtbot, dialogs, t
     assert win.start_run()
     _wait_run(qtbot, win)
     assert win.run.error is None and not dialogs.errors()
+
+
+# -- 2. the mouse wheel over the inspector ----------------------------------------------------
+def _wheel(widget, steps=-1):
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(centre, QPointF(widget.mapToGlobal(centre.toPoint())), QPoint(0, 0),
+                        QPoint(0, 120 * steps), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+    QApplication.processEvents()
+
+
+def test_wheel_over_a_drop_down_scrolls_instead_of_editing(window, qtbot):
+    nid = window.add_node_at_centre("synapse.projection")
+    window.scene.select_nodes([nid])
+    window.inspector_dock.setFocus()
+    combo = window.inspector.editors["connectivity"].editor
+    assert not combo.hasFocus()
+    before = window.doc.graph.node(nid).connectivity
+    window.doc.undo_stack.setClean()
+    _wheel(combo)
+    assert window.doc.graph.node(nid).connectivity == before == combo.currentText()
+    assert not window.doc.modified
+    # with focus (clicked or tabbed into) the wheel still chooses
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    combo.setFocus()
+    qtbot.waitUntil(combo.hasFocus, timeout=5000)
+    _wheel(combo)
+    assert window.doc.graph.node(nid).connectivity != before
