@@ -854,7 +854,8 @@ def offer_recovery(parent: QWidget | None = None) -> list[MainWindow]:
 
 
 def open_initial_windows(path: str | None = None) -> list[MainWindow]:
-    """What the program shows at start: the given file, recovered work, or (first start) CUBA."""
+    """What the program shows at start: the given file, recovered work, on the first start the
+    CUBA example, later the most recently used project (or an empty canvas)."""
     first = appdata.is_first_start()
     appdata.mark_started()
     windows = offer_recovery()
@@ -870,6 +871,10 @@ def open_initial_windows(path: str | None = None) -> list[MainWindow]:
             cuba = next((p for p in example_projects() if p.stem == "cuba"), None)
             if cuba is not None:
                 win.open_example(cuba)
+        else:
+            last = next((f for f in appdata.recent_files() if Path(f).is_file()), None)
+            if last is not None and not win.open_path(last):
+                win.statusBar().showMessage(f"Could not reopen {last}", 10000)
         win.show()
         windows.append(win)
     return windows

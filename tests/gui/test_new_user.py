@@ -4,11 +4,14 @@ networks, status text, inspector width, node faces, crash recovery."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
 from engine.compiler import compile_graph
 from tests.gui.conftest import example_path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _wait_run(qtbot, win, timeout=120_000):
@@ -72,3 +75,45 @@ def test_wheel_over_a_drop_down_scrolls_instead_of_editing(window, qtbot):
     qtbot.waitUntil(combo.hasFocus, timeout=5000)
     _wheel(combo)
     assert window.doc.graph.node(nid).connectivity != before
+
+
+# -- 3. first start, second start --------------------------------------------------------------
+def test_first_start_flag_survives_a_new_process(data_dir):
+    import os
+    import subprocess
+    import sys
+
+    from app import appdata
+
+    assert appdata.is_first_start()
+    appdata.mark_started()
+    env = dict(os.environ, SYNWEAVE_DATA_DIR=str(data_dir))
+    out = subprocess.run([sys.executable, "-c", "from app import appdata; print(appdata.is_first_start())"],
+                         env=env, capture_output=True, text=True, timeout=60, cwd=str(ROOT))
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_second_start_reopens_the_last_project(qtbot, tmp_path):
+    from app import appdata, main_window
+    from engine import examples
+
+    appdata.mark_started()
+    saved = examples.cuba().save(tmp_path / "mine.swproj")
+    appdata.add_recent_file(saved)
+    wins = main_window.open_initial_windows()
+    for w in wins:
+        qtbot.addWidget(w)
+    try:
+        assert len(wins) == 1 and wins[0].doc.path == saved.resolve()
+    finally:
+        for w in wins:
+            w.close()
+    saved.unlink()  # a recent file that is gone: an empty canvas
+    wins = main_window.open_initial_windows()
+    for w in wins:
+        qtbot.addWidget(w)
+    try:
+        assert len(wins) == 1 and len(wins[0].doc.graph) == 0 and wins[0].doc.path is None
+    finally:
+        for w in wins:
+            w.close()
