@@ -63,13 +63,14 @@ class Projection(NodeType):
     autapses = Bool(False, doc="allow j -> j when pre and post are the same population")
 
     weight_init = Choice("constant", DISTRIBUTIONS, doc="distribution of initial weights")
-    weight = Float(1.0, unit="w", low=-1e6, high=1e6,
+    # 300 pA: 10 default Poisson inputs (10 Hz) drive a default LIF to ~20 Hz, visibly
+    weight = Float(300.0, unit="w", low=-1e6, high=1e6,
                    doc="weight, or mean of its distribution (pA current, mV delta, g_L conductance)")
     weight_low = Float(0.0, unit="w", low=-1e6, high=1e6, visible_if={"weight_init": ("uniform",)},
                        doc="lower bound of uniform weights")
-    weight_high = Float(1.0, unit="w", low=-1e6, high=1e6, visible_if={"weight_init": ("uniform",)},
+    weight_high = Float(600.0, unit="w", low=-1e6, high=1e6, visible_if={"weight_init": ("uniform",)},
                         doc="upper bound of uniform weights")
-    weight_std = Float(0.1, unit="w", low=0.0, high=1e6,
+    weight_std = Float(30.0, unit="w", low=0.0, high=1e6,
                        visible_if={"weight_init": ("normal", "lognormal")},
                        doc="standard deviation of normal / lognormal weights")
     delay_init = Choice("constant", DISTRIBUTIONS, doc="distribution of delays")
