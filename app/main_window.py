@@ -88,6 +88,7 @@ class SettingField(QWidget):
         self._mark("")
 
     def _mark(self, message: str):
+        self.error = message
         self.edit.setProperty("invalid", bool(message))
         self.edit.style().unpolish(self.edit)
         self.edit.style().polish(self.edit)
@@ -97,14 +98,15 @@ class SettingField(QWidget):
         else:
             self.edit.setToolTip(f"{self.param.doc}\nvalid: {self.param.describe()} {self.param.unit_text()}")
 
-    def commit(self):
+    def commit(self) -> bool:
+        """Apply the typed value; False (field marked, ``error`` set) when it is not valid."""
         try:
             value = self.param.coerce(parse_value(self.param, self.edit.text()))
         except ParameterError as exc:
             self._mark(exc.detail)
-            return
+            return False
         self._mark("")
-        self.window.doc.set_setting(self.name, value)
+        return self.window.doc.set_setting(self.name, value)
 
 
 class CheatSheet(QDialog):
@@ -412,9 +414,19 @@ class MainWindow(QMainWindow):
         if self._shown_once:
             self._apply_pending_view()
         self.update_title()
+        self._show_ready()
         self.autosaver.discard()
         if modified:
             self.autosaver.autosave()
+
+    def _show_ready(self):
+        """Forget the previous project's run result ("Finished…", "Run failed") in the run bar."""
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Ready")
+        self.progress_bar.setProperty("phase", None)
+        self.progress_bar.style().unpolish(self.progress_bar)
+        self.progress_bar.style().polish(self.progress_bar)
+        self.statusBar().clearMessage()
 
     def _load_view_state(self):
         view = self.doc.project.view or {}
@@ -667,6 +679,8 @@ class MainWindow(QMainWindow):
         appdata.set_preference("theme", themes.current_theme())
         if self in WINDOWS:
             WINDOWS.remove(self)
+        for field in self.setting_fields.values():  # a focused field finishes while being destroyed
+            field.edit.blockSignals(True)
         event.accept()
 
     # ------------------------------------------------------------------ running
@@ -677,6 +691,13 @@ class MainWindow(QMainWindow):
         focus = QApplication.focusWidget()
         if isinstance(focus, QLineEdit):
             focus.editingFinished.emit()
+        for field in self.setting_fields.values():
+            if not field.commit():
+                field.edit.setFocus()
+                field.edit.selectAll()
+                self.progress_bar.setFormat(f"Fix {field.name} first")
+                self.statusBar().showMessage(f"Cannot run: {field.name}: {field.error}", 10000)
+                return False
         self.problems.refresh()
         errors = [p for p in self.problems.problems if p.severity == "error"]
         if errors:
@@ -759,6 +780,8 @@ class MainWindow(QMainWindow):
         self.act_stop.setEnabled(running and state != "stopping")
         if state == "stopping":
             self.progress_bar.setFormat("Stopping…")
+        elif state in ("paused", "running") and self.run.sim is not None:
+            self.progress_bar.setFormat(self.run.status_text())
         self.progress_bar.setProperty("state", state)
         self.progress_bar.style().unpolish(self.progress_bar)
         self.progress_bar.style().polish(self.progress_bar)
@@ -772,8 +795,9 @@ class MainWindow(QMainWindow):
         wall = results.wall_time_s
         spikes = results.n_spikes
         verb = "Stopped" if results.stopped else "Finished"
+        recorded = f"{spikes:,} spikes" if (results.spikes or results.rates) else "no spike monitor"
         self.progress_bar.setValue(1000 if not results.stopped else self.progress_bar.value())
-        self.progress_bar.setFormat(f"{verb}: {t:.2f} s of model time in {wall:.2f} s · {spikes:,} spikes")
+        self.progress_bar.setFormat(f"{verb}: {t:.2f} s of model time in {wall:.2f} s · {recorded}")
         self.statusBar().showMessage(f"{verb} run: {t:.2f} s simulated in {wall:.2f} s wall time", 10000)
 
     def _on_run_failed(self, message: str):
