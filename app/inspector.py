@@ -86,6 +86,9 @@ class ParamEditor(QWidget):
         elif isinstance(param, Choice):
             self.editor = FocusWheelComboBox()
             self.editor.addItems(list(param.choices))
+            # sized to the dock, not to the longest choice: the inspector must not be clipped
+            self.editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            self.editor.setMinimumContentsLength(6)
             self.editor.currentTextChanged.connect(lambda t: self.committed.emit(self.name, t))
         else:
             self.editor = QLineEdit()
@@ -224,6 +227,7 @@ class Inspector(QScrollArea):
         title.setObjectName("InspectorTitle")
         sub = QLabel(f"{node.category.value} · <code>{node.type_id}</code> · id <code>{node.id}</code>")
         sub.setObjectName("InspectorSubtitle")
+        sub.setWordWrap(True)
         hl.addWidget(title)
         hl.addWidget(sub)
         lay.addWidget(head)

@@ -117,3 +117,86 @@ def test_second_start_reopens_the_last_project(qtbot, tmp_path):
     finally:
         for w in wins:
             w.close()
+
+
+# -- 5. status text ---------------------------------------------------------------------------
+def _small_project(monitor=True, duration=20.0):
+    from engine.project import Project
+
+    project = Project()
+    project.settings.duration = duration
+    g = project.graph
+    src = g.add_node("input.poisson", n=20)
+    prj = g.add_node("synapse.projection")
+    pop = g.add_node("neuron.lif", n=20)
+    g.connect(src.id, "spikes", prj.id, "pre")
+    g.connect(prj.id, "post", pop.id, "input")
+    if monitor:
+        mon = g.add_node("monitor.spikes")
+        g.connect(pop.id, "spikes", mon.id, "source")
+    return project
+
+
+def test_run_text_without_a_spike_monitor_and_after_new_or_open(make_window, qtbot, tmp_path):
+    win = make_window(_small_project(monitor=False))
+    assert win.start_run()
+    _wait_run(qtbot, win)
+    text = win.progress_bar.format()
+    assert text.startswith("Finished") and "no spike monitor" in text and "0 spikes" not in text
+    win.file_new()
+    assert win.progress_bar.format() == "Ready" and win.progress_bar.value() == 0
+    win.set_project(_small_project())
+    assert win.start_run()
+    _wait_run(qtbot, win)
+    assert win.progress_bar.format().startswith("Finished") and " spikes" in win.progress_bar.format()
+    path = _small_project().save(tmp_path / "other.swproj")
+    assert win.open_path(path)
+    assert win.progress_bar.format() == "Ready"
+
+
+def test_paused_run_says_paused_without_time_left(make_window, qtbot):
+    win = make_window(_small_project(duration=600_000.0))
+    assert win.start_run()
+    qtbot.waitUntil(lambda: win.run.chunk_count >= 3, timeout=120_000)
+    win.toggle_pause()
+    QApplication.processEvents()
+    text = win.progress_bar.format()
+    assert text.startswith("Paused") and "left" not in text and "Running" not in text
+    win.toggle_pause()
+    win.stop_run()
+    _wait_run(qtbot, win)
+
+
+def test_run_refuses_an_invalid_dt_and_points_at_the_field(window, qtbot):
+    window.set_project(_small_project())
+    field = window.setting_fields["dt"]
+    field.edit.setText("0.1x")
+    field.edit.editingFinished.emit()   # typed, then focus moved elsewhere
+    assert not window.start_run()
+    assert not window.run.running
+    assert "dt" in window.progress_bar.format() and "dt" in window.statusBar().currentMessage()
+    assert field.edit.property("invalid") and window.doc.project.settings.dt == 0.1
+    field.edit.setText("0.5")
+    assert window.start_run()
+    _wait_run(qtbot, window)
+    assert window.doc.project.settings.dt == 0.5
+
+
+# -- 6. the inspector fits its dock -------------------------------------------------------------
+def test_inspector_is_not_cut_off_for_any_node_type(window, qtbot):
+    import nodes
+    from PySide6.QtCore import QPoint
+
+    ins = window.inspector
+    for cls in nodes.all_node_types():
+        nid = window.add_node_at_centre(cls.type_id)
+        window.scene.select_nodes([nid])
+        QApplication.processEvents()
+        width = ins.viewport().width()
+        assert ins.widget().minimumSizeHint().width() <= width, cls.type_id
+        assert ins.widget().width() <= width, cls.type_id
+        for name, editor in ins.editors.items():
+            if editor.isHidden():
+                continue
+            right = editor.mapTo(ins.viewport(), QPoint(editor.width(), 0)).x()
+            assert right <= width, (cls.type_id, name, right, width)
