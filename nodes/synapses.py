@@ -88,6 +88,30 @@ class Projection(NodeType):
                            doc="current synapses (LIF, Izhikevich) or conductances (conductance LIF)")
     seed = Seed()
 
+    def distribution_text(self, kind: str) -> str:
+        """What is simulated for ``weight`` or ``delay``: a value or its distribution, with unit."""
+        init = getattr(self, f"{kind}_init")
+        mean = getattr(self, kind)
+        unit = " " + self.params[kind].unit_text()
+        match init:
+            case "constant":
+                text = f"{mean:g}"
+            case "uniform":
+                text = f"U({getattr(self, f'{kind}_low'):g}, {getattr(self, f'{kind}_high'):g})"
+            case "normal":
+                text = f"N({mean:g}, {getattr(self, f'{kind}_std'):g})"
+            case _:
+                text = f"logN({mean:g}, {getattr(self, f'{kind}_std'):g})"
+        if kind == "weight" and self.receptor == "inhibitory" and self.receptor_type == "current":
+            text = f"−|{text}|" if init != "constant" else f"−{abs(mean):g}"  # acts as -|w|
+        if self.connectivity == "from_file":
+            text = f"file, else {text}"  # a connection file's own column wins when it has one
+        return text + unit
+
+    def summary_text(self) -> str:
+        return " · ".join((f"connectivity {self.connectivity}", f"weight {self.distribution_text('weight')}",
+                           f"delay {self.distribution_text('delay')}"))
+
     def check(self):
         for kind in ("weight", "delay"):
             init = getattr(self, f"{kind}_init")

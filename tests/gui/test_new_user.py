@@ -200,3 +200,30 @@ def test_inspector_is_not_cut_off_for_any_node_type(window, qtbot):
                 continue
             right = editor.mapTo(ins.viewport(), QPoint(editor.width(), 0)).x()
             assert right <= width, (cls.type_id, name, right, width)
+
+
+# -- 7. node faces show what is simulated ---------------------------------------------------------
+def test_projection_face_shows_the_weight_distribution(window):
+    from engine.graph import Compound, SetParam
+
+    nid = window.add_node_at_centre("synapse.projection")
+    item = window.scene.node_items[nid]
+    assert "weight 300 w.u." in item.summary
+    window.doc.apply(Compound([SetParam(nid, "weight_init", "uniform"), SetParam(nid, "weight_low", 0.0),
+                               SetParam(nid, "weight_high", 0.01)]), "uniform weights")
+    assert "weight U(0, 0.01) w.u." in item.summary
+    assert not any(line.startswith("weight 300") for line in item.summary)
+    window.doc.apply(SetParam(nid, "receptor", "inhibitory"))
+    assert "weight −|U(0, 0.01)| w.u." in item.summary
+    window.doc.undo_stack.undo()
+    window.doc.undo_stack.undo()
+    assert "weight 300 w.u." in item.summary
+
+
+def test_song_stdp_example_face_shows_uniform_weights(make_window):
+    win = make_window()
+    win.open_example(example_path("song_stdp"))
+    from tests.gui.conftest import node_by_label
+
+    item = win.scene.node_items[node_by_label(win, "Plastic inputs")]
+    assert "weight U(0, 0.01) w.u." in item.summary
