@@ -406,6 +406,7 @@ class MainWindow(QMainWindow):
         for nid in list(self.plots.panels):
             self.plots.panelRemoved.emit(self.plots.panels.pop(nid))
         self._connect_document()
+        self.autosaver.watch(self.doc)
         old.close()
         old.deleteLater()
         self.doc.force_modified = modified

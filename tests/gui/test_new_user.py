@@ -227,3 +227,65 @@ def test_song_stdp_example_face_shows_uniform_weights(make_window):
 
     item = win.scene.node_items[node_by_label(win, "Plastic inputs")]
     assert "weight U(0, 0.01) w.u." in item.summary
+
+
+# -- 8. crash recovery ----------------------------------------------------------------------------
+def test_recovery_copy_follows_each_edit_and_undo(window, qtbot):
+    saver = window.autosaver
+    saver.timer.setInterval(50)
+    assert not saver.path.exists()
+    window.scene.add_node("neuron.lif", (0, 0))
+    qtbot.waitUntil(saver.path.exists, timeout=5000)  # no 30-s wait
+    first = saver.writes
+    window.doc.set_setting("duration", 123.0)
+    qtbot.waitUntil(lambda: saver.writes > first, timeout=5000)
+    assert '"duration": 123.0' in saver.path.read_text()
+    window.doc.undo_stack.undo()
+    window.doc.undo_stack.undo()   # back to the saved state
+    assert not saver.path.exists()  # at once, not at the next tick
+    window.doc.undo_stack.redo()
+    qtbot.waitUntil(saver.path.exists, timeout=5000)
+
+
+KILLED = """
+import os, sys, time
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+sys.path.insert(0, {root!r})
+import app
+from PySide6.QtWidgets import QApplication
+qa = QApplication([])
+from app.main_window import MainWindow
+win = MainWindow()
+win.scene.add_node("neuron.lif", (0, 0))
+deadline = time.monotonic() + 20
+while not win.autosaver.path.exists() and time.monotonic() < deadline:
+    qa.processEvents()
+    time.sleep(0.02)
+print("written" if win.autosaver.path.exists() else "nothing", flush=True)
+time.sleep(120)
+"""
+
+
+def test_restart_right_after_a_kill_offers_the_work(data_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from app import recovery
+
+    env = dict(os.environ, SYNWEAVE_DATA_DIR=str(data_dir))
+    child = subprocess.Popen([sys.executable, "-c", KILLED.format(root=str(ROOT))], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert child.stdout.readline().strip() == "written"
+        os.kill(child.pid, signal.SIGKILL)
+        # not reaped yet: the dead process is a zombie whose pid still "exists"
+        deadline = __import__("time").monotonic() + 10
+        entries = recovery.orphaned_files()
+        while not entries and __import__("time").monotonic() < deadline:
+            entries = recovery.orphaned_files()
+        assert len(entries) == 1 and entries[0].path.name.startswith(f"{child.pid}-")
+    finally:
+        child.kill()
+        child.wait(30)
