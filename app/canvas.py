@@ -1257,7 +1257,7 @@ class GraphView(QGraphicsView):
         try:
             z = float(state["zoom"])
             cx, cy = (float(v) for v in state["center"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             return False
         if not (math.isfinite(z) and math.isfinite(cx) and math.isfinite(cy)):
             return False

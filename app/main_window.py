@@ -25,8 +25,9 @@ from app.plots import PlotManager, PlotPanel
 from app.problems import ProblemsPanel
 from app.recovery import Autosaver, orphaned_files
 from app.run_controller import RunController
-from engine.errors import ParameterError, ProjectFileError, SynweaveError
+from engine.errors import ParameterError, ProjectFileError, SimulationError, SynweaveError
 from engine.graph import SetParam
+from engine.info import check_memory
 from engine.project import Project, example_projects
 
 WINDOWS: list["MainWindow"] = []
@@ -709,6 +710,13 @@ class MainWindow(QMainWindow):
             self.progress_bar.setFormat(f"Fix {len(errors)} problem(s) first")
             return False
         snapshot = self.doc.project.snapshot()
+        try:
+            check_memory(snapshot)
+        except SimulationError as exc:
+            self.progress_bar.setFormat("Not enough memory")
+            self.statusBar().showMessage(f"Cannot run: {exc}", 15000)
+            dialogs.show_error(self, "Cannot run", "The network does not fit in memory.", str(exc))
+            return False
         s = snapshot.settings
         self.plots.sync(self.doc.graph)
         self.plots.begin_run(snapshot.graph, s.duration, s.dt)

@@ -294,8 +294,29 @@ def _expect(value: Any, kind: type | tuple, where: str, jpath: str) -> Any:
     return value
 
 
+def _check_numbers_finite(data: Any, where: str) -> None:
+    """Every number in the document is finite: ``1e400`` parses as infinity (and a 400-digit
+    integer overflows every float), which could then never be written back."""
+    stack: list[tuple[Any, str]] = [(data, "$")]
+    while stack:
+        value, jpath = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((v, f"{jpath}.{k}") for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{jpath}[{i}]") for i, v in enumerate(value))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                finite = math.isfinite(float(value))
+            except OverflowError:
+                finite = False
+            if not finite:
+                raise ProjectFileError(where, "a number is too large (it reads as infinity); use a "
+                                              "finite number, at most about 1.8e308", jpath)
+
+
 def _project_from_json(data: Any, where: str, path: Path | None) -> Project:
     _expect(data, dict, where, "$")
+    _check_numbers_finite(data, where)
     fmt = data.get("format")
     if fmt != FORMAT_ID:
         raise ProjectFileError(where, f"not a Synweave project (format is {fmt!r}, expected "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from engine.errors import ParameterError, Problem, ValidationError
 from engine.graph import ModelGraph
@@ -14,7 +15,7 @@ FLUCTUATION_SIGMAS = 3.0
 IZHIKEVICH_TAU_MS = 5.0
 
 
-def validate(graph: ModelGraph, settings=None) -> list[Problem]:
+def validate(graph: ModelGraph, settings=None, base_path: str | Path | None = None) -> list[Problem]:
     """All problems of a graph (errors and warnings), in a stable order.
 
     Parameters
@@ -23,6 +24,9 @@ def validate(graph: ModelGraph, settings=None) -> list[Problem]:
     settings : SimulationSettings, optional
         When given, checks that depend on the time step (Poisson fidelity, delay rounding,
         Izhikevich's 1-ms scheme) are included.
+    base_path : path, optional
+        The project file's folder: relative file parameters are checked below it (without it only
+        absolute ones are checked here; every file is checked again when it is opened).
     """
     problems: list[Problem] = []
     if len(graph) == 0:
@@ -43,10 +47,44 @@ def validate(graph: ModelGraph, settings=None) -> list[Problem]:
                                         node=node.label, field=port.name,
                                         hint=f"wire a {kinds} output into it"))
         problems.extend(node.check_in_graph(graph))
+        problems.extend(_check_files(node, base_path))
     problems.extend(_check_network(graph))
     if settings is not None:
         problems.extend(_check_with_settings(graph, settings))
     return problems
+
+
+def validate_project(project) -> list[Problem]:
+    """:func:`validate` with the project's settings and folder."""
+    folder = project.path.parent if project.path is not None else None
+    return validate(project.graph, project.settings, folder)
+
+
+def _check_files(node, base_path) -> list[Problem]:
+    """File parameters in use must name regular files (a FIFO or a terminal would block a run)."""
+    from engine.encoders import file_kind
+
+    out = []
+    for name, param in node.params.items():
+        value = node.get(name)
+        if not getattr(param, "is_path", False) or not value:
+            continue
+        if not all(node.get(other) in allowed for other, allowed in param.visible_if.items()):
+            continue  # not used by the current settings of the node
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            if base_path is None:
+                continue
+            path = Path(base_path) / path
+        kind = file_kind(path)
+        if kind == "missing":
+            out.append(Problem(f"file {str(path)!r} not found", node=node.label, field=name,
+                               hint="choose an existing file (relative paths start at the project "
+                                    "file's folder)"))
+        elif kind is not None:
+            out.append(Problem(f"{str(path)!r} is {kind}, not a regular file", node=node.label,
+                               field=name, hint="choose a data file"))
+    return out
 
 
 def errors_only(problems: list[Problem]) -> list[Problem]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.errors import Problem
 from nodes.base import Category, In, NodeType, Out, PortKind, register
-from nodes.params import Choice, Float, FloatList, Seed
+from nodes.params import MAX_TIME_MS, Choice, Float, FloatList, Seed
 
 
 @register
@@ -83,7 +83,7 @@ class RewardSource(NodeType):
     summary = ("amplitude", "tau_d")
 
     mode = Choice("times", ("times", "random"), doc="rewards at listed times or at random times")
-    times = FloatList((), low=0.0, unit="ms", visible_if={"mode": ("times",)},
+    times = FloatList((), low=0.0, high=MAX_TIME_MS, unit="ms", visible_if={"mode": ("times",)},
                       doc="reward times")
     rate = Float(0.5, unit="Hz", low=0.0, high=1000.0, visible_if={"mode": ("random",)},
                  doc="mean rate of random rewards")

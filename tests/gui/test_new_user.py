@@ -289,3 +289,34 @@ def test_restart_right_after_a_kill_offers_the_work(data_dir):
     finally:
         child.kill()
         child.wait(30)
+
+
+# -- run-time inputs in the GUI ---------------------------------------------------------------------
+def test_gui_refuses_a_network_that_does_not_fit_in_memory(make_window, dialogs):
+    project = _small_project()
+    g = project.graph
+    g.node("poisson_1").n = 99_999_999
+    g.node("lif_1").n = 99_999_999
+    g.node("projection_1").connectivity = "all_to_all"
+    win = make_window(project)
+    assert not win.start_run() and not win.run.running
+    (error,) = dialogs.errors()
+    assert "not enough memory" in error[3] and "PiB" in error[3] and "available" in error[3]
+    assert win.progress_bar.format() == "Not enough memory"
+
+
+def test_problems_panel_checks_data_files_next_to_the_project(make_window, tmp_path):
+    import os
+
+    project = _small_project()
+    g = project.graph
+    g.node("projection_1").connectivity = "from_file"
+    g.node("projection_1").file = "pipe.npz"
+    os.mkfifo(tmp_path / "pipe.npz")
+    path = project.save(tmp_path / "net.swproj")
+    win = make_window()
+    assert win.open_path(path)
+    win.problems.refresh()
+    errors = [p for p in win.problems.problems if p.severity == "error"]
+    assert len(errors) == 1 and "FIFO" in errors[0].message and errors[0].field == "file"
+    assert not win.start_run()
