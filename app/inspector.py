@@ -106,8 +106,9 @@ class ParamEditor(QWidget):
         self.unit_label.setVisible(bool(unit) or isinstance(param, (Float, Int)))
         if isinstance(param, Text) and param.is_path:
             browse = QToolButton()
-            browse.setText("…")
-            browse.setToolTip("Choose a file")
+            browse.setObjectName(f"browse_{param.name}")
+            browse.setText("Browse…")
+            browse.setToolTip(f"Choose a file ({getattr(param, 'file_filter', '') or 'any file'})")
             browse.clicked.connect(self._browse)
             row.addWidget(browse)
         elif not isinstance(param, (Bool, Choice)):

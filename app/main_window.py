@@ -27,7 +27,7 @@ from app.recovery import Autosaver, orphaned_files
 from app.run_controller import RunController
 from engine.errors import ParameterError, ProjectFileError, SimulationError, SynweaveError
 from engine.graph import SetParam
-from engine.info import check_memory
+from engine.info import PEAK_FACTOR, available_memory_bytes, check_memory, human_bytes, summarize
 from engine.project import Project, example_projects
 
 WINDOWS: list["MainWindow"] = []
@@ -366,7 +366,8 @@ class MainWindow(QMainWindow):
         self.zoom_label = QLabel()
         self.count_label = QLabel()
         self.problem_label = QLabel()
-        for w in (self.problem_label, self.count_label, self.zoom_label):
+        self.memory_label = QLabel()
+        for w in (self.memory_label, self.problem_label, self.count_label, self.zoom_label):
             w.setObjectName("StatusField")
             sb.addPermanentWidget(w)
         self.view.zoomChanged.connect(self._on_zoom)
@@ -494,6 +495,7 @@ class MainWindow(QMainWindow):
 
     def _on_problems(self, problems):
         self.scene.set_problems(self.problems.by_node())
+        self._show_memory_estimate()
         errors = sum(p.severity == "error" for p in problems)
         warnings = len(problems) - errors
         self.problem_label.setText(f"{errors} error{'s' if errors != 1 else ''} · "
@@ -501,6 +503,26 @@ class MainWindow(QMainWindow):
         self.problem_label.setProperty("state", "error" if errors else "ok")
         self.problem_label.style().unpolish(self.problem_label)
         self.problem_label.style().polish(self.problem_label)
+
+    def _show_memory_estimate(self):
+        """The memory a run will need (``main.py info``'s estimate) against what is available."""
+        try:
+            info = summarize(self.doc.project)
+        except Exception as exc:  # an estimate must never take the window down
+            self.memory_label.setText("")
+            self.memory_label.setToolTip(f"no memory estimate: {exc}")
+            return
+        available = available_memory_bytes()
+        too_big = available is not None and info.total_bytes * PEAK_FACTOR > available
+        text = f"memory ≈ {human_bytes(info.total_bytes)}"
+        if too_big:
+            text += f" > {human_bytes(available)} available"
+        self.memory_label.setText(text)
+        self.memory_label.setProperty("state", "error" if too_big else "ok")
+        self.memory_label.style().unpolish(self.memory_label)
+        self.memory_label.style().polish(self.memory_label)
+        self.memory_label.setToolTip("Estimated memory of a run (before it starts)\n" + "\n".join(info.lines())
+                                     + (f"\navailable now: {human_bytes(available)}" if available else ""))
 
     def _on_setting_changed(self, name: str):
         s = self.doc.project.settings
@@ -548,17 +570,18 @@ class MainWindow(QMainWindow):
             item.setSelected(True)
 
     # ------------------------------------------------------------------ files
-    def maybe_save(self) -> bool:
-        """Ask about unsaved changes; True if it is fine to go on (saved or discarded)."""
+    def maybe_save(self, before: str = "closing") -> bool:
+        """Ask about unsaved changes before ``before`` ("closing", "opening “x”" ...); True if it
+        is fine to go on (saved or discarded)."""
         if not self.modified:
             return True
-        answer = dialogs.ask_save_changes(self, self.display_name())
+        answer = dialogs.ask_save_changes(self, self.display_name(), before)
         if answer == "save":
             return self.file_save()
         return answer == "discard"
 
     def file_new(self):
-        if self.maybe_save():
+        if self.maybe_save("starting a new project"):
             self.set_project(Project())
 
     def file_new_window(self) -> "MainWindow":
@@ -573,7 +596,7 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str | Path) -> bool:
-        if not self.maybe_save():
+        if not self.maybe_save(f"opening “{Path(path).name}”"):
             return False
         try:
             project = Project.load(path)
@@ -591,7 +614,7 @@ class MainWindow(QMainWindow):
 
     def open_example(self, path: str | Path) -> bool:
         """Open a bundled example as an untitled copy (Save asks for a new file name)."""
-        if not self.maybe_save():
+        if not self.maybe_save(f"opening the example “{Path(path).stem}”"):
             return False
         try:
             project = Project.load(path)

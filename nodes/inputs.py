@@ -1,4 +1,4 @@
-"""Input nodes: spike sources, current sources and data-set encoders (MODELS.md §2.4)."""
+"""Input nodes: spike sources, current sources and data-set encoders."""
 
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ class EventStream(SpikeSource):
     """Events of an event camera (DVS) from a .npz file with arrays x, y, t, polarity.
 
     Channel of an event: index = p * width * height + y * width + x (polarity-major, as N-MNIST
-    in MODELS.md §7.7); events are binned to the simulation step and duplicates within a step
+    in Orchard et al. 2015); events are binned to the simulation step and duplicates within a step
     collapse to one spike.
     """
 

@@ -27,7 +27,7 @@ class Projection(NodeType):
       from_file          .npz with int arrays pre, post (optional weight, delay) or .csv pre,post[,w,d]
     Weights w and delays d are drawn per synapse from constant / uniform / normal / lognormal.
     Delays are rounded to steps, d = max(1, round(delay / dt)); a delay of d steps first changes
-    the target at t + d dt (MODELS.md §0.2, §3). The receptor selects the target's excitatory or
+    the target at t + d dt (ring buffer per target, as in NEST). The receptor selects the target's excitatory or
     inhibitory channel; drawn current weights act as +|w| (excitatory) or -|w| (inhibitory),
     weights read from a file keep their sign (mixed-sign inputs, learned templates).
     """

@@ -320,3 +320,58 @@ def test_problems_panel_checks_data_files_next_to_the_project(make_window, tmp_p
     errors = [p for p in win.problems.problems if p.severity == "error"]
     assert len(errors) == 1 and "FIFO" in errors[0].message and errors[0].field == "file"
     assert not win.start_run()
+
+
+# -- 9. polish ---------------------------------------------------------------------------------------
+def test_spikes_dropped_on_a_population_offer_a_projection(window, dialogs):
+    from engine.graph import Edge
+    from tests.gui.conftest import drag, port_point
+
+    a = window.scene.add_node("input.poisson", (0, 0))
+    b = window.scene.add_node("neuron.lif", (420, 0))
+    window.view.fit_all()
+    QApplication.processEvents()
+    steps = window.doc.undo_stack.count()
+    drag(window.view, port_point(window, a, "spikes", "out"), port_point(window, b, "input", "in"))
+    assert dialogs.asked[-1][0] == "confirm" and "Insert a Projection" in dialogs.asked[-1][1]
+    (prj,) = [n for n in window.doc.graph.nodes.values() if n.type_id == "synapse.projection"]
+    assert sorted(window.doc.graph.edges) == sorted([Edge(a, "spikes", prj.id, "pre"),
+                                                     Edge(prj.id, "post", b, "input")])
+    assert window.doc.undo_stack.count() == steps + 1
+    window.doc.undo_stack.undo()
+    assert len(window.doc.graph) == 2 and window.doc.graph.edges == []
+
+
+def test_save_question_names_what_comes_next(window, dialogs):
+    window.scene.add_node("neuron.lif", (0, 0))
+    window.open_example(example_path("cuba"))
+    assert "before opening the example “cuba”?" in dialogs.save_question
+    window.scene.add_node("neuron.lif", (0, 0))
+    window.file_new()
+    assert "before starting a new project?" in dialogs.save_question
+
+
+def test_file_parameters_have_a_browse_button(window):
+    from PySide6.QtWidgets import QToolButton
+
+    nid = window.add_node_at_centre("input.event_stream")
+    window.scene.select_nodes([nid])
+    button = window.inspector.findChild(QToolButton, "browse_file")
+    assert button is not None and button.text() == "Browse…" and button.isVisibleTo(window.inspector)
+
+
+def test_memory_estimate_is_shown_before_a_run(window):
+    from engine.info import human_bytes, summarize
+
+    window.set_project(_small_project())
+    window.problems.refresh()
+    expected = human_bytes(summarize(window.doc.project).total_bytes)
+    assert window.memory_label.text() == f"memory ≈ {expected}"
+    assert "synapses" in window.memory_label.toolTip()
+    from engine.graph import SetParam
+
+    window.doc.apply(SetParam("projection_1", "connectivity", "all_to_all"))
+    window.doc.apply(SetParam("lif_1", "n", 99_999_999))
+    window.doc.apply(SetParam("poisson_1", "n", 99_999_999))
+    window.problems.refresh()
+    assert "PiB >" in window.memory_label.text() and window.memory_label.property("state") == "error"
