@@ -335,6 +335,12 @@ class MainWindow(QMainWindow):
         self.backend_combo = FocusWheelComboBox()
         self.backend_combo.setObjectName("setting_backend")
         self.backend_combo.addItems(list(self.doc.project.settings.params["backend"].choices))
+        from engine.backends import available_backends
+
+        for i in range(self.backend_combo.count()):  # planned backends are listed but not offered
+            if self.backend_combo.itemText(i) not in available_backends():
+                self.backend_combo.model().item(i).setEnabled(False)
+                self.backend_combo.setItemData(i, "planned, not available yet", Qt.ItemDataRole.ToolTipRole)
         self.backend_combo.currentTextChanged.connect(lambda t: self.doc.set_setting("backend", t))
         tb.addWidget(self.backend_combo)
         tb.addSeparator()

@@ -101,8 +101,13 @@ def require_valid(graph: ModelGraph, settings=None) -> list[Problem]:
 
 
 def _check_with_settings(graph: ModelGraph, settings) -> list[Problem]:
+    from engine.backends import available_backends
+
     dt = settings.dt
     out: list[Problem] = []
+    if settings.backend not in available_backends():
+        out.append(Problem(f"the {settings.backend} backend is planned but not available yet",
+                           field="backend", hint=f"choose {' or '.join(available_backends())}"))
     for node in graph.nodes.values():
         if node.type_id == "input.poisson" and node.rate * dt * 1e-3 > 0.1:
             out.append(Problem(f"rate {node.rate:g} Hz gives a spike probability of "

@@ -375,3 +375,14 @@ def test_memory_estimate_is_shown_before_a_run(window):
     window.doc.apply(SetParam("poisson_1", "n", 99_999_999))
     window.problems.refresh()
     assert "PiB >" in window.memory_label.text() and window.memory_label.property("state") == "error"
+
+
+def test_planned_backend_is_listed_but_not_offered(window):
+    combo = window.backend_combo
+    torch = combo.findText("torch")
+    assert torch >= 0 and not combo.model().item(torch).isEnabled()
+    assert combo.model().item(combo.findText("numba")).isEnabled()
+    window.set_project(_small_project())
+    window.doc.set_setting("backend", "torch")   # e.g. from a file
+    assert not window.start_run()
+    assert any(p.field == "backend" and "planned" in p.message for p in window.problems.problems)
