@@ -951,4 +951,7 @@ def run_app(path: str | None = None) -> int:
     windows = open_initial_windows(path)
     if not windows:
         return 0
+    from app import warmup
+
+    QTimer.singleShot(300, warmup.start)  # once the window has painted
     return app.exec()

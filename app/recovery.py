@@ -162,7 +162,11 @@ class Autosaver(QObject):
         self.timer.start()  # restarts: a burst of edits is written once
 
     def _on_clean_changed(self, clean: bool) -> None:
-        if clean and not self.window.doc.modified:
+        try:
+            modified = self.window.doc.modified
+        except RuntimeError:  # the stack is being destroyed (teardown), not undone: keep the file
+            return
+        if clean and not modified:
             self.timer.stop()
             self.discard()  # undone back to the saved state: nothing to recover
 
