@@ -25,6 +25,7 @@ from app.plots import PlotManager, PlotPanel
 from app.problems import ProblemsPanel
 from app.recovery import Autosaver, orphaned_files
 from app.run_controller import RunController
+from engine.cli_run import spike_summary
 from engine.errors import ParameterError, ProjectFileError, SimulationError, SynweaveError
 from engine.graph import SetParam
 from engine.info import PEAK_FACTOR, available_memory_bytes, check_memory, human_bytes, summarize
@@ -831,9 +832,11 @@ class MainWindow(QMainWindow):
         steps = results.n_steps
         t = steps * results.dt / 1000.0
         wall = results.wall_time_s
-        spikes = results.n_spikes
         verb = "Stopped" if results.stopped else "Finished"
-        recorded = f"{spikes:,} spikes" if (results.spikes or results.rates) else "no spike monitor"
+        if results.spikes or results.rates:
+            recorded = f"{spike_summary(results)[0]:,} spikes"
+        else:  # "0 spikes" would claim a silent network
+            recorded = "no spike monitor"
         self.progress_bar.setValue(1000 if not results.stopped else self.progress_bar.value())
         self.progress_bar.setFormat(f"{verb}: {t:.2f} s of model time in {wall:.2f} s · {recorded}")
         self.statusBar().showMessage(f"{verb} run: {t:.2f} s simulated in {wall:.2f} s wall time", 10000)

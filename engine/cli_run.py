@@ -103,7 +103,7 @@ def handler(args) -> int:
     wall = time.perf_counter() - t0
     if args.out:
         results.save(args.out)
-    n_spikes, rate = _spike_summary(results)
+    n_spikes, rate = spike_summary(results)
     saved = f", results in {args.out}" if args.out else ""
     print(f"{project.name}: {duration:g} ms simulated, {n_spikes} spikes recorded, mean rate {rate:.2f} Hz, "
           f"wall {wall:.2f} s (run {results.wall_time_s:.2f} s){saved}")
@@ -128,7 +128,7 @@ def preflight(project) -> None:
     check_memory(project)
 
 
-def _spike_summary(results) -> tuple[int, float]:
+def spike_summary(results) -> tuple[int, float]:
     """Spikes and mean rate (Hz) over every monitored population (spike and rate monitors; a target
     watched by both is counted once)."""
     duration_s = results.n_steps * results.dt / 1000.0

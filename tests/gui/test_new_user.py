@@ -386,3 +386,31 @@ def test_planned_backend_is_listed_but_not_offered(window):
     window.doc.set_setting("backend", "torch")   # e.g. from a file
     assert not window.start_run()
     assert any(p.field == "backend" and "planned" in p.message for p in window.problems.problems)
+
+
+# -- first run: background compile -----------------------------------------------------------------
+def test_background_warmup_compiles_the_kernels(monkeypatch, qapp):
+    from app import warmup
+    from engine.kernels import network
+
+    monkeypatch.setenv(warmup.DISABLE_ENV, "1")
+    assert warmup.start() is None
+    monkeypatch.delenv(warmup.DISABLE_ENV)
+    thread = warmup.start()
+    assert thread is not None and thread.daemon
+    thread.join(300)
+    assert not thread.is_alive()
+    assert network.run_chunk.signatures  # compiled (or loaded from the cache) in this process
+
+
+def test_run_text_counts_spikes_of_a_rate_monitor(make_window, qtbot):
+    project = _small_project(monitor=False, duration=200.0)
+    g = project.graph
+    mon = g.add_node("monitor.rate")
+    g.connect("lif_1", "spikes", mon.id, "source")
+    win = make_window(project)
+    assert win.start_run()
+    _wait_run(qtbot, win)
+    text = win.progress_bar.format()
+    count = int(text.rsplit("·", 1)[1].split()[0].replace(",", ""))
+    assert count > 0 and "no spike monitor" not in text
