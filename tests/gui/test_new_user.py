@@ -406,6 +406,7 @@ def test_background_warmup_compiles_the_kernels(monkeypatch, qapp):
 def test_run_text_counts_spikes_of_a_rate_monitor(make_window, qtbot):
     project = _small_project(monitor=False, duration=200.0)
     g = project.graph
+    g.node("poisson_1").n = 100  # 10 inputs per neuron: the defaults fire
     mon = g.add_node("monitor.rate")
     g.connect("lif_1", "spikes", mon.id, "source")
     win = make_window(project)
