@@ -115,10 +115,28 @@ class RecoveryEntry:
             pass
 
 
+def _remove_dead_locks(folder: Path) -> None:
+    """Delete the liveness locks of dead processes that left no recovery file behind."""
+    if fcntl is None:
+        return
+    for lock in folder.glob("*.lock"):
+        try:
+            pid = int(lock.stem)
+        except ValueError:
+            continue
+        if pid == os.getpid() or any(folder.glob(f"{pid}-*{SUFFIX}")) or _owner_alive(folder, pid):
+            continue
+        try:
+            lock.unlink()
+        except OSError:
+            pass
+
+
 def orphaned_files() -> list[RecoveryEntry]:
     """Recovery files left by a process that is gone (or by no live window of this one)."""
     out = []
     folder = appdata.recovery_dir()
+    _remove_dead_locks(folder)
     for path in sorted(folder.glob(f"*{SUFFIX}")):
         try:
             pid = int(path.name.split("-", 1)[0])

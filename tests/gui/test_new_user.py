@@ -286,6 +286,9 @@ def test_restart_right_after_a_kill_offers_the_work(data_dir):
         while not entries and __import__("time").monotonic() < deadline:
             entries = recovery.orphaned_files()
         assert len(entries) == 1 and entries[0].path.name.startswith(f"{child.pid}-")
+        entries[0].discard()
+        recovery.orphaned_files()  # the dead owner's lock goes with its last file
+        assert not (data_dir / "recovery" / f"{child.pid}.lock").exists()
     finally:
         child.kill()
         child.wait(30)
