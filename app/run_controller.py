@@ -313,15 +313,23 @@ class RunController(QObject):
                 self.finished.emit(self.results)
 
     def progress_text(self, prog) -> str:
-        text = PHASE_TEXT.get(prog.phase, prog.phase)
+        paused = self.state == "paused"
+        text = "Paused" if paused else PHASE_TEXT.get(prog.phase, prog.phase)
         if prog.phase == "run":
             if prog.n_steps and self.sim is not None:
                 dt = self.sim.plan.dt
                 text += f" {prog.step * dt / 1000:.2f} / {prog.n_steps * dt / 1000:.2f} s"
-            if prog.eta_s is not None and prog.fraction < 1:
+            # an estimate of time left means nothing while nothing runs
+            if prog.eta_s is not None and prog.fraction < 1 and not paused:
                 text += f" — {prog.eta_s:.0f} s left" if prog.eta_s >= 1 else " — <1 s left"
-            if self.state == "paused":
-                text += " (paused)"
         elif prog.message:
             text += f" — {prog.message}"
         return text
+
+    def status_text(self) -> str:
+        """The progress text of the latest progress report in the current state."""
+        with self._progress_lock:
+            prog = self._progress
+        if prog is None:
+            return "Paused" if self.state == "paused" else "Starting…"
+        return self.progress_text(prog)

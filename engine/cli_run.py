@@ -73,6 +73,10 @@ def handler(args) -> int:
     project = Project.load(args.file)
     settings = {}
     duration = parse_duration(args.duration) if args.duration else project.settings.duration
+    try:
+        project.settings.duration = duration
+    except ParameterError as exc:
+        raise ParameterError("duration", f"--duration {args.duration}: {exc.detail}") from None
     settings["duration"] = duration
     if args.seed is not None:
         if not 0 <= args.seed < 2 ** 32:
@@ -81,6 +85,7 @@ def handler(args) -> int:
     if args.dtype:
         settings["dtype"] = args.dtype
     backend = args.backend or project.settings.backend
+    preflight(project)
     bar = None if args.quiet else ProgressBar(sys.stderr)
     t0 = time.perf_counter()
     try:
@@ -94,7 +99,7 @@ def handler(args) -> int:
     wall = time.perf_counter() - t0
     if args.out:
         results.save(args.out)
-    n_spikes, rate = _spike_summary(results)
+    n_spikes, rate = spike_summary(results)
     saved = f", results in {args.out}" if args.out else ""
     print(f"{project.name}: {duration:g} ms simulated, {n_spikes} spikes recorded, mean rate {rate:.2f} Hz, "
           f"wall {wall:.2f} s (run {results.wall_time_s:.2f} s){saved}")
@@ -130,7 +135,25 @@ def weight_summary(results, plan) -> list[str]:
     return lines
 
 
-def _spike_summary(results) -> tuple[int, float]:
+def preflight(project) -> None:
+    """What must hold before anything is compiled or allocated: no validation errors (data files
+    checked below the project's folder) and an estimate that fits in the available memory.
+
+    Raises
+    ------
+    ValidationError, SimulationError
+    """
+    from engine.errors import ValidationError
+    from engine.info import check_memory
+    from engine.validate import errors_only, validate_project
+
+    errors = errors_only(validate_project(project))
+    if errors:
+        raise ValidationError(errors)
+    check_memory(project)
+
+
+def spike_summary(results) -> tuple[int, float]:
     """Spikes and mean rate (Hz) over every monitored population (spike and rate monitors; a target
     watched by both is counted once)."""
     duration_s = results.n_steps * results.dt / 1000.0

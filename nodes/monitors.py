@@ -90,7 +90,7 @@ class WeightMonitor(Monitor):
 
 @register
 class BranchingMonitor(Monitor):
-    """Branching factor of a recurrent population (NALSM definition, MODELS.md §6.3).
+    """Branching factor of a recurrent population (NALSM definition: Ivanov & Michmizos 2021).
 
     For every spike of neuron n at t (away from the edges): bf_t = post / max(pre, 1), where pre
     counts spikes of n's presynaptic partners in [t - window, t) and post counts spikes of its

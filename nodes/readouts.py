@@ -1,4 +1,4 @@
-"""Readouts trained on spike-count features (MODELS.md §6)."""
+"""Readouts trained on spike-count features."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class Readout(NodeType):
 
 @register
 class SoftmaxReadout(Readout):
-    """Linear softmax readout on L1-normalised spike counts (NALSM recipe, MODELS.md §7.9).
+    """Linear softmax readout on L1-normalised spike counts (NALSM recipe: Ivanov & Michmizos 2021).
 
     x = c / ||c||_1, x <- x / max(x over the batch);  y = softmax(x W + b)
     loss = cross-entropy(y, t) + l2/2 ||W||^2, optimised with Adadelta (or SGD / Adam).
@@ -44,7 +44,7 @@ class SoftmaxReadout(Readout):
 
 @register
 class RidgeReadout(Readout):
-    """Ridge regression on one-hot targets: W = (X^T X + lambda I)^-1 X^T Y (MODELS.md §6.2).
+    """Ridge regression on one-hot targets: W = (X^T X + lambda I)^-1 X^T Y.
 
     Features are spike counts, or exponentially filtered spike trains sampled at the end of each
     presentation (Maass et al. 2002) with tau_filter.
