@@ -109,6 +109,15 @@ def song_plan(duration: float, dt: float, seed: int, dtype: str):
 
 
 def worker_synweave(duration, dt, seed, dtype) -> dict:
+    """Synweave in float32, the example project's dtype (``dtype`` is the CUBA part's option)."""
+    return _synweave_song(duration, dt, seed, "float32")
+
+
+def worker_synweave_f64(duration, dt, seed, dtype) -> dict:
+    return _synweave_song(duration, dt, seed, "float64")
+
+
+def _synweave_song(duration, dt, seed, dtype) -> dict:
     from engine.runner import Simulation
 
     t0 = time.perf_counter()
@@ -125,10 +134,6 @@ def worker_synweave(duration, dt, seed, dtype) -> dict:
                peak_rss_mb=_peak_rss_mb())
     row.update(song_summary(steps * dt, w / rule.get("w_max"), duration))
     return row
-
-
-def worker_synweave_f64(duration, dt, seed, dtype) -> dict:
-    return worker_synweave(duration, dt, seed, "float64")
 
 
 def _brian2_song(duration: float, dt: float, seed: int):
@@ -248,7 +253,8 @@ def worker_nest_song(duration, dt, seed, dtype, threads: int = 1) -> dict:
     nest.Cleanup()
     import numpy as np
 
-    times = np.asarray(rec.get("events")["times"], np.float64) - dt  # the first step was not timed
+    # NEST ran dt + duration: shift so that the "last 10 s" window ends where the run ended
+    times = np.asarray(rec.get("events")["times"], np.float64) - dt
     weights = np.asarray(nest.GetConnections(parrots, neuron).get("weight"), np.float64)
     row = dict(simulator=f"nest-{threads}t", build_s=build_s, setup_s=build_s + first_s, first_step_s=first_s,
                run_s=wall, peak_rss_mb=_peak_rss_mb(), threads=int(threads))
@@ -436,7 +442,7 @@ def run_song(args) -> list:
     for peer, ok in available.items():
         if not ok:
             where = f" (in {args.peer_python})" if args.peer_python else " (pass --peer-python for a peer venv)"
-            print(f"  {peer}: not installed{where}: only Synweave's figures for it")
+            print(f"  {peer}: not installed{where}; skipped, Synweave's figures are reported without it")
     rows = []
     ref = None
     for kind in ["synweave", "synweave_f64"] + [p for p in peers if available[p]]:
