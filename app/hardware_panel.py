@@ -480,7 +480,9 @@ class HardwarePanel(QWidget):
         except SynweaveError as exc:
             self._error(str(exc))
             return
-        project = self._project_getter()
+        # the worker deploys an independent copy that keeps the file's folder (relative data files)
+        # while the panel keeps watching the live project for a change of project
+        project = self._project_getter().snapshot()
         self.report = None
         self.summary.setText("")
         self.agreement_view.clear()

@@ -183,7 +183,7 @@ class MainWindow(QMainWindow):
         self.problems.problemsChanged.connect(self._on_problems)
         self.problems_dock = self._dock("Problems", "ProblemsDock", self.problems,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.hardware = HardwarePanel(lambda: self.doc.project.snapshot())
+        self.hardware = HardwarePanel(lambda: self.doc.project)
         self.hardware.status_changed.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.hardware_dock = self._dock("Hardware", "HardwareDock", self.hardware,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
