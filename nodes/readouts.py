@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nodes.base import Category, In, NodeType, Out, PortKind, register
-from nodes.params import Choice, Float, Int, Seed
+from nodes.params import Bool, Choice, Float, Int, Seed
 
 
 class Readout(NodeType):
@@ -19,7 +19,10 @@ class Readout(NodeType):
     window = Float(0.0, unit="ms", low=0.0, high=1e7,
                    doc="counting window per sample; 0 = the encoder's presentation time")
     test_fraction = Float(0.25, low=0.0, high=1.0, low_open=True, high_open=True,
-                          doc="fraction of samples held out to report accuracy")
+                          doc="fraction of samples held out to report accuracy (the last ones presented)")
+    validation_fraction = Float(0.2, low=0.0, high=0.9,
+                                doc="fraction of samples (before the test ones) used to select the "
+                                    "epoch (softmax) or lambda (ridge)")
 
 
 @register
@@ -55,6 +58,7 @@ class RidgeReadout(Readout):
     summary = ("ridge_lambda",)
 
     ridge_lambda = Float(1.0, low=0.0, high=1e9, doc="ridge penalty lambda")
+    select_lambda = Bool(True, doc="choose lambda on the validation samples among ridge_lambda x 10^-3..10^3")
     features = Choice("counts", ("counts", "filtered"), doc="spike counts or filtered states")
     tau_filter = Float(30.0, unit="ms", low=0.01, high=1e6, visible_if={"features": ("filtered",)},
                        doc="filter time constant of the liquid state")
@@ -68,3 +72,6 @@ class VoteClassifier(Readout):
 
     type_id = "readout.vote"
     title = "Vote classifier"
+
+    validation_fraction = Float(0.0, low=0.0, high=0.9,
+                                doc="fraction of samples (before the test ones) only scored, not trained on")
