@@ -50,6 +50,12 @@ def recording_name(node_id: str, source_id: str) -> str:
     return f"{node_id}/spikes:{source_id}"
 
 
+def internal_recordings(plan) -> set:
+    """Names of the spike recordings readouts and branching monitors made for themselves."""
+    names = {r for info in plan.metadata.get("readouts", {}).values() for r in info["recordings"]}
+    return names | {info["recording"] for info in plan.metadata.get("branching", {}).values()}
+
+
 def plan_readout(graph, node, plan, steps) -> None:
     """Record the feature populations of a readout node and describe it in ``plan.metadata``.
 
