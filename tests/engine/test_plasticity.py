@@ -481,7 +481,7 @@ def test_validation_names_nodes_the_backend_cannot_simulate():
     nalsm = Project.load(os.path.join(ROOT, "resources", "examples", "nalsm_digits.swproj"))
     warned = {p.node for p in validate(nalsm.graph, nalsm.settings) if "not simulated by the numba backend" in p.message}
     kinds = {n.label for n in nalsm.graph.nodes.values()
-             if n.type_id.startswith(("readout.", "modulator.nalsm", "monitor.branching"))}
+             if n.type_id.startswith("modulator.nalsm")}
     assert warned == kinds and warned
     song = Project.load(os.path.join(ROOT, "resources", "examples", "song_stdp.swproj"))
     assert not [p for p in validate(song.graph, song.settings) if "not simulated" in p.message]
