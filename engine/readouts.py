@@ -358,14 +358,16 @@ def connectivity_mask(n: int, csr_list) -> "scipy.sparse.csr_matrix":
     return mask
 
 
-def branching_factor_sample(steps, indices, n: int, mask, T: int, buffer: int = 25, window: int = 4) -> float:
-    """Branching factor of one sample, MODELS.md §6.3 (steps relative to the sample start).
+def branching_factor_per_neuron(steps, indices, n: int, mask, T: int, buffer: int = 25,
+                                window: int = 4) -> np.ndarray:
+    """``bf_n`` of every neuron for one sample, MODELS.md §6.3 (steps relative to the sample start;
+    NaN for a neuron without events).
 
     For each spike of neuron n at t with ``buffer + window <= t < T - buffer - window``:
     ``bf_t = post / max(pre, 1)``, pre = spikes of n's presynaptic partners in ``[t - window, t)``,
     post = spikes of its postsynaptic partners in ``[t + 1, t + 1 + window)`` (only spikes with
-    ``buffer <= t < T - buffer`` count). ``bf_n`` = mean over n's events; the result is the mean
-    over neurons that had events (NaN when none had).
+    ``buffer <= t < T - buffer`` count); ``bf_n`` = mean of bf_t over n's events. ``mask`` is the
+    binary pre→post matrix of :func:`connectivity_mask`.
     """
     steps = np.asarray(steps, np.int64)
     indices = np.asarray(indices, np.int64)
@@ -376,8 +378,9 @@ def branching_factor_sample(steps, indices, n: int, mask, T: int, buffer: int = 
     np.cumsum(raster, axis=0, out=before[1:])  # before[t] = spikes in [0, t)
     ev = (steps >= buffer + window) & (steps < T - buffer - window)
     t_ev, n_ev = steps[ev], indices[ev]
+    out = np.full(n, np.nan)
     if not t_ev.size:
-        return float("nan")
+        return out
     ts = np.unique(t_ev)
     pre_window = before[ts] - before[ts - window]            # spikes in [t - window, t)
     post_window = before[ts + 1 + window] - before[ts + 1]    # spikes in [t + 1, t + 1 + window)
@@ -387,7 +390,16 @@ def branching_factor_sample(steps, indices, n: int, mask, T: int, buffer: int = 
     bf_t = post[row, n_ev] / np.maximum(pre[row, n_ev], 1.0)
     sums = np.bincount(n_ev, weights=bf_t, minlength=n)
     counts = np.bincount(n_ev, minlength=n)
-    return float(np.mean(sums[counts > 0] / counts[counts > 0]))
+    has = counts > 0
+    out[has] = sums[has] / counts[has]
+    return out
+
+
+def branching_factor_sample(steps, indices, n: int, mask, T: int, buffer: int = 25, window: int = 4) -> float:
+    """Branching factor of one sample: the mean of :func:`branching_factor_per_neuron` over the
+    neurons that had events (NaN-mean, MODELS.md §6.3); NaN when none had."""
+    bf_n = branching_factor_per_neuron(steps, indices, n, mask, T, buffer, window)
+    return float(np.nanmean(bf_n)) if np.isfinite(bf_n).any() else float("nan")
 
 
 def branching_factor(steps, indices, n: int, mask, sample_start, T: int, buffer: int = 25,

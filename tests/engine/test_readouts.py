@@ -30,32 +30,30 @@ def test_bf2_silence_after_each_spike_is_zero():
 
 
 def test_bf3_no_presynaptic_spikes_clips_the_denominator_to_one():
-    # neuron 0 -> 1 and 0 -> 2; 0 fires at 100, both targets fire inside [101, 105)
+    # neuron 0 -> 1 and 0 -> 2; 0 fires at 100 with no presynaptic spike, both targets fire in [101, 105)
     mask = R.connectivity_mask(3, [(np.array([0, 2, 2, 2]), np.array([1, 2]))])
     steps, idx = np.array([100, 102, 104]), np.array([0, 1, 2])
-    # neurons 1 and 2 also have events (post = 0 for them: they project nowhere)
-    per_neuron = {0: 2.0, 1: 0.0, 2: 0.0}
-    expected = np.mean(list(per_neuron.values()))
-    assert R.branching_factor_sample(steps, idx, 3, mask, T=250) == pytest.approx(expected)
-    # alone (the targets fire outside the counting region) neuron 0's bf_t is 2 / clip(0, 1) = 2
-    steps = np.array([100, 102, 104])
-    mask1 = R.connectivity_mask(3, [(np.array([0, 2, 2, 2]), np.array([1, 2]))])
-    only0 = R.branching_factor_sample(steps, idx, 3, mask1, T=250, buffer=25)
-    assert only0 == pytest.approx(2.0 / 3)
+    bf_n = R.branching_factor_per_neuron(steps, idx, 3, mask, T=250)
+    assert bf_n[0] == 2.0
+    # neurons 1 and 2 project nowhere: their own events give 0
+    np.testing.assert_array_equal(bf_n[1:], [0.0, 0.0])
+    assert R.branching_factor_sample(steps, idx, 3, mask, T=250) == pytest.approx(2 / 3)
 
 
 def test_bf4_neurons_without_events_are_excluded_not_zero():
-    # 10-neuron ring, but only neurons 0..4 fire (each at 5 steps apart in a chain): neurons 5..9
-    # have no events and must not pull the mean down
+    # 10-neuron ring; only neurons 0..4 fire, in a chain 0 -> 1 -> ... -> 4 one step apart
     mask = ring_mask()
     steps, idx = [], []
     for start in range(40, 200, 20):
         for k in range(5):
             steps.append(start + k)
             idx.append(k)
+    bf_n = R.branching_factor_per_neuron(np.array(steps), np.array(idx), 10, mask, T=250)
+    # neurons 0..3: post 1 / clip(pre) 1; neuron 4: its post (5) is silent -> 0; 5..9: no events
+    np.testing.assert_array_equal(bf_n[:5], [1, 1, 1, 1, 0])
+    assert np.isnan(bf_n[5:]).all()
     bf = R.branching_factor_sample(np.array(steps), np.array(idx), 10, mask, T=250)
-    # neurons 0..3: post 1, pre clip -> 1 each event; neuron 4: its post (5) is silent -> 0
-    assert bf == pytest.approx((1 + 1 + 1 + 1 + 0) / 5)
+    assert bf == pytest.approx(4 / 5)  # not 4 / 10
 
 
 def test_branching_factor_windows_and_edges_match_a_loop_reference():
@@ -263,3 +261,75 @@ def test_noisy_pixels_clip_to_zero_and_the_maximum():
     noisy = R.noisy_pixels(images, 125.0, seed=2)
     assert noisy.min() == 0.0 and noisy.max() == 255.0
     assert 70 < np.std(noisy[:, 1]) < 110  # N(0, 125²) clipped about ±1σ: std ≈ 0.7·125
+
+
+# ---------------------------------------------------------------------------------------------
+# examples, end to end: `main.py run` prints the numbers, the .npz keeps them
+# ---------------------------------------------------------------------------------------------
+
+
+def _run_example(name, duration, tmp_path, capsys):
+    import argparse
+
+    from engine.cli_run import register
+    from engine.project import example_projects
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    path = next(p for p in example_projects() if p.name == f"{name}.swproj")
+    out = tmp_path / "r.npz"
+    args = parser.parse_args(["run", str(path), "--duration", duration, "--out", str(out), "-q"])
+    assert args.func(args) == 0
+    return capsys.readouterr(), out, path
+
+
+def test_neurocorex_digits_vote_readout(tmp_path, capsys):
+    from engine.runner import SimulationResults
+
+    captured, out, _ = _run_example("neurocorex_digits", "5s", tmp_path, capsys)
+    assert "readout 'Most spikes' (vote): test accuracy" in captured.out
+    assert "tied (counted wrong)" in captured.out and "true\\pred" in captured.out
+    r = SimulationResults.load(out).readouts["vote_1"]
+    confusion, ties = np.asarray(r["confusion"]), np.asarray(r["ties"])
+    assert confusion.sum() + ties.sum() == r["n_test"] == 25
+    assert r["accuracy"] == pytest.approx(np.trace(confusion) / r["n_test"])
+    assert r["n_ties"] == ties.sum() and f"{r['n_ties']} of 25 test samples tied" in captured.out
+    # the template weights make class neuron c answer digit c: training finds that back
+    assert np.sum(np.asarray(r["assignment"]) == np.arange(10)) >= 7
+    assert r["accuracy"] > 0.3  # chance is 0.1
+
+
+def test_nalsm_digits_readout_and_branching_factor(tmp_path, capsys):
+    """A shortened NALSM run prints accuracy and the branching factor; the branching factor equals
+    a loop transcription of §6.3 on the recorded spikes and the compiled connectivity."""
+    from engine.compiler import compile_graph
+    from engine.project import Project
+    from engine.runner import SimulationResults
+
+    captured, out, path = _run_example("nalsm_digits", "3s", tmp_path, capsys)
+    assert "readout 'Readout' (softmax): test accuracy" in captured.out
+    assert "branching factor 'Branching factor':" in captured.out
+    res = SimulationResults.load(out)
+    bf = res.branching["branching_1"]
+    assert bf["n_samples"] == 30 and np.isfinite(bf["branching_factor"])
+    plan = compile_graph(Project.load(path), {"duration": 3000.0})
+    [info] = plan.metadata["branching"].values()
+    [proj] = [p for p in plan.projections if p.name in info["projections"]]
+    n = info["size"]
+    adjacency = np.zeros((n, n), bool)
+    adjacency[proj.pre_indices(), proj.indices] = True
+    steps, idx = res.spikes[info["recording"]]
+    raster = np.zeros((res.n_steps, n), bool)
+    raster[steps, idx] = True
+    sample = 7
+    r = raster[sample * 100:(sample + 1) * 100].copy()
+    r[:25] = r[75:] = False
+    per_neuron = []
+    for j in range(n):
+        vals = [r[t + 1:t + 5][:, adjacency[j]].sum() / max(r[t - 4:t][:, adjacency[:, j]].sum(), 1)
+                for t in range(29, 71) if r[t, j]]
+        if vals:
+            per_neuron.append(np.mean(vals))
+    assert bf["per_sample"][sample] == pytest.approx(np.mean(per_neuron), rel=1e-12)
+    readout = res.readouts["softmax_1"]
+    assert readout["n_train"] + readout["n_validation"] + readout["n_test"] == 30
