@@ -31,6 +31,9 @@ class SoftmaxReadout(Readout):
 
     x = c / ||c||_1, x <- x / max(x over the batch);  y = softmax(x W + b)
     loss = cross-entropy(y, t) + l2/2 ||W||^2, optimised with Adadelta (or SGD / Adam).
+    t = softmax(+1 true class, -1 others); W, b start at 0; mini-batches in presentation order.
+    The reported test accuracy is taken at the epoch with the highest validation accuracy. The
+    seed is not used (zero initial weights and a fixed batch order make training deterministic).
     """
 
     type_id = "readout.softmax"
@@ -68,6 +71,11 @@ class RidgeReadout(Readout):
 class VoteClassifier(Readout):
     """Spike-count vote (Diehl & Cook 2015): each neuron is assigned the class that drove it most
     on the training samples; the prediction is the class whose neurons have the highest mean count.
+
+    A neuron that never fired in training, or whose highest mean count is shared by two classes,
+    is left unassigned. When several classes share the highest mean count of a test sample (e.g.
+    none of the assigned neurons fired) the sample is a tie: it is counted as wrong and reported
+    (the ties column of the confusion matrix), never resolved to the first class.
     """
 
     type_id = "readout.vote"

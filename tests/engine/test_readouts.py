@@ -333,3 +333,39 @@ def test_nalsm_digits_readout_and_branching_factor(tmp_path, capsys):
     assert bf["per_sample"][sample] == pytest.approx(np.mean(per_neuron), rel=1e-12)
     readout = res.readouts["softmax_1"]
     assert readout["n_train"] + readout["n_validation"] + readout["n_test"] == 30
+
+
+@pytest.mark.parametrize("kind, extra", [("vote", {}), ("softmax", dict(optimizer="adam", learning_rate=0.05,
+                                                                          epochs=100, batch=20, l2=0.0)),
+                                          ("ridge", dict(ridge_lambda=0.1, select_lambda=True, features="counts")),
+                                          ("ridge", dict(ridge_lambda=0.1, select_lambda=False, features="filtered",
+                                                         tau_filter=5.0))])
+def test_every_readout_learns_a_class_code_spread_over_two_populations(kind, extra):
+    """Class c makes neuron c of population A (or neuron c - 3 of population B) fire 3 times per
+    sample, plus background noise: every readout recovers the label on the test samples."""
+    rng = np.random.default_rng(7)
+    n_samples, window, classes = 60, 20, 6
+    labels = rng.integers(0, classes, n_samples)
+    starts = np.arange(n_samples) * window
+    recs = {0: ([], []), 1: ([], [])}
+    for s, c in enumerate(labels):
+        pop, neuron = (0, c) if c < 3 else (1, c - 3)
+        for k in (2, 8, 14):
+            recs[pop][0].append(starts[s] + k)
+            recs[pop][1].append(neuron)
+        noise_pop = rng.integers(0, 2)
+        recs[noise_pop][0].append(starts[s] + 17)
+        recs[noise_pop][1].append(3)  # a fourth, uninformative neuron in each population
+    recordings = []
+    for pop in (0, 1):
+        order = np.argsort(recs[pop][0], kind="stable")
+        recordings.append((np.asarray(recs[pop][0])[order], np.asarray(recs[pop][1])[order]))
+    info = dict(kind=kind, sizes=[4, 4], window_steps=0,
+                params=dict(test_fraction=0.25, validation_fraction=0.0 if kind == "vote" else 0.2, **extra))
+    dataset = dict(labels=labels, sample_start=starts, presentation_steps=window, dt=1.0)
+    r = R.evaluate_readout(info, dataset, recordings, n_steps=n_samples * window)
+    assert r["n_features"] == 8 and r["n_test"] == 15
+    assert r["accuracy"] == 1.0 and r["confusion"].trace() == 15
+    # a run that stops after one sample cannot train a readout: a reason, not a crash
+    with pytest.raises(ValueError, match="at least 2 complete samples"):
+        R.evaluate_readout(info, dataset, recordings, n_steps=window + 5)
