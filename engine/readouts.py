@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 READOUT_TYPES = ("readout.vote", "readout.softmax", "readout.ridge")
@@ -359,7 +360,7 @@ def connectivity_mask(n: int, csr_list) -> "scipy.sparse.csr_matrix":
 
 
 def branching_factor_per_neuron(steps, indices, n: int, mask, T: int, buffer: int = 25,
-                                window: int = 4) -> np.ndarray:
+                                window: int = 4, mask_t=None) -> np.ndarray:
     """``bf_n`` of every neuron for one sample, MODELS.md §6.3 (steps relative to the sample start;
     NaN for a neuron without events).
 
@@ -367,8 +368,11 @@ def branching_factor_per_neuron(steps, indices, n: int, mask, T: int, buffer: in
     ``bf_t = post / max(pre, 1)``, pre = spikes of n's presynaptic partners in ``[t - window, t)``,
     post = spikes of its postsynaptic partners in ``[t + 1, t + 1 + window)`` (only spikes with
     ``buffer <= t < T - buffer`` count); ``bf_n`` = mean of bf_t over n's events. ``mask`` is the
-    binary pre→post matrix of :func:`connectivity_mask`.
+    binary pre→post matrix of :func:`connectivity_mask` (``mask_t``: its transpose in CSR, when
+    the caller already has it).
     """
+    mask = mask.tocsr()
+    mask_t = mask.T.tocsr() if mask_t is None else mask_t
     steps = np.asarray(steps, np.int64)
     indices = np.asarray(indices, np.int64)
     keep = (steps >= buffer) & (steps < T - buffer)
@@ -381,13 +385,11 @@ def branching_factor_per_neuron(steps, indices, n: int, mask, T: int, buffer: in
     out = np.full(n, np.nan)
     if not t_ev.size:
         return out
-    ts = np.unique(t_ev)
-    pre_window = before[ts] - before[ts - window]            # spikes in [t - window, t)
-    post_window = before[ts + 1 + window] - before[ts + 1]    # spikes in [t + 1, t + 1 + window)
-    pre = np.asarray((mask.T @ pre_window.T).T)               # pre[t, n] = Σ_p A[p, n] W[t, p]
-    post = np.asarray((mask @ post_window.T).T)               # post[t, n] = Σ_q A[n, q] W[t, q]
-    row = np.searchsorted(ts, t_ev)
-    bf_t = post[row, n_ev] / np.maximum(pre[row, n_ev], 1.0)
+    # Only the events' partners are summed (CSR rows of the mask and of its transpose), not whole
+    # window x mask products: events x mean degree operations per sample.
+    pre = _partner_window_sums(mask_t.indptr, mask_t.indices, before, n_ev, t_ev - window, t_ev)  # [t - w, t)
+    post = _partner_window_sums(mask.indptr, mask.indices, before, n_ev, t_ev + 1, t_ev + 1 + window)
+    bf_t = post / np.maximum(pre, 1.0)
     sums = np.bincount(n_ev, weights=bf_t, minlength=n)
     counts = np.bincount(n_ev, minlength=n)
     has = counts > 0
@@ -395,10 +397,25 @@ def branching_factor_per_neuron(steps, indices, n: int, mask, T: int, buffer: in
     return out
 
 
-def branching_factor_sample(steps, indices, n: int, mask, T: int, buffer: int = 25, window: int = 4) -> float:
+@numba.njit(cache=True, nogil=True)
+def _partner_window_sums(indptr, partners, before, n_ev, lo, hi):  # pragma: no cover (compiled)
+    """For every event e: Σ over the partners q in CSR row ``n_ev[e]`` of the spikes of q in
+    ``[lo[e], hi[e])`` (``before[t, q]`` = spikes of q in ``[0, t)``)."""
+    out = np.zeros(n_ev.size)
+    for e in range(n_ev.size):
+        total = 0.0
+        for k in range(indptr[n_ev[e]], indptr[n_ev[e] + 1]):
+            q = partners[k]
+            total += before[hi[e], q] - before[lo[e], q]
+        out[e] = total
+    return out
+
+
+def branching_factor_sample(steps, indices, n: int, mask, T: int, buffer: int = 25, window: int = 4,
+                            mask_t=None) -> float:
     """Branching factor of one sample: the mean of :func:`branching_factor_per_neuron` over the
     neurons that had events (NaN-mean, MODELS.md §6.3); NaN when none had."""
-    bf_n = branching_factor_per_neuron(steps, indices, n, mask, T, buffer, window)
+    bf_n = branching_factor_per_neuron(steps, indices, n, mask, T, buffer, window, mask_t)
     return float(np.nanmean(bf_n)) if np.isfinite(bf_n).any() else float("nan")
 
 
@@ -410,10 +427,12 @@ def branching_factor(steps, indices, n: int, mask, sample_start, T: int, buffer:
     indices = np.asarray(indices, np.int64)
     order = np.argsort(steps, kind="stable")
     steps, indices = steps[order], indices[order]
+    mask = mask.tocsr()
+    mask_t = mask.T.tocsr()
     out = np.empty(len(sample_start))
     for s, start in enumerate(np.asarray(sample_start, np.int64)):
         lo, hi = np.searchsorted(steps, [start, start + T])
-        out[s] = branching_factor_sample(steps[lo:hi] - start, indices[lo:hi], n, mask, T, buffer, window)
+        out[s] = branching_factor_sample(steps[lo:hi] - start, indices[lo:hi], n, mask, T, buffer, window, mask_t)
     return out
 
 
