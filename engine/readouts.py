@@ -18,7 +18,9 @@ the first ones train, the next ``validation_fraction`` validate, the last ``test
 * ``readout.softmax``: MODELS.md §7.9 — L1-normalised counts divided by the maximum of each
   mini-batch, soft targets softmax(±1), cross-entropy + l2/2·ΣW², W and b start at 0, fixed batch
   order, Adadelta (lr, ρ = 0.95, ε = 1e-8) or SGD / Adam; the reported test accuracy is the one
-  at the epoch with the highest validation accuracy (first maximum).
+  at the epoch with the highest validation accuracy (first maximum; the NALSM script's habit of
+  ignoring the very last epoch is not copied). Accuracy is over all samples of a split, which
+  equals the reference's mean over equal-size batches.
 * ``readout.ridge``: MODELS.md §6.2 — W = (XᵀX + λI)⁻¹XᵀY on one-hot targets with an unpenalised
   intercept (X and Y centred on the training split, as scikit-learn's ``Ridge``); features are the
   L1-normalised counts (or filtered states) divided by the training split's maximum; with

@@ -369,3 +369,13 @@ def test_every_readout_learns_a_class_code_spread_over_two_populations(kind, ext
     # a run that stops after one sample cannot train a readout: a reason, not a crash
     with pytest.raises(ValueError, match="at least 2 complete samples"):
         R.evaluate_readout(info, dataset, recordings, n_steps=window + 5)
+
+
+def test_a_run_too_short_for_a_readout_says_why(tmp_path, capsys):
+    captured, out, _ = _run_example("neurocorex_digits", "60ms", tmp_path, capsys)
+    assert "readout 'Most spikes': needs at least 2 complete samples" in captured.err
+    assert "test accuracy" not in captured.out
+    from engine.runner import SimulationResults
+
+    res = SimulationResults.load(out)
+    assert res.readouts == {} and "needs at least 2 complete samples" in res.analysis_problems[0]
