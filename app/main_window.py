@@ -27,6 +27,7 @@ from app.run_controller import RunController
 from engine.errors import ParameterError, ProjectFileError, SynweaveError
 from engine.graph import SetParam
 from engine.project import Project, example_projects
+from engine.readouts import is_internal_recording
 
 WINDOWS: list["MainWindow"] = []
 
@@ -776,7 +777,7 @@ class MainWindow(QMainWindow):
         steps = results.n_steps
         t = steps * results.dt / 1000.0
         wall = results.wall_time_s
-        spikes = results.n_spikes
+        spikes = sum(int(s.size) for name, (s, _) in results.spikes.items() if not is_internal_recording(name))
         verb = "Stopped" if results.stopped else "Finished"
         self.progress_bar.setValue(1000 if not results.stopped else self.progress_bar.value())
         self.progress_bar.setFormat(f"{verb}: {t:.2f} s of model time in {wall:.2f} s · {spikes:,} spikes")

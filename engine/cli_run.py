@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from engine.errors import ParameterError
-from engine.readouts import internal_recordings
+from engine.readouts import is_internal_recording
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|min)?\s*$")
 _UNIT_MS = {None: 1.0, "ms": 1.0, "s": 1000.0, "min": 60_000.0}
@@ -95,7 +95,7 @@ def handler(args) -> int:
     wall = time.perf_counter() - t0
     if args.out:
         results.save(args.out)
-    n_spikes, rate = _spike_summary(results, internal_recordings(sim.plan))
+    n_spikes, rate = _spike_summary(results)
     saved = f", results in {args.out}" if args.out else ""
     print(f"{project.name}: {duration:g} ms simulated, {n_spikes} spikes recorded, mean rate {rate:.2f} Hz, "
           f"wall {wall:.2f} s (run {results.wall_time_s:.2f} s){saved}")
@@ -175,11 +175,11 @@ def analysis_summary(results, plan) -> list[str]:
     return lines
 
 
-def _spike_summary(results, internal=()) -> tuple[int, float]:
+def _spike_summary(results) -> tuple[int, float]:
     """Spikes and mean rate (Hz) over every monitored population (spike and rate monitors; a target
     watched by both is counted once; the recordings readouts make for themselves are left out)."""
     duration_s = results.n_steps * results.dt / 1000.0
-    shown = [k for k in results.spikes if k not in internal]
+    shown = [k for k in results.spikes if not is_internal_recording(k)]
     if shown:
         n_spikes = sum(int(results.spikes[k][0].size) for k in shown)
         neurons = sum(results.sizes.get(k, 0) for k in shown)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 READOUT_TYPES = ("readout.vote", "readout.softmax", "readout.ridge")
@@ -47,16 +46,19 @@ ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 # ---------------------------------------------------------------------------------------------
 
 
+RECORDING_TAG = "/spikes:"
+
+
 def recording_name(node_id: str, source_id: str) -> str:
     """Name of the spike recording a readout / branching node makes of ``source_id``; it starts
     with the node id, so live views file it under that node."""
-    return f"{node_id}/spikes:{source_id}"
+    return f"{node_id}{RECORDING_TAG}{source_id}"
 
 
-def internal_recordings(plan) -> set:
-    """Names of the spike recordings readouts and branching monitors made for themselves."""
-    names = {r for info in plan.metadata.get("readouts", {}).values() for r in info["recordings"]}
-    return names | {info["recording"] for info in plan.metadata.get("branching", {}).values()}
+def is_internal_recording(name: str) -> bool:
+    """Whether a spike recording is one a readout / branching node made for itself (not a
+    monitor's: live spike counts and rasters leave it out)."""
+    return RECORDING_TAG in name
 
 
 def plan_readout(graph, node, plan, steps) -> None:
@@ -389,27 +391,15 @@ def branching_factor_per_neuron(steps, indices, n: int, mask, T: int, buffer: in
         return out
     # Only the events' partners are summed (CSR rows of the mask and of its transpose), not whole
     # window x mask products: events x mean degree operations per sample.
-    pre = _partner_window_sums(mask_t.indptr, mask_t.indices, before, n_ev, t_ev - window, t_ev)  # [t - w, t)
-    post = _partner_window_sums(mask.indptr, mask.indices, before, n_ev, t_ev + 1, t_ev + 1 + window)
+    from engine.branching_kernel import partner_window_sums  # numba: imported when first needed
+
+    pre = partner_window_sums(mask_t.indptr, mask_t.indices, before, n_ev, t_ev - window, t_ev)  # [t - w, t)
+    post = partner_window_sums(mask.indptr, mask.indices, before, n_ev, t_ev + 1, t_ev + 1 + window)
     bf_t = post / np.maximum(pre, 1.0)
     sums = np.bincount(n_ev, weights=bf_t, minlength=n)
     counts = np.bincount(n_ev, minlength=n)
     has = counts > 0
     out[has] = sums[has] / counts[has]
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _partner_window_sums(indptr, partners, before, n_ev, lo, hi):  # pragma: no cover (compiled)
-    """For every event e: Σ over the partners q in CSR row ``n_ev[e]`` of the spikes of q in
-    ``[lo[e], hi[e])`` (``before[t, q]`` = spikes of q in ``[0, t)``)."""
-    out = np.zeros(n_ev.size)
-    for e in range(n_ev.size):
-        total = 0.0
-        for k in range(indptr[n_ev[e]], indptr[n_ev[e] + 1]):
-            q = partners[k]
-            total += before[hi[e], q] - before[lo[e], q]
-        out[e] = total
     return out
 
 
