@@ -33,6 +33,10 @@ def test_vote_readout_panel_shows_accuracy_and_confusion(make_window, qtbot, dia
     assert "ties" in panel.status.text()
     assert len(panel.cm_texts) == np.count_nonzero(cm)  # every non-empty cell carries its count
     assert "test accuracy" in win.statusBar().currentMessage()
+    # the readout's own recording of the class neurons is not counted as monitored spikes
+    raster = win.plots.panels[node_by_label(win, "Raster")]
+    assert raster.n_spikes > 0 and win.run.spike_count == raster.n_spikes
+    assert f"{raster.n_spikes:,} spikes" in win.progress_bar.format()
     win.plot_docks[readout_id].raise_()
     QApplication.processEvents()
     panel.export(tmp_path / "confusion.csv")
