@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
         self._view_pending: dict | None = None
         self._shown_once = False
         self.plot_docks: dict[str, QDockWidget] = {}
+        self.example_folder = None  # see set_project
         self.doc = Document(project or Project(), self)
         self.scene = GraphScene(self.doc, self)
         self.view = GraphView(self.scene, self)
@@ -411,6 +412,8 @@ class MainWindow(QMainWindow):
             self.run.stop()
             self.run.wait(10.0)
         old = self.doc
+        #: folder relative file paths of an untitled example copy start at (None otherwise)
+        self.example_folder = None
         self.doc = Document(project, self)
         self.scene.doc.graphChanged.disconnect(self.scene.on_operation)
         self.scene.deleteLater()
@@ -641,6 +644,7 @@ class MainWindow(QMainWindow):
         project.absolutize_paths(Path(path).parent)
         project.path = None
         self.set_project(project)
+        self.example_folder = Path(path).parent
         self.statusBar().showMessage(f"Example “{project.name}”: press Ctrl+Enter to run it", 10000)
         return True
 
@@ -791,7 +795,12 @@ class MainWindow(QMainWindow):
         self.plots.begin_run(snapshot.graph, s.duration, s.dt)
         for dock in self.plot_docks.values():
             dock.show()
-        started = self.run.start(snapshot, s.duration, backend=s.backend, settings=s.values_json(),
+        settings = s.values_json()
+        # the snapshot has no file: relative data / connection paths start at the project's folder
+        folder = Path(self.doc.path).parent if self.doc.path else self.example_folder
+        if folder is not None:
+            settings["base_path"] = str(folder)
+        started = self.run.start(snapshot, s.duration, backend=s.backend, settings=settings,
                                  graph=snapshot.graph)
         if started:
             self.progress_bar.setValue(0)
@@ -878,7 +887,15 @@ class MainWindow(QMainWindow):
             recorded = "no spike monitor"
         self.progress_bar.setValue(1000 if not results.stopped else self.progress_bar.value())
         self.progress_bar.setFormat(f"{verb}: {t:.2f} s of model time in {wall:.2f} s · {recorded}")
-        self.statusBar().showMessage(f"{verb} run: {t:.2f} s simulated in {wall:.2f} s wall time", 10000)
+        message = f"{verb} run: {t:.2f} s simulated in {wall:.2f} s wall time"
+        # trained readouts and branching factors: their panels show the details
+        for node_id, r in getattr(results, "readouts", {}).items():
+            label = self.doc.graph.node(node_id).label if node_id in self.doc.graph else node_id
+            message += f" · {label}: test accuracy {100 * float(r['accuracy']):.1f} %"
+        for node_id, b in getattr(results, "branching", {}).items():
+            label = self.doc.graph.node(node_id).label if node_id in self.doc.graph else node_id
+            message += f" · {label}: {float(b['branching_factor']):.3f}"
+        self.statusBar().showMessage(message, 30000)
 
     def _on_run_failed(self, message: str):
         self.progress_bar.setFormat("Run failed — see the message")

@@ -25,6 +25,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.errors import SynweaveError
+from engine.readouts import is_internal_recording
 
 PHASE_TEXT = {"validate": "Validating", "compile": "Compiling network", "jit": "JIT-compiling kernels",
               "run": "Running"}
@@ -41,6 +42,8 @@ def import_worker_modules() -> None:
     import engine.backends.numba_backend  # noqa: F401  (numba itself)
     import engine.compiler  # noqa: F401
     import engine.runner  # noqa: F401
+    import engine.branching_kernel  # noqa: F401  (readouts and branching monitors, after the run)
+    import scipy.sparse  # noqa: F401
     import sklearn.datasets  # noqa: F401
 
 
@@ -86,6 +89,8 @@ def translate(chunk, graph=None, monitor_map: dict | None = None) -> LiveChunk:
 
     out = LiveChunk(chunk.start_step * dt, chunk.stop_step * dt, dt)
     for name, (steps, idx) in chunk.spikes.items():
+        if is_internal_recording(name):
+            continue  # a readout's own recording: its results arrive in ``readouts`` at the end
         out.spikes[key(name)] = (np.asarray(steps, np.float64) * dt, np.asarray(idx, np.int32))
     for name, counts in chunk.rates.items():
         out.rates[key(name)] = np.asarray(counts)

@@ -746,3 +746,23 @@ def _build_reward(ctx: _Context, node, plan: SimulationPlan) -> None:
         times = np.sort(rng.uniform(0.0, ctx.duration, n))
     plan.modulators.append(RewardPlan(node.id, tau_d=node.tau_d, tonic=node.tonic,
                                       steps=np.rint(times / ctx.dt).astype(np.int64), amplitudes=node.amplitude))
+
+
+# ---------------------------------------------------------------------------------------------
+# readouts and the branching monitor: a spike recording now, evaluated after the run
+# (engine/readouts.py)
+# ---------------------------------------------------------------------------------------------
+
+
+@builds("readout.vote", "readout.softmax", "readout.ridge", phase=PHASE_MONITORS)
+def _build_readout(ctx: _Context, node, plan: SimulationPlan) -> None:
+    from engine.readouts import plan_readout
+
+    plan_readout(ctx.graph, node, plan, ctx.steps)
+
+
+@builds("monitor.branching", phase=PHASE_MONITORS)
+def _build_branching_monitor(ctx: _Context, node, plan: SimulationPlan) -> None:
+    from engine.readouts import plan_branching
+
+    plan_branching(ctx.graph, node, plan, ctx.steps)
