@@ -590,7 +590,9 @@ class StatePanel(PlotPanel):
         unit = STATE_UNITS.get(variable, "")
         self.plot.setLabel("left", f"{variable} ({unit})" if unit else variable)
         self.plot.hideButtons()
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        # the legend gets its own row under the plot: drawn inside the view box it covered the traces
+        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=8)
+        self.glw.addItem(self.legend, row=1, col=0)
         self.curves: list = []
         self.reset(1, 1000.0, 0.1)
         self.running = False
@@ -631,8 +633,9 @@ class StatePanel(PlotPanel):
         while len(self.curves) < k:
             j = len(self.curves)
             name = f"#{self.indices[j]}" if j < len(self.indices) else f"#{j}"
-            self.curves.append(self.plot.plot(pen=pg.mkPen(TRACE_COLOURS[j % len(TRACE_COLOURS)], width=1.3),
-                                              name=name))
+            curve = self.plot.plot(pen=pg.mkPen(TRACE_COLOURS[j % len(TRACE_COLOURS)], width=1.3), name=name)
+            self.legend.addItem(curve, name)
+            self.curves.append(curve)
         # Decimate long traces to ~4 points per horizontal pixel (min/max keeps spikes visible).
         for j in range(k):
             self.curves[j].setData(t / 1000.0, v[:, j])

@@ -120,3 +120,24 @@ def test_monitor_panels_follow_the_graph(cuba_window):
     win.doc.undo_stack.undo()
     QApplication.processEvents()
     assert mon not in win.plots.panels and mon not in win.plot_docks
+
+
+def test_membrane_legend_does_not_cover_the_traces(qtbot):
+    """Issue 9: the legend of a state plot sat inside the plot and hid the traces."""
+    from PySide6.QtWidgets import QApplication
+
+    state = StatePanel("s", "V", variable="V", indices=(0, 1, 2))
+    qtbot.addWidget(state)
+    state.resize(700, 300)
+    state.show()
+    state.reset(3, 1000.0, 0.1)
+    t = np.arange(0, 1000, 0.1)
+    state.add(LiveChunk(0.0, 1000.0, 0.1, states={"s": {"V": (t, -65 + 5 * np.sin(np.outer(t, [0.01, 0.02, 0.03])))}}))
+    state._redraw()
+    QApplication.processEvents()
+    names = [label.text for _, label in state.legend.items]
+    assert names == ["#0", "#1", "#2"]
+    view = state.plot.vb.sceneBoundingRect()
+    assert not state.legend.sceneBoundingRect().intersects(view)
+    assert view.height() > 150, "the traces keep most of the panel"
+    state.grab().save("/tmp/state_legend.png")
