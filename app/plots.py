@@ -708,17 +708,29 @@ class WeightPanel(PlotPanel):
         for t_ms, w in snapshots:
             w = np.asarray(w, np.float64)
             flat = w[np.isfinite(w)].ravel()
+            lo, hi = (float(flat.min()), float(flat.max())) if flat.size else (0.0, 1.0)
             if self.edges is None:
-                lo, hi = (float(flat.min()), float(flat.max())) if flat.size else (0.0, 1.0)
                 if hi <= lo:
-                    hi = lo + 1.0
+                    hi = lo + max(abs(lo), 1e-12)  # one value (a constant start): a range around it
                 span = hi - lo
                 self.edges = np.linspace(lo - 0.05 * span, hi + 0.05 * span, self.bins + 1)
-            self.hists.append(np.histogram(np.clip(flat, self.edges[0], self.edges[-1]), self.edges)[0])
+            elif lo < self.edges[0] or hi > self.edges[-1]:
+                self._widen(lo, hi)  # learning moved weights out of the range: never clip them
+            self.hists.append(np.histogram(flat, self.edges)[0])
             self.times.append(float(t_ms))
             self.latest = w
         self.has_data = self.dirty = True
         return True
+
+    def _widen(self, lo: float, hi: float) -> None:
+        """New bin edges covering ``[lo, hi]`` too; earlier histograms are re-binned by bin centre."""
+        old_edges = self.edges
+        lo, hi = min(lo, old_edges[0]), max(hi, old_edges[-1])
+        span = hi - lo
+        self.edges = np.linspace(lo - 0.05 * span, hi + 0.05 * span, self.bins + 1)
+        centres = 0.5 * (old_edges[1:] + old_edges[:-1])
+        target = np.clip(np.searchsorted(self.edges, centres, side="right") - 1, 0, self.bins - 1)
+        self.hists = [np.bincount(target, weights=h, minlength=self.bins).astype(np.int64) for h in self.hists]
 
     def _redraw(self):
         if not self.hists:

@@ -141,3 +141,20 @@ def test_membrane_legend_does_not_cover_the_traces(qtbot):
     assert not state.legend.sceneBoundingRect().intersects(view)
     assert view.height() > 150, "the traces keep most of the panel"
     state.grab().save("/tmp/state_legend.png")
+
+
+def test_weight_histogram_widens_when_learning_leaves_the_first_range(qtbot):
+    """A constant start (every weight 0.5) must not pin the histogram's range: weights learned up
+    to 4 are counted in their own bins, not clipped into the last one."""
+    weights = WeightPanel("w", "Weights", bins=20)
+    qtbot.addWidget(weights)
+    weights.reset(1, 1000.0, 0.1)
+    weights.add(LiveChunk(0.0, 10.0, 0.1, weights={"w": [(0.0, np.full(100, 0.5))]}))
+    later = np.r_[np.full(50, 0.5), np.linspace(1.0, 4.0, 50)]
+    weights.add(LiveChunk(10.0, 20.0, 0.1, weights={"w": [(10.0, later)]}))
+    assert weights.edges[0] < 0.5 and weights.edges[-1] > 4.0
+    assert [int(h.sum()) for h in weights.hists] == [100, 100]
+    np.testing.assert_array_equal(weights.hists[-1], np.histogram(later, weights.edges)[0])
+    first = weights.hists[0]  # re-binned by bin centre: within one bin of where it was
+    centre = 0.5 * (weights.edges[np.argmax(first)] + weights.edges[np.argmax(first) + 1])
+    assert first.max() == 100 and abs(centre - 0.5) <= weights.edges[1] - weights.edges[0]
