@@ -19,6 +19,7 @@ from engine.errors import SimulationError
 # name -> "module:attribute" (imported on first use, so that e.g. torch is only imported when asked for)
 _REGISTRY: dict[str, str | type] = {
     "numba": "engine.backends.numba_backend:NumbaBackend",
+    "nest": "engine.backends.nest_backend:NestBackend",  # needs nest-simulator (the `nest` extra)
 }
 
 
