@@ -23,6 +23,21 @@ _REGISTRY: dict[str, str | type] = {
 }
 
 
+#: name -> the optional package a backend needs (checked without importing it)
+_REQUIRES: dict[str, str] = {"nest": "nest"}
+
+
+def missing_dependency(name: str) -> str | None:
+    """The package backend ``name`` needs and this Python lacks (None: nothing missing). Cheap: the
+    package is looked up, not imported (importing NEST takes a second and starts its kernel)."""
+    import importlib.util
+
+    package = _REQUIRES.get(name)
+    if package is None or importlib.util.find_spec(package) is not None:
+        return None
+    return package
+
+
 def register_backend(name: str, target) -> None:
     """Register a backend class, or a lazy ``"module:Class"`` reference, under ``name``."""
     _REGISTRY[name] = target
