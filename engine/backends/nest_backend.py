@@ -80,7 +80,21 @@ from engine.plan import (CurrentSourcePlan, PoissonSourcePlan, SimulationPlan, S
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read by OpenMP when NEST loads: do not spin
 os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on stdout (the CLI's summary goes there)
 
-import nest  # noqa: E402  (after the environment above)
+
+def _start_numba_threads_first() -> None:
+    """Start numba's threading layer before NEST loads its OpenMP runtime. With numba's OpenMP layer,
+    the other order (NEST imported, then a parallel numba kernel run, then a NEST call) crashes NEST
+    with a segmentation fault in ``ResetKernel`` (measured with nest-simulator 3.10 / numba 0.6x:
+    this order is safe, and the workqueue layer is safe in both)."""
+    try:
+        from numba.np.ufunc.parallel import _launch_threads
+    except ImportError:  # numba missing or reorganised: nothing to order
+        return
+    _launch_threads()
+
+
+_start_numba_threads_first()
+import nest  # noqa: E402  (after the environment above and numba's threads)
 
 #: NEST model per plan model (the LIF model depends on its channel kind)
 _NEST_NEURON = {"cobalif": "iaf_cond_exp", "izhikevich": "izhikevich"}

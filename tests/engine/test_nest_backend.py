@@ -65,11 +65,14 @@ def test_delta_synapses_give_the_same_spike_steps_in_any_chunking():
 
 
 def test_exponential_synapses_act_one_step_later_in_nest():
-    ours = Simulation(spike_train_network("exponential", 30.0)).run(12.0)
-    theirs = Simulation(spike_train_network("exponential", 30.0), backend="nest").run(12.0, chunk_steps=13)
-    a, b = spikes(ours, "A"), spikes(theirs, "A")
-    assert len(a) >= 4
-    assert b == [(k + 1, i) for k, i in a]  # the one-step convention difference (module docstring)
+    """Each exponential synapse on the path adds one step in NEST: the first layer spikes one step
+    after ours, the second two steps after; the membrane traces are ours shifted by one step."""
+    ours = Simulation(spike_train_network("exponential", 45.0)).run(12.0)
+    theirs = Simulation(spike_train_network("exponential", 45.0), backend="nest").run(12.0, chunk_steps=13)
+    first, second = spikes(ours, "A"), spikes(ours, "B")
+    assert len(first) >= 4 and len(second) >= 3
+    assert spikes(theirs, "A") == [(k + 1, i) for k, i in first]
+    assert spikes(theirs, "B") == [(k + 2, i) for k, i in second]
     v_ours, v_nest = ours.states["V"]["V"][1], theirs.states["V"]["V"][1]
     np.testing.assert_allclose(v_nest[6:14], v_ours[5:13], atol=1e-9)  # the first PSP, shifted by one step
 
@@ -119,7 +122,8 @@ def test_song_stdp_learns_within_bounds_and_weights_read_back_in_csr_order():
     w_max = proj.rules[0].get("w_max")
     assert w1.min() >= 0.0 and w1.max() <= w_max * (1 + 1e-9)
     assert np.mean(np.abs(w1 - w0)) > 0.01 * w_max
-    assert sim.results.n_spikes > 0
+    [counts] = sim.results.rates.values()
+    assert counts.sum() > 20  # the neuron fires (tens of Hz)
 
 
 def small_plan(**projection) -> SimulationPlan:
