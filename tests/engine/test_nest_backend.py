@@ -156,16 +156,20 @@ def test_state_files_are_refused_with_a_reason(tmp_path):
         sim.get_state("lif_1", "I_exc")
 
 
-def test_validation_warns_per_node_nest_does_not_simulate():
+def test_validation_names_the_nodes_nest_cannot_run():
+    """Nodes the compiler builds but NEST cannot run are errors (the run would be refused); nodes no
+    backend simulates stay warnings; the numba backend has neither for CUBA."""
     from engine.validate import validate_project
 
     project = Project.load(ROOT / "resources/examples/nalsm_digits.swproj")
     project.settings.backend = "nest"
-    warned = {p.node for p in validate_project(project) if "not simulated by the nest backend" in p.message}
-    assert {"Astrocyte", "Liquid STDP"} <= warned or "Astrocyte" in warned
-    numba = {p.node for p in validate_project(Project.load(ROOT / "resources/examples/cuba.swproj"))
-             if "not simulated" in p.message}
-    assert not numba
+    problems = {p.node: p for p in validate_project(project) if "nest backend" in p.message}
+    assert problems["Astrocyte"].severity == "error" and "cannot be run" in problems["Astrocyte"].message
+    assert problems["Readout"].severity == "warning"  # trained readouts are not simulated by any backend
+    cuba = Project.load(ROOT / "resources/examples/cuba.swproj")
+    assert not [p for p in validate_project(cuba) if "backend" in p.message]
+    cuba.settings.backend = "nest"
+    assert not [p for p in validate_project(cuba) if "backend" in p.message]
 
 
 def test_cli_runs_a_project_on_nest(tmp_path):
