@@ -63,12 +63,18 @@ Threads
 they wait for each other, which collapses throughput on a shared or oversubscribed machine, so this
 module sets ``OMP_WAIT_POLICY=PASSIVE`` before NEST is first imported (unless the environment already
 sets it). NEST's kernel is global: constructing a second :class:`NestBackend` resets it and makes the
-first one unusable (it then raises instead of returning another network's data).
+first one unusable (it then raises instead of returning another network's data). NEST crashes when
+called from a thread other than the one that loaded it, so every NEST call of this module runs on one
+dedicated thread (the runner, the CLI and the GUI's run workers call from wherever they are).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
+import importlib
 import os
+import threading
 
 import numpy as np
 
@@ -94,7 +100,24 @@ def _start_numba_threads_first() -> None:
 
 
 _start_numba_threads_first()
-import nest  # noqa: E402  (after the environment above and numba's threads)
+
+#: NEST's kernel keeps OpenMP thread-private state of the thread that loaded it: a NEST call from any
+#: other thread crashes the process (segmentation fault; the GUI and the runner use worker threads).
+#: Every NEST call therefore runs on this one thread, which also imports NEST.
+_NEST_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="nest-kernel")
+
+
+def _on_nest_thread(fn):
+    """Run the decorated method on the NEST thread (directly when already there), re-raising its errors."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if threading.current_thread().name.startswith("nest-kernel"):
+            return fn(*args, **kwargs)
+        return _NEST_THREAD.submit(fn, *args, **kwargs).result()
+    return call
+
+
+nest = _NEST_THREAD.submit(importlib.import_module, "nest").result()
 
 #: NEST model per plan model (the LIF model depends on its channel kind)
 _NEST_NEURON = {"cobalif": "iaf_cond_exp", "izhikevich": "izhikevich"}
@@ -160,6 +183,7 @@ class NestBackend(Backend):
         "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
     })
 
+    @_on_nest_thread
     def __init__(self, plan: SimulationPlan, dtype: str | None = None, threads: int = 1):
         super().__init__(plan, dtype)
         self.dt = float(plan.dt)
@@ -479,10 +503,12 @@ class NestBackend(Backend):
     def step(self) -> int:
         return self._k
 
+    @_on_nest_thread
     def warmup(self) -> None:
         """Nothing to compile: NEST builds its connection tables inside the first chunk."""
         self._check_owner()
 
+    @_on_nest_thread
     def run_steps(self, n: int) -> ChunkResult:
         n = int(n)
         if n < 0:
@@ -574,6 +600,7 @@ class NestBackend(Backend):
                                   "written (state monitors can record the channel currents)")
         return target, ours, nest_name
 
+    @_on_nest_thread
     def get_state(self, population: str, variable: str) -> np.ndarray:
         target, ours, nest_name = self._address(population, variable)
         if target.nodes is None:
@@ -583,6 +610,7 @@ class NestBackend(Backend):
             values = values / target.g_leak
         return values.astype(self.dtype)
 
+    @_on_nest_thread
     def set_state(self, population: str, variable: str, values) -> None:
         target, ours, nest_name = self._address(population, variable)
         if target.nodes is None:
@@ -592,6 +620,7 @@ class NestBackend(Backend):
             values = values * target.g_leak
         target.nodes.set({nest_name: values.tolist()})
 
+    @_on_nest_thread
     def projection_weights(self, name: str) -> np.ndarray:
         """Weights of projection ``name`` in its CSR order and our units (static ones: the plan's)."""
         self._check_owner()
