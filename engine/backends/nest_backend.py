@@ -461,7 +461,8 @@ class NestBackend(Backend):
             if mon.kind in ("spikes", "rate"):
                 rec = nest.Create("spike_recorder")
                 if nodes is not None:
-                    watched = nodes if mon.kind == "rate" or mon.indices is None else nodes[mon.indices.tolist()]
+                    watched = (nodes if mon.kind == "rate" or mon.indices is None
+                               else nodes[np.unique(mon.indices).tolist()])
                     if len(watched):
                         nest.Connect(watched, rec)
                 first = int(nodes[0].global_id) if nodes is not None else 0
