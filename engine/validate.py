@@ -102,12 +102,16 @@ def require_valid(graph: ModelGraph, settings=None) -> list[Problem]:
 
 def _check_backend(graph: ModelGraph, backend: str) -> list[Problem]:
     """The chosen backend exists, and every node it cannot simulate is named on that node."""
-    from engine.backends import available_backends
+    from engine.backends import available_backends, missing_dependency
     from engine.compiler import buildable_node_types, unsupported_node_types
 
     if backend not in available_backends():
         return [Problem(f"the {backend} backend is planned but not available yet",
                         field="backend", hint=f"choose {' or '.join(available_backends())}")]
+    package = missing_dependency(backend)
+    if package is not None:
+        return [Problem(f"the {backend} backend needs the {package} package, which is not installed",
+                        field="backend", hint=f"pip install -e '.[{backend}]', or choose numba")]
     built = buildable_node_types()
     out = []
     for node in unsupported_node_types(graph, backend):

@@ -7,7 +7,8 @@ the CLI and a shared test-suite can pick them by name::
     backend_cls = get_backend("numba")
     sim_state = backend_cls(plan)
 
-A torch backend registers itself the same way (``register_backend("torch", "engine.backends.torch_backend:TorchBackend")``).
+The NEST backend (``"nest"``, :mod:`engine.backends.nest_backend`) needs ``nest-simulator`` and is only
+imported when asked for. A torch backend registers itself the same way (``register_backend("torch", "engine.backends.torch_backend:TorchBackend")``).
 """
 
 from __future__ import annotations

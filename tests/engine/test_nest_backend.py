@@ -214,6 +214,17 @@ def test_validation_names_the_nodes_nest_cannot_run():
     assert not [p for p in validate_project(cuba) if "backend" in p.message]
 
 
+def test_a_missing_nest_is_one_problem_on_the_backend_setting(monkeypatch):
+    import engine.backends as backends
+    from engine.validate import validate_project
+
+    monkeypatch.setitem(backends._REQUIRES, "nest", "a_package_that_is_not_installed")
+    project = Project.load(ROOT / "resources/examples/cuba.swproj")
+    project.settings.backend = "nest"
+    [problem] = [p for p in validate_project(project) if "backend" in p.message]
+    assert problem.field == "backend" and problem.severity == "error" and "not installed" in problem.message
+
+
 def test_cli_runs_a_project_on_nest(tmp_path):
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     done = subprocess.run([sys.executable, "main.py", "run", "resources/examples/cuba.swproj", "--backend", "nest",
