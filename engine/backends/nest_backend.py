@@ -176,6 +176,8 @@ class NestBackend(Backend):
 
     name = "nest"
     engine_semantics = False
+    #: recorded in the results next to numpy's and numba's
+    library_versions = {"nest": str(getattr(nest, "__version__", "unknown"))}
     supported_node_types = frozenset({
         "neuron.lif", "neuron.cobalif", "neuron.izhikevich",
         "input.poisson", "input.spike_train", "input.dataset", "input.event_stream", "input.current",

@@ -234,4 +234,5 @@ def test_cli_runs_a_project_on_nest(tmp_path):
     assert "100 ms simulated" in done.stdout and done.stdout.count("\n") == 1
     from engine.runner import SimulationResults
 
-    assert SimulationResults.load(tmp_path / "r.npz").settings["backend"] == "nest"
+    saved = SimulationResults.load(tmp_path / "r.npz")
+    assert saved.settings["backend"] == "nest" and saved.versions["nest"].startswith("3.")
