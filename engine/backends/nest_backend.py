@@ -615,6 +615,8 @@ class NestBackend(Backend):
 
     @_on_nest_thread
     def set_state(self, population: str, variable: str, values) -> None:
+        """Overwrite a state variable between chunks. A spike NEST stamped at the chunk's last instant
+        (our next step) has already been emitted and is not undone, unlike in the numba backend."""
         target, ours, nest_name = self._address(population, variable)
         if target.nodes is None:
             return
