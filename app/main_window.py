@@ -346,12 +346,17 @@ class MainWindow(QMainWindow):
         self.backend_combo = FocusWheelComboBox()
         self.backend_combo.setObjectName("setting_backend")
         self.backend_combo.addItems(list(self.doc.project.settings.params["backend"].choices))
-        from engine.backends import available_backends
+        from engine.backends import available_backends, missing_dependency
 
         for i in range(self.backend_combo.count()):  # planned backends are listed but not offered
-            if self.backend_combo.itemText(i) not in available_backends():
+            name = self.backend_combo.itemText(i)
+            if name not in available_backends():
                 self.backend_combo.model().item(i).setEnabled(False)
                 self.backend_combo.setItemData(i, "planned, not available yet", Qt.ItemDataRole.ToolTipRole)
+            elif (package := missing_dependency(name)) is not None:
+                self.backend_combo.model().item(i).setEnabled(False)
+                self.backend_combo.setItemData(i, f"needs the {package} package (pip install -e '.[{name}]')",
+                                               Qt.ItemDataRole.ToolTipRole)
         self.backend_combo.currentTextChanged.connect(lambda t: self.doc.set_setting("backend", t))
         tb.addWidget(self.backend_combo)
         tb.addSeparator()

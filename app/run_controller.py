@@ -31,7 +31,7 @@ PHASE_TEXT = {"validate": "Validating", "compile": "Compiling network", "jit": "
               "run": "Running"}
 
 
-def import_worker_modules() -> None:
+def import_worker_modules(backend: str = "numba") -> None:
     """Import in the GUI thread what worker threads would otherwise import lazily.
 
     A first import of a large package (numba, scikit-learn) inside a worker thread can deadlock
@@ -45,6 +45,14 @@ def import_worker_modules() -> None:
     import engine.branching_kernel  # noqa: F401  (readouts and branching monitors, after the run)
     import scipy.sparse  # noqa: F401
     import sklearn.datasets  # noqa: F401
+    from engine.backends import get_backend, missing_dependency
+    from engine.errors import SimulationError
+
+    if backend != "numba" and missing_dependency(backend) is None:
+        try:
+            get_backend(backend)  # e.g. NEST: loads its kernel and OpenMP runtime here, not in the worker
+        except SimulationError:  # unknown or broken: the worker reports it
+            pass
 
 
 @dataclass
@@ -178,7 +186,7 @@ class RunController(QObject):
         self._set_state("starting")
         args = dict(source=source, duration_ms=float(duration_ms), backend=backend,
                     settings=dict(settings or {}), seed=seed, dtype=dtype, options=backend_options)
-        import_worker_modules()
+        import_worker_modules(backend)
         self.thread = threading.Thread(target=self._worker, kwargs=args, name="synweave-sim", daemon=True)
         self.thread.start()
         self.timer.start()

@@ -86,6 +86,7 @@ def handler(args) -> int:
     if args.dtype:
         settings["dtype"] = args.dtype
     backend = args.backend or project.settings.backend
+    settings["backend"] = backend  # validation warns about the nodes this backend does not simulate
     preflight(project)
     bar = None if args.quiet else ProgressBar(sys.stderr)
     t0 = time.perf_counter()
@@ -218,7 +219,7 @@ def register(subparsers) -> None:
                               description="Simulate a project without the GUI and print a summary.")
     p.add_argument("file", metavar="FILE", help="project file (.swproj)")
     p.add_argument("--duration", help="model time, e.g. 1s, 250ms or 500 (ms); default: the project's")
-    p.add_argument("--backend", choices=None, help="simulation backend (default: the project's, e.g. numba)")
+    p.add_argument("--backend", choices=None, help="simulation backend: numba or nest (nest needs nest-simulator); default: the project's")
     p.add_argument("--seed", type=int, help="project seed override")
     p.add_argument("--out", help="write recorded data, settings and versions to this .npz")
     p.add_argument("--dtype", choices=("float32", "float64"), help="state precision (default: the project's)")

@@ -448,7 +448,8 @@ class Simulation:
         settings = dict(self.settings)
         settings.update(dt=self.plan.dt, seed=self.plan.seed, dtype=self.plan.dtype, backend=self.backend_name,
                         n_neurons=self.plan.n_neurons, n_synapses=self.plan.n_synapses)
-        res = SimulationResults(dt=self.plan.dt, settings=settings, versions=library_versions(), sizes=sizes)
+        versions = dict(library_versions(), **getattr(self.backend, "library_versions", {}))  # e.g. NEST's
+        res = SimulationResults(dt=self.plan.dt, settings=settings, versions=versions, sizes=sizes)
         self._snapshot_steps = {}
         projections = {p.name: p for p in self.plan.projections}
         for mon in self._weight_monitors():

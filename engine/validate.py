@@ -102,16 +102,27 @@ def require_valid(graph: ModelGraph, settings=None) -> list[Problem]:
 
 def _check_backend(graph: ModelGraph, backend: str) -> list[Problem]:
     """The chosen backend exists, and every node it cannot simulate is named on that node."""
-    from engine.backends import available_backends
-    from engine.compiler import unsupported_node_types
+    from engine.backends import available_backends, missing_dependency
+    from engine.compiler import buildable_node_types, unsupported_node_types
 
     if backend not in available_backends():
         return [Problem(f"the {backend} backend is planned but not available yet",
                         field="backend", hint=f"choose {' or '.join(available_backends())}")]
-    return [Problem(f"{node.title} is not simulated by the {backend} backend yet: it has no effect on a run",
-                    node=node.label, severity="warning",
-                    hint="remove it, or keep it for export and later versions")
-            for node in unsupported_node_types(graph, backend)]
+    package = missing_dependency(backend)
+    if package is not None:
+        return [Problem(f"the {backend} backend needs the {package} package, which is not installed",
+                        field="backend", hint=f"pip install -e '.[{backend}]', or choose numba")]
+    built = buildable_node_types()
+    out = []
+    for node in unsupported_node_types(graph, backend):
+        if node.type_id in built:  # compiled into the plan, which this backend refuses: the run would fail
+            out.append(Problem(f"{node.title} cannot be run by the {backend} backend", node=node.label,
+                               hint="remove it, or choose the numba backend"))
+        else:
+            out.append(Problem(f"{node.title} is not simulated by the {backend} backend yet: it has no effect "
+                               "on a run", node=node.label, severity="warning",
+                               hint="remove it, or keep it for export and later versions"))
+    return out
 
 
 def _check_with_settings(graph: ModelGraph, settings) -> list[Problem]:

@@ -7,7 +7,8 @@ the CLI and a shared test-suite can pick them by name::
     backend_cls = get_backend("numba")
     sim_state = backend_cls(plan)
 
-A torch backend registers itself the same way (``register_backend("torch", "engine.backends.torch_backend:TorchBackend")``).
+The NEST backend (``"nest"``, :mod:`engine.backends.nest_backend`) needs ``nest-simulator`` and is only
+imported when asked for. A torch backend registers itself the same way (``register_backend("torch", "engine.backends.torch_backend:TorchBackend")``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,23 @@ from engine.errors import SimulationError
 # name -> "module:attribute" (imported on first use, so that e.g. torch is only imported when asked for)
 _REGISTRY: dict[str, str | type] = {
     "numba": "engine.backends.numba_backend:NumbaBackend",
+    "nest": "engine.backends.nest_backend:NestBackend",  # needs nest-simulator (the `nest` extra)
 }
+
+
+#: name -> the optional package a backend needs (checked without importing it)
+_REQUIRES: dict[str, str] = {"nest": "nest"}
+
+
+def missing_dependency(name: str) -> str | None:
+    """The package backend ``name`` needs and this Python lacks (None: nothing missing). Cheap: the
+    package is looked up, not imported (importing NEST takes a second and starts its kernel)."""
+    import importlib.util
+
+    package = _REQUIRES.get(name)
+    if package is None or importlib.util.find_spec(package) is not None:
+        return None
+    return package
 
 
 def register_backend(name: str, target) -> None:

@@ -59,6 +59,10 @@ class Backend(ABC):
     name = "abstract"
     #: node types this backend simulates; None = every type the compiler builds
     supported_node_types: frozenset | None = None
+    #: the backend implements the engine's own step order (MODELS.md §0.2), float32 / float64 states
+    #: and state files, so the shared golden-value suite (tests/engine) applies to it; a peer
+    #: simulator wrapped as a backend (NEST) has its own integrators and tests of its own
+    engine_semantics: bool = True
 
     def __init__(self, plan, dtype: str | None = None):
         self.plan = plan

@@ -385,6 +385,11 @@ def test_planned_backend_is_listed_but_not_offered(window):
     torch = combo.findText("torch")
     assert torch >= 0 and not combo.model().item(torch).isEnabled()
     assert combo.model().item(combo.findText("numba")).isEnabled()
+    import importlib.util
+
+    nest = combo.findText("nest")  # available where nest-simulator is installed, else named as missing
+    assert nest >= 0
+    assert combo.model().item(nest).isEnabled() == (importlib.util.find_spec("nest") is not None)
     window.set_project(_small_project())
     window.doc.set_setting("backend", "torch")   # e.g. from a file
     assert not window.start_run()

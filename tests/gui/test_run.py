@@ -109,3 +109,20 @@ def test_live_switch_is_a_project_edit_and_defers_drawing(cuba_window, qtbot):
     assert panel.redraw_count >= 1            # drawn once at the end
     win.doc.undo_stack.undo()
     assert win.doc.graph.node(raster_id).live is True and panel.live
+
+
+def test_project_runs_on_the_nest_backend_from_the_toolbar(cuba_window, qtbot, dialogs):
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("nest") is None:
+        pytest.skip("nest-simulator is not installed (pip install -e '.[nest]')")
+    win = cuba_window
+    win.backend_combo.setCurrentText("nest")
+    assert win.doc.project.settings.backend == "nest"
+    win.doc.set_setting("duration", 100.0)
+    assert win.start_run()
+    _wait(qtbot, win)
+    assert dialogs.errors() == []
+    assert _raster(win).n_spikes > 100  # 3200 neurons at ~5 Hz for 0.1 s
