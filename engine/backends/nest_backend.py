@@ -183,6 +183,8 @@ class NestBackend(Backend):
         "input.poisson", "input.spike_train", "input.dataset", "input.event_stream", "input.current",
         "synapse.projection", "plasticity.stdp",
         "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
+        # evaluated by the runner from spike recordings this backend makes like any other
+        "readout.vote", "readout.softmax", "readout.ridge", "monitor.branching",
     })
 
     @_on_nest_thread

@@ -199,15 +199,15 @@ def test_state_files_are_refused_with_a_reason(tmp_path):
 
 
 def test_validation_names_the_nodes_nest_cannot_run():
-    """Nodes the compiler builds but NEST cannot run are errors (the run would be refused); nodes no
-    backend simulates stay warnings; the numba backend has neither for CUBA."""
+    """Nodes the compiler builds but NEST cannot run are errors (the run would be refused); readouts,
+    evaluated from spike recordings after the run, work on NEST too; CUBA has no problem on either."""
     from engine.validate import validate_project
 
     project = Project.load(ROOT / "resources/examples/nalsm_digits.swproj")
     project.settings.backend = "nest"
     problems = {p.node: p for p in validate_project(project) if "nest backend" in p.message}
     assert problems["Astrocyte"].severity == "error" and "cannot be run" in problems["Astrocyte"].message
-    assert problems["Readout"].severity == "warning"  # trained readouts are not simulated by any backend
+    assert "Readout" not in problems and "Branching factor" not in problems
     cuba = Project.load(ROOT / "resources/examples/cuba.swproj")
     assert not [p for p in validate_project(cuba) if "backend" in p.message]
     cuba.settings.backend = "nest"

@@ -518,8 +518,9 @@ def test_validation_names_nodes_the_backend_cannot_simulate():
         # settings only name the project's choices; validation reads .backend
         settings = SimpleNamespace(**song.settings.values_json())
         settings.backend = "no_plasticity"
-        warned = [p for p in validate(song.graph, settings) if "not simulated" in p.message]
-        assert [p.node for p in warned] == ["Song STDP"] and warned[0].severity == "warning"
+        refused = [p for p in validate(song.graph, settings) if "no_plasticity backend" in p.message]
+        # built into the plan but not run by that backend: an error on the node (the run would fail)
+        assert [p.node for p in refused] == ["Song STDP"] and refused[0].severity == "error"
     finally:
         _REGISTRY.pop("no_plasticity")
     song.settings.backend = "torch"
