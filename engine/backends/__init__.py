@@ -7,7 +7,8 @@ the CLI and a shared test-suite can pick them by name::
     backend_cls = get_backend("numba")
     sim_state = backend_cls(plan)
 
-A torch backend registers itself the same way (``register_backend("torch", "engine.backends.torch_backend:TorchBackend")``).
+The torch backend (CPU or CUDA) is registered the same way, lazily, so that torch is only imported
+when it is asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from engine.errors import SimulationError
 # name -> "module:attribute" (imported on first use, so that e.g. torch is only imported when asked for)
 _REGISTRY: dict[str, str | type] = {
     "numba": "engine.backends.numba_backend:NumbaBackend",
+    # CPU or CUDA (``device=``); no plasticity yet: see engine.backends.torch_backend
+    "torch": "engine.backends.torch_backend:TorchBackend",
 }
 
 
