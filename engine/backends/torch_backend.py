@@ -123,10 +123,12 @@ class _Group:
     coupled: bool = False
     euler: torch.Tensor | None = None    # Izhikevich: scheme is Euler
     stops_t: torch.Tensor | None = None  # population ends (group indices), to split spike lists
-
-    @property
-    def n(self) -> int:
-        return int(self.state.shape[1])
+    n: int = 0
+    ring_rows: list | None = None        # per ring row: this group's (C, n) view of it
+    all_euler: bool = False
+    any_euler: bool = False
+    S: list | None = None                # row views of state (indexing a tensor row costs a dispatch)
+    P: list | None = None                # row views of prm
 
 
 class TorchBackend(Backend):
@@ -152,6 +154,9 @@ class TorchBackend(Backend):
         self.tdtype = torch.float64 if self.dtype == np.float64 else torch.float32
         self.dt = float(plan.dt)
         self._k = 0
+        # float64 view of a tensor: numba evaluates parts of the Izhikevich and conductance updates in
+        # float64 even for float32 state (its literals and the step are float64)
+        self._up = (lambda t: t) if self.tdtype == torch.float64 else (lambda t: t.double())
         self._build()
 
     # ------------------------------------------------------------------------------------------
@@ -193,6 +198,14 @@ class TorchBackend(Backend):
         ]
         for grp in self.groups:
             grp.stops_t = torch.tensor(grp.stops, dtype=torch.int64, device=self.device)
+            grp.n = int(grp.state.shape[1])
+            grp.S = list(grp.state.unbind(0))
+            grp.P = list(grp.prm.unbind(0))
+            C = grp.chan.shape[0]
+            grp.ring_rows = [self.ring[kk, grp.base:grp.base + C * grp.n].view(C, grp.n) for kk in range(self.L)]
+        izh_group = self.groups[_GROUP_IZH]
+        izh_group.all_euler = bool(izh[3].size) and bool(np.all(izh[3] == nk.IZH_EULER))
+        izh_group.any_euler = bool(np.any(izh[3] == nk.IZH_EULER))
         self._build_projections(packed)
         self._build_sources(packed)
         self._build_monitors(packed)
@@ -358,17 +371,17 @@ class TorchBackend(Backend):
         for g, grp in enumerate(self.groups):
             if grp.n == 0:
                 continue
-            st, prm = grp.state, grp.prm
+            st, prm, S, P = grp.state, grp.prm, grp.S, grp.P
             if g == _GROUP_IZH:
-                idx = torch.nonzero(st[nk.IZH_V] >= prm[nk.IZH_VPEAK]).view(-1)
+                idx = torch.nonzero(S[nk.IZH_V] >= P[nk.IZH_VPEAK]).view(-1)
                 if idx.numel():
                     st[nk.IZH_V, idx] = prm[nk.IZH_C, idx]
                     st[nk.IZH_U, idx] += prm[nk.IZH_D, idx]
             else:
                 V = nk.LIF_V if g == _GROUP_LIF else nk.COBA_V
                 vth = nk.LIF_VTH if g == _GROUP_LIF else nk.COBA_VTH
-                th = prm[vth] + st[nk.LIF_THETA if g == _GROUP_LIF else nk.COBA_THETA] if grp.adaptive else prm[vth]
-                idx = torch.nonzero((st[V] >= th) & (grp.ref == 0)).view(-1)
+                th = P[vth] + S[nk.LIF_THETA if g == _GROUP_LIF else nk.COBA_THETA] if grp.adaptive else P[vth]
+                idx = torch.nonzero((S[V] >= th) & (grp.ref == 0)).view(-1)
                 if idx.numel():
                     st[V, idx] = prm[nk.LIF_VRESET if g == _GROUP_LIF else nk.COBA_VRESET, idx]
                     grp.ref[idx] = grp.nref[idx]
@@ -446,10 +459,9 @@ class TorchBackend(Backend):
     def _consume(self, grp: _Group, kk: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Channel variables with the ring row's arrivals added (``x_c``); the ring cells are zeroed
         and the channels decayed to the next grid point. Returns ``(x, arrivals-free channels)``."""
-        C, n = grp.chan.shape
-        if C == 0:
+        if grp.chan.shape[0] == 0:
             return grp.chan, grp.chan
-        arrivals = self.ring[kk, grp.base:grp.base + C * n].view(C, n)
+        arrivals = grp.ring_rows[kk]
         x = grp.chan + arrivals
         arrivals.zero_()
         torch.mul(x, grp.P11, out=grp.chan)
@@ -477,14 +489,18 @@ class TorchBackend(Backend):
                 checks.append((g, self._coba_update(grp, x)))
             else:
                 checks.append((g, self._izh_update(grp, x)))
-        for g, values in checks:
-            ok = torch.stack([(v.abs() <= _BIG32).all() for _, v in values]).all()
-            if not bool(ok):
+        # one host sync per step: the largest magnitude of every updated variable (NaN propagates)
+        peaks = [v.abs().max() for _, values in checks for _, v in values]
+        if not peaks:
+            return
+        peak = peaks[0] if len(peaks) == 1 else torch.stack(peaks).max()
+        if not float(peak) <= _BIG32:
+            for g, values in checks:
                 self._raise_instability(g, values)
 
     def _lif_update(self, grp: _Group, x) -> list:
-        st, prm, n = grp.state, grp.prm, grp.n
-        syn = self._weighted_sum(grp.A, x, n, st)
+        st, prm, n = grp.S, grp.P, grp.n
+        syn = self._weighted_sum(grp.A, x, n, st[0])
         V = st[nk.LIF_V]
         el = prm[nk.LIF_EL]
         r = grp.ref
@@ -500,7 +516,7 @@ class TorchBackend(Backend):
         W, TH = st[nk.LIF_W], st[nk.LIF_THETA]
         free = prm[nk.LIF_P22] * (V - el) + prm[nk.LIF_DRIVE] + syn + prm[nk.LIF_AVW] * W
         if grp.coupled:
-            syn_w = self._weighted_sum(grp.AWI, x, n, st)
+            syn_w = self._weighted_sum(grp.AWI, x, n, st[0])
             w_free = prm[nk.LIF_AWV] * (V - el) + prm[nk.LIF_AWW] * W + prm[nk.LIF_AW1] + syn_w
         else:
             w_free = prm[nk.LIF_AWW] * W
@@ -517,16 +533,21 @@ class TorchBackend(Backend):
         return [("V", V), ("w", W)]
 
     def _coba_update(self, grp: _Group, x) -> list:
-        st, prm, n = grp.state, grp.prm, grp.n
-        f64 = torch.float64
-        g_sum = self._weighted_sum(torch.ones_like(grp.A), x, n, st) if x.shape[0] else torch.zeros_like(st[0])
-        g_e = self._weighted_sum(grp.A, x, n, st)
+        st, prm, n = grp.S, grp.P, grp.n
+        if x.shape[0]:
+            g_sum = x[0].clone()
+            for c in range(1, x.shape[0]):
+                g_sum += x[c]
+        else:
+            g_sum = torch.zeros_like(st[0])
+        g_e = self._weighted_sum(grp.A, x, n, st[0])
         current = prm[nk.COBA_IE] + grp.iext if grp.has_iext else prm[nk.COBA_IE]
         # numba promotes to float64 from ``1.0 + g_sum`` on (exact for float64 state)
-        g_tot = 1.0 + g_sum.to(f64)
-        v_inf = (prm[nk.COBA_EL] + prm[nk.COBA_R] * current + g_e).to(f64) / g_tot
+        up = self._up
+        g_tot = 1.0 + up(g_sum)
+        v_inf = up(prm[nk.COBA_EL] + prm[nk.COBA_R] * current + g_e) / g_tot
         V = st[nk.COBA_V]
-        free = v_inf + (V.to(f64) - v_inf) * torch.exp(-prm[nk.COBA_DT_TAU].to(f64) * g_tot)
+        free = v_inf + (up(V) - v_inf) * torch.exp(-up(prm[nk.COBA_DT_TAU]) * g_tot)
         refractory = grp.ref != 0
         V.copy_(torch.where(refractory, prm[nk.COBA_VRESET], free.to(V.dtype)))
         grp.ref.sub_(refractory.to(grp.ref.dtype))
@@ -535,26 +556,32 @@ class TorchBackend(Backend):
         return [("V", V)]
 
     def _izh_update(self, grp: _Group, x) -> list:
-        st, prm, n = grp.state, grp.prm, grp.n
-        f64 = torch.float64
-        syn = self._weighted_sum(grp.A, x, n, st)
+        st, prm, n = grp.S, grp.P, grp.n
+        syn = self._weighted_sum(grp.A, x, n, st[0])
         current = prm[nk.IZH_IE] + grp.iext if grp.has_iext else prm[nk.IZH_IE].clone()
-        current = (current + syn).to(f64)
+        up = self._up
+        current = up(current + syn)
         # numba computes in float64 (the literals are float64), storing back in the state's dtype
-        v, u = st[nk.IZH_V].to(f64), st[nk.IZH_U].to(f64)
-        a, b = prm[nk.IZH_A].to(f64), prm[nk.IZH_B].to(f64)
+        v, u = up(st[nk.IZH_V]), up(st[nk.IZH_U])
+        a, b = up(prm[nk.IZH_A]), up(prm[nk.IZH_B])
         dt, half = self.dt, 0.5 * self.dt
-        # split2003: two half steps in v (u frozen), then u from the new v
-        vs = v + half * ((0.04 * v + 5.0) * v + 140.0 - u + current)
-        vs = vs + half * ((0.04 * vs + 5.0) * vs + 140.0 - u + current)
-        us = u + dt * a * (b * vs - u)
-        # euler: both from the old state
-        dv = (0.04 * v + 5.0) * v + 140.0 - u + current
-        du = a * (b * v - u)
-        ve = v + dt * dv
-        ue = u + dt * du
-        st[nk.IZH_V].copy_(torch.where(grp.euler, ve, vs))
-        st[nk.IZH_U].copy_(torch.where(grp.euler, ue, us))
+        if not grp.all_euler:
+            # split2003: two half steps in v (u frozen), then u from the new v
+            vs = v + half * ((0.04 * v + 5.0) * v + 140.0 - u + current)
+            vs = vs + half * ((0.04 * vs + 5.0) * vs + 140.0 - u + current)
+            us = u + dt * a * (b * vs - u)
+        if grp.any_euler:
+            # euler: both from the old state
+            dv = (0.04 * v + 5.0) * v + 140.0 - u + current
+            du = a * (b * v - u)
+            ve = v + dt * dv
+            ue = u + dt * du
+        if grp.all_euler:
+            vs, us = ve, ue
+        elif grp.any_euler:
+            vs, us = torch.where(grp.euler, ve, vs), torch.where(grp.euler, ue, us)
+        st[nk.IZH_V].copy_(vs)
+        st[nk.IZH_U].copy_(us)
         return [("v", st[nk.IZH_V]), ("u", st[nk.IZH_U])]
 
     def _raise_instability(self, g: int, values) -> None:
