@@ -28,10 +28,12 @@ with one ``index_add_`` over the synapses of the spiking neurons listed in the n
 deterministic networks are bit-identical to the numba backend (tests/engine/test_backends_shared.py).
 On CUDA the additions are atomic and their order varies (last-bit differences).
 
-Random streams: each Poisson source and noise current has its own ``torch.Generator`` seeded from
-the same :func:`engine.plan.stream_seed` as numba's xoshiro256** stream, but the numbers differ
-(torch's Philox/Mersenne generators, one uniform per neuron and step instead of numba's geometric
-skips): stochastic networks agree with numba in distribution, not spike for spike.
+Random streams: Poisson sources and current sources run numba's own kernels on the host
+(:func:`engine.kernels.network.poisson_step`, :func:`engine.kernels.network.current_step`): the same
+per-source xoshiro256** streams, geometric skips and float64 arithmetic, so stochastic networks are
+also spike-for-spike identical to numba on the CPU, and their state files hold the same stream
+states. On a GPU this costs one small host-to-device copy per step (the spikes of the sources, the
+external currents); a device-side generator is future work.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import torch
 
 from engine.backends.base import Backend, ChunkResult
 from engine.errors import NumericalInstabilityError, SimulationError
+from engine.kernels import network as netk
 from engine.kernels import neurons as nk
 from engine.plan import SimulationPlan
 
@@ -53,7 +56,6 @@ _GROUP_LIF, _GROUP_COBA, _GROUP_IZH = 0, 1, 2
 _PROBE_STATE = 0
 #: numba's finiteness bound (``abs(x) <= 3e38``: also flags values a float32 cannot hold)
 _BIG32 = float(np.float32(3.0e38))
-_WAVE_DC, _WAVE_STEP, _WAVE_SINE, _WAVE_NOISE = 0, 1, 2, 3
 
 #: Node types this backend simulates (see :func:`engine.backends.backend_supported_node_types`).
 TORCH_NODE_TYPES = frozenset({
@@ -227,42 +229,19 @@ class TorchBackend(Backend):
         self._proj_syn = [(int(indptr[row_off[p]]), int(indptr[row_off[p]]) + proj.n_synapses)
                           for p, proj in enumerate(self.plan.projections)]
 
-    def _generator(self, seed_sequence) -> torch.Generator:
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(int(seed_sequence.generate_state(1, np.uint64)[0]))
-        return gen
-
     def _build_sources(self, packed) -> None:
-        from engine.plan import PoissonSourcePlan, stream_seed
-
-        plan = self.plan
-        ents, lo, hi, p_all, homog, _rng, start, stop = packed.pois
-        self._poisson = []
-        pois = [s for s in plan.sources if isinstance(s, PoissonSourcePlan)]
-        for s, src in enumerate(pois):
-            p = p_all[lo[s]:hi[s]]
-            prob = float(p[0]) if (homog[s] and p.size) else self._t(p, torch.float64)
-            self._poisson.append(dict(ent=int(ents[s]), n=int(hi[s] - lo[s]), p=prob, start=int(start[s]),
-                                      stop=int(stop[s]),
-                                      gen=self._generator(stream_seed(plan.seed, "poisson:" + src.name, src.seed))))
+        """Poisson sources and current sources keep numba's tables and run numba's own kernels on the
+        host (the same xoshiro256** streams, geometric skips and float64 arithmetic: identical spikes
+        and currents on every device); spike trains are sliced per step from their sorted arrays."""
+        self._pois = packed.pois
+        self._cur = packed.cur
+        self._ent_cnt = packed.ent_cnt
+        self._spk = packed.spk
         ents, lo, hi, _pos, steps, idx = packed.trains
         self._trains = [dict(ent=int(ents[s]), steps=steps[lo[s]:hi[s]], idx=self._t(idx[lo[s]:hi[s]], torch.int64))
                         for s in range(len(ents))]
-        (group, wave, lo, hi, idx, amp, par, tlo, thi, tk, tv, _rng) = packed.cur
-        from engine.plan import CurrentSourcePlan
-
-        cur = [s for s in plan.sources if isinstance(s, CurrentSourcePlan)]
-        self._currents = []
-        for s, src in enumerate(cur):
-            a = amp[lo[s]:hi[s]]
-            entry = dict(group=int(group[s]), wave=int(wave[s]), idx=self._t(idx[lo[s]:hi[s]], torch.int64),
-                         amp=self._t(a, torch.float64), offset=float(par[s, 0]), omega=float(par[s, 1]),
-                         phase=float(par[s, 2]), tk=tk[tlo[s]:thi[s]], tv=tv[tlo[s]:thi[s]], gen=None)
-            if entry["wave"] == _WAVE_DC:
-                entry["const"] = (float(par[s, 0]) + entry["amp"]).to(self.tdtype)
-            if entry["wave"] == _WAVE_NOISE:
-                entry["gen"] = self._generator(stream_seed(plan.seed, "current:" + src.name, src.seed))
-            self._currents.append(entry)
+        # host arrays the current kernel writes into: the group tensors themselves on the CPU
+        self._iext_host = [packed.lif[8], packed.coba[7], packed.izh[6]]
 
     def _build_monitors(self, packed) -> None:
         self.spike_monitors = packed.spike_monitors
@@ -291,7 +270,15 @@ class TorchBackend(Backend):
         return self._k
 
     def warmup(self) -> None:
-        """Nothing to compile; touches the device once so that CUDA start-up is not in the first chunk."""
+        """Compile the host-side source kernels (on empty tables: no draw, no state change) and touch
+        the device once, so that neither lands in the first chunk."""
+        def empty(a):
+            return a[:0]
+
+        if self._pois[0].size:
+            netk.poisson_step(0, *[empty(a) for a in self._pois], self.ent_off, self._ent_cnt, self._spk)
+        if self._cur[0].size:
+            netk.current_step(0, self.dt, *[empty(a) for a in self._cur], *self._iext_host)
         if self.device.type == "cuda":
             torch.zeros(1, device=self.device).sum().item()
 
@@ -392,12 +379,11 @@ class TorchBackend(Backend):
                         else:
                             st[nk.COBA_THETA, idx] += prm[nk.COBA_DTHETA, idx]
             self._split(grp, idx, spikes)
-        for src in self._poisson:
-            if k < src["start"] or (src["stop"] > 0 and k >= src["stop"]):
-                spikes[src["ent"]] = self._empty_idx()
-                continue
-            u = torch.rand(src["n"], generator=src["gen"], device=self.device, dtype=torch.float64)
-            spikes[src["ent"]] = torch.nonzero(u < src["p"]).view(-1)
+        if self._pois[0].size:
+            netk.poisson_step(k, *self._pois, self.ent_off, self._ent_cnt, self._spk)
+            for e in self._pois[0]:
+                off, cnt = int(self.ent_off[e]), int(self._ent_cnt[e])
+                spikes[int(e)] = torch.from_numpy(self._spk[off:off + cnt].astype(np.int64)).to(self.device)
         for src in self._trains:
             lo, hi = np.searchsorted(src["steps"], (k, k + 1))
             spikes[src["ent"]] = src["idx"][int(lo):int(hi)]
@@ -433,27 +419,17 @@ class TorchBackend(Backend):
 
     # -- external currents of step k ------------------------------------------------------------
     def _currents_step(self, k: int) -> None:
-        if not self._currents:
+        """``i_ext`` of step ``k`` from every current source (numba's kernel, on the host)."""
+        if not self._cur[0].size:
             return
-        for grp in self.groups:
+        for grp, host in zip(self.groups, self._iext_host):
             if grp.has_iext:
-                grp.iext.zero_()
-        t = k * self.dt
-        for src in self._currents:
-            wave = src["wave"]
-            if wave == _WAVE_DC:
-                term = src["const"]
-            elif wave == _WAVE_STEP:
-                q = int(np.searchsorted(src["tk"], k, side="right"))
-                level = float(src["tv"][q - 1]) if q else 0.0
-                term = (src["offset"] + src["amp"] * level).to(self.tdtype)
-            elif wave == _WAVE_SINE:
-                x = math.sin(src["omega"] * t + src["phase"])
-                term = (src["offset"] + src["amp"] * x).to(self.tdtype)
-            else:
-                z = torch.randn(src["idx"].numel(), generator=src["gen"], device=self.device, dtype=torch.float64)
-                term = (src["offset"] + src["amp"] * z).to(self.tdtype)
-            self.groups[src["group"]].iext.index_add_(0, src["idx"], term)
+                host[:] = 0.0
+        netk.current_step(k, self.dt, *self._cur, *self._iext_host)
+        if self.device.type != "cpu":
+            for grp, host in zip(self.groups, self._iext_host):
+                if grp.has_iext:
+                    grp.iext.copy_(torch.from_numpy(host), non_blocking=False)
 
     # -- (4)-(5) neuron updates -----------------------------------------------------------------
     def _consume(self, grp: _Group, kk: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -621,7 +597,7 @@ class TorchBackend(Backend):
     def set_state(self, population: str, variable: str, values) -> None:
         view = self._view(population, variable)
         arr = np.broadcast_to(np.asarray(values, self.dtype), tuple(view.shape))
-        view.copy_(torch.from_numpy(np.ascontiguousarray(arr)).to(view.device))
+        view.copy_(torch.from_numpy(np.array(arr, copy=True)).to(view.device))
 
     def projection_weights(self, name: str) -> np.ndarray:
         """Weights of projection ``name`` in its CSR order (a copy; static in this backend)."""
@@ -636,23 +612,19 @@ class TorchBackend(Backend):
         lif, coba, izh = self.groups
         return {"lif_state": lif.state, "lif_chan": lif.chan, "lif_ref": lif.ref,
                 "coba_state": coba.state, "coba_chan": coba.chan, "coba_ref": coba.ref,
-                "izh_state": izh.state, "izh_chan": izh.chan, "ring": self.ring}
+                "izh_state": izh.state, "izh_chan": izh.chan, "ring": self.ring,
+                "poisson_rng": torch.from_numpy(self._pois[5]), "current_rng": torch.from_numpy(self._cur[11])}
 
-    def _generators(self) -> list:
-        return [s["gen"] for s in self._poisson] + [c["gen"] for c in self._currents if c["gen"] is not None]
 
     def _fingerprint(self) -> str:
         return json.dumps({
-            "backend": "torch", "device_type": self.device.type, "dt": self.dt, "dtype": str(self.dtype),
+            "backend": "torch", "dt": self.dt, "dtype": str(self.dtype),
             "entities": self.entity_names, "sizes": [int(x) for x in self.entity_sizes],
             "ring": list(self.ring.shape), "n_synapses": int(self._weight.numel()),
         }, sort_keys=True)
 
     def state_arrays(self) -> dict:
         arrays = {k: v.cpu().numpy().copy() for k, v in self._dynamic().items()}
-        gens = self._generators()
-        arrays["rng_states"] = (np.stack([g.get_state().numpy() for g in gens]) if gens
-                                else np.zeros((0, 0), np.uint8))
         arrays["step"] = np.array(self._k, np.int64)
         arrays["fingerprint"] = np.array(self._fingerprint())
         return arrays
@@ -667,15 +639,10 @@ class TorchBackend(Backend):
             if saved.get("backend") != "torch":
                 raise SimulationError("the saved state was written by another backend (numba); "
                                       "restore it with that backend")
-            if saved.get("device_type") != self.device.type:
-                raise SimulationError(f"the saved state was written on {saved.get('device_type')!r}; random "
-                                      f"streams differ on {self.device.type!r}: restore it on the same device")
             raise SimulationError("the saved state belongs to a different network, time step or dtype")
         for key, target in self._dynamic().items():
             src = np.asarray(arrays[key])
             if tuple(src.shape) != tuple(target.shape):
                 raise SimulationError(f"saved state {key!r} has shape {src.shape}, expected {tuple(target.shape)}")
             target.copy_(torch.from_numpy(np.ascontiguousarray(src)).to(device=target.device, dtype=target.dtype))
-        for gen, state in zip(self._generators(), np.asarray(arrays["rng_states"])):
-            gen.set_state(torch.from_numpy(np.ascontiguousarray(state, np.uint8)))
         self._k = int(arrays["step"])
