@@ -81,10 +81,15 @@ def handler(args) -> int:
     if args.dtype:
         settings["dtype"] = args.dtype
     backend = args.backend or project.settings.backend
+    options = {}
+    if backend == "torch":
+        options["device"] = args.device or project.settings.device
+    elif args.device:
+        raise ParameterError("device", f"--device applies to the torch backend only (the backend is {backend!r})")
     bar = None if args.quiet else ProgressBar(sys.stderr)
     t0 = time.perf_counter()
     try:
-        sim = Simulation(project, backend=backend, settings=settings, on_progress=bar)
+        sim = Simulation(project, backend=backend, settings=settings, on_progress=bar, **options)
         for warning in sim.plan.metadata.get("warnings", []):
             print(f"synweave: {warning}", file=sys.stderr)
         results = sim.run(duration)
@@ -147,7 +152,9 @@ def register(subparsers) -> None:
                               description="Simulate a project without the GUI and print a summary.")
     p.add_argument("file", metavar="FILE", help="project file (.swproj)")
     p.add_argument("--duration", help="model time, e.g. 1s, 250ms or 500 (ms); default: the project's")
-    p.add_argument("--backend", choices=None, help="simulation backend (default: the project's, e.g. numba)")
+    p.add_argument("--backend", choices=None, help="simulation backend: numba or torch (default: the project's)")
+    p.add_argument("--device", choices=("cpu", "cuda"),
+                   help="device of the torch backend (default: the project's); no plasticity on torch yet")
     p.add_argument("--seed", type=int, help="project seed override")
     p.add_argument("--out", help="write recorded data, settings and versions to this .npz")
     p.add_argument("--dtype", choices=("float32", "float64"), help="state precision (default: the project's)")

@@ -55,16 +55,28 @@ def require_valid(graph: ModelGraph, settings=None) -> list[Problem]:
 
 def _check_backend(graph: ModelGraph, backend: str) -> list[Problem]:
     """The chosen backend exists, and every node it cannot simulate is named on that node."""
-    from engine.backends import available_backends
-    from engine.compiler import unsupported_node_types
+    from engine.backends import available_backends, backend_supported_node_types
+    from engine.compiler import buildable_node_types, unsupported_node_types
 
     if backend not in available_backends():
         return [Problem(f"simulation backend {backend!r} is not available in this version (planned)",
                         field="backend", hint=f"choose one of: {', '.join(available_backends())}")]
-    return [Problem(f"{node.title} is not simulated by the {backend} backend yet: it has no effect on a run",
-                    node=node.label, severity="warning",
-                    hint="remove it, or keep it for export and later versions")
-            for node in unsupported_node_types(graph, backend)]
+    # a node the compiler builds into the plan but the backend does not run makes the backend refuse
+    # the plan (an error); one the compiler does not build is simply left out of the run (a warning)
+    refused = buildable_node_types() - backend_supported_node_types(backend)
+    out = []
+    for node in unsupported_node_types(graph, backend):
+        if node.type_id in refused:
+            others = [b for b in available_backends() if node.type_id in backend_supported_node_types(b)]
+            out.append(Problem(f"{node.title} is not simulated by the {backend} backend yet: the run would be refused",
+                               node=node.label, field="backend",
+                               hint=f"use the {' or '.join(others)} backend, or remove the node" if others
+                               else "remove the node"))
+        else:
+            out.append(Problem(f"{node.title} is not simulated by the {backend} backend yet: it has no effect on a run",
+                               node=node.label, severity="warning",
+                               hint="remove it, or keep it for export and later versions"))
+    return out
 
 
 def _check_with_settings(graph: ModelGraph, settings) -> list[Problem]:
