@@ -690,7 +690,7 @@ class MainWindow(QMainWindow):
         for dock in self.plot_docks.values():
             dock.show()
         started = self.run.start(snapshot, s.duration, backend=s.backend, settings=s.values_json(),
-                                 graph=snapshot.graph)
+                                 graph=snapshot.graph, **({"device": s.device} if s.backend == "torch" else {}))
         if started:
             self.progress_bar.setValue(0)
             self.progress_bar.setFormat("Starting…")
