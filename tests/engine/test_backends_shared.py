@@ -257,13 +257,15 @@ def test_cli_runs_the_cuba_example_on_torch_cpu(tmp_path, capsys):
 @pytest.mark.skipif(not CUDA, reason="no CUDA device")
 @pytest.mark.parametrize("model_key", sorted(MODELS))
 def test_cuda_agrees_with_cpu(model_key):
-    """On a GPU the ring-buffer additions are atomic (order varies): states agree to rounding and
-    spike trains agree up to rare threshold ties, over a short run."""
+    """On a GPU the ring-buffer additions are atomic (their order varies) and exp is CUDA's: values
+    differ in the last bits, so a threshold tie can flip a spike and the recurrent network then
+    diverges. Asserted: identical spikes over the first 100 steps and the same rate within 5 %."""
     plan = deterministic_network(model_key, n_steps=500)
     _, cpu = run(plan, "torch", device="cpu")
     _, gpu = run(plan, "torch", device="cuda")
-    s_cpu, s_gpu = cpu.spikes["spikes"][0].size, gpu.spikes["spikes"][0].size
-    assert abs(s_cpu - s_gpu) <= max(2, 0.01 * s_cpu)
+    (s_cpu, i_cpu), (s_gpu, i_gpu) = cpu.spikes["spikes"], gpu.spikes["spikes"]
+    np.testing.assert_array_equal(i_cpu[s_cpu < 100], i_gpu[s_gpu < 100])
+    assert abs(s_cpu.size - s_gpu.size) <= max(3, 0.05 * s_cpu.size)
 
 
 @pytest.mark.skipif(not CUDA, reason="no CUDA device")
