@@ -275,3 +275,29 @@ def test_cuda_stochastic_streams_match_cpu():
     _, gpu = run(plan, "torch", device="cuda")
     for name in ("het", "hom"):  # source spikes come from the same host streams
         np.testing.assert_array_equal(cpu.spikes[name][1], gpu.spikes[name][1])
+
+
+def test_mixed_populations_in_one_group_identical():
+    """Several populations per model group (a LIF, an ALIF and a second LIF share the LIF group; a
+    conductance LIF and an Izhikevich population beside them), projections between all of them:
+    spikes are split by population correctly and every run is identical to numba's."""
+    rng = np.random.default_rng(21)
+    pops = [PopulationPlan("a", "lif", 30, params=dict(I_e=rng.uniform(150, 300, 30))),
+            PopulationPlan("b", "alif", 25, params=dict(I_e=260.0, delta_theta=1.0, b_w=10.0)),
+            PopulationPlan("c", "lif", 20, params=dict(I_e=rng.uniform(100, 320, 20), tau_m=15.0)),
+            PopulationPlan("d", "cobalif", 15, params=dict(I_e=230.0)),
+            PopulationPlan("e", "izhikevich", 10, params=dict(I_e=rng.uniform(3, 12, 10)))]
+    weights = {"lif": 50.0, "alif": 50.0, "cobalif": 0.2, "izhikevich": 3.0}
+    projections = []
+    for src in pops:
+        for dst in pops:
+            pre, post = np.nonzero(rng.random((src.size, dst.size)) < 0.15)
+            projections.append(ProjectionPlan.from_coo(f"{src.name}{dst.name}", src.name, dst.name, src.size, pre, post,
+                                                       weights[dst.model] * rng.uniform(0.2, 1.0, pre.size),
+                                                       rng.integers(1, 21, pre.size), weight_dtype=np.float64))
+    monitors = [MonitorPlan(f"s{p.name}", p.name) for p in pops] + [MonitorPlan(f"r{p.name}", p.name, "rate") for p in pops]
+    plan = SimulationPlan(dt=0.1, n_steps=1500, dtype="float64", populations=pops, projections=projections,
+                          monitors=monitors)
+    a, b = run(plan, "numba")[1], run(plan, "torch")[1]
+    assert all(a.spikes[f"s{p.name}"][0].size > 10 for p in pops), "every population fires"
+    assert_same_results(a, b)
