@@ -200,7 +200,7 @@ class TorchBackend(Backend):
         self.ring = self._t(packed.ring)
         self._ring_flat = self.ring.view(-1)
         lif, coba, izh = packed.lif, packed.coba, packed.izh
-        ints = lambda a: [int(x) for x in a]  # noqa: E731
+        ints = lambda a: [int(x) for x in a]
         self.groups = [
             _Group(state=self._t(lif[0]), chan=self._t(lif[1]), prm=self._t(lif[3]), iext=self._t(lif[8]),
                    has_iext=bool(lif[9]), starts=ints(lif[10]), stops=ints(lif[11]), ents=ints(lif[12]),
@@ -415,9 +415,6 @@ class TorchBackend(Backend):
             lo, hi = np.searchsorted(src["steps"], (k, k + 1))
             spikes[src["ent"]] = src["idx"][int(lo):int(hi)]
         return spikes
-
-    def _empty_idx(self) -> torch.Tensor:
-        return torch.zeros(0, dtype=torch.int64, device=self.device)
 
     # -- (3) propagation ------------------------------------------------------------------------
     def _propagate(self, kk: int, spikes: dict) -> None:

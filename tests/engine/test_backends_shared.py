@@ -10,14 +10,24 @@ compared with the CPU where a GPU is present and skipped elsewhere.
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from engine.backends import backend_supported_node_types, get_backend  # noqa: E402
-from engine.errors import SimulationError  # noqa: E402
-from engine.plan import (CurrentSourcePlan, MonitorPlan, PoissonSourcePlan, PopulationPlan, ProjectionPlan,  # noqa: E402
-                         ReceptorPlan, RewardPlan, RulePlan, SimulationPlan, SpikeTrainSourcePlan, STPPlan)
-from engine.runner import Simulation  # noqa: E402
+from engine.backends import backend_supported_node_types, get_backend
+from engine.errors import SimulationError
+from engine.plan import (
+    CurrentSourcePlan,
+    MonitorPlan,
+    PoissonSourcePlan,
+    PopulationPlan,
+    ProjectionPlan,
+    ReceptorPlan,
+    RewardPlan,
+    RulePlan,
+    SimulationPlan,
+    SpikeTrainSourcePlan,
+    STPPlan,
+)
+from engine.runner import Simulation
 
 CUDA = torch.cuda.is_available()
 
