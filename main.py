@@ -32,10 +32,10 @@ def _load_project(path: str):
 
 
 def cmd_validate(args) -> int:
-    from engine.validate import validate
+    from engine.validate import validate_project
 
     project = _load_project(args.file)
-    problems = validate(project.graph, project.settings)
+    problems = validate_project(project)
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:
         print(p)

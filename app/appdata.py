@@ -38,13 +38,18 @@ def settings() -> QSettings:
     return QSettings(str(data_dir() / "synweave.ini"), QSettings.Format.IniFormat)
 
 
+#: Not "general/...": QSettings' INI format keeps top-level keys in a section named [General]
+#: and escapes a group of that name, so a key under "general/" does not read back in a new process.
+STARTED_KEY = "startup/started_before"
+
+
 def is_first_start() -> bool:
-    return not settings().value("general/started_before", False, type=bool)
+    return not settings().value(STARTED_KEY, False, type=bool)
 
 
 def mark_started() -> None:
     s = settings()
-    s.setValue("general/started_before", True)
+    s.setValue(STARTED_KEY, True)
     s.sync()
 
 

@@ -28,6 +28,7 @@ from engine.errors import ProjectFileError, SynweaveError
 from engine.graph import (AddNode, Comment, Compound, Connect, Disconnect, Edge, Group, MoveNodes,
                           Operation, RemoveComment, RemoveGroup, RemoveNode, SetComment, SetGroup,
                           SetLabel, SetParam)
+from engine.graph import needs_projection
 from nodes.base import Port, PortKind
 
 MIME_FRAGMENT = "application/x-synweave-fragment"
@@ -940,6 +941,8 @@ class GraphScene(QGraphicsScene):
                 if self.doc.apply(Connect(Edge(src, sp, dst, dp)), "connect"):
                     self.status.emit(f"Connected {src}.{sp} → {dst}.{dp}")
                 return
+            if self.offer_projection(src, sp, dst, dp):
+                return
             self.refuse(reason, screen_pos)
             return
         # Dropped on nothing: if the pointer is over a node body, refuse with the reason; on
@@ -948,9 +951,39 @@ class GraphScene(QGraphicsScene):
             if isinstance(it, NodeItem):
                 if it.node_id == source.node_id:
                     return  # a click on the port, or a drag back onto its own node
+                node = self.doc.graph.node(it.node_id)
+                inputs = [p for p in node.inputs() if p.accepts_kind(PortKind.SYNAPTIC)]
+                if source.is_output and inputs and self.offer_projection(
+                        source.node_id, source.port.name, it.node_id, inputs[0].name):
+                    return
                 self.refuse(self._why_not_node(source, it.node_id), screen_pos)
                 return
         self.open_connect_search(source, pos)
+
+    def offer_projection(self, src: str, src_port: str, dst: str, dst_port: str) -> bool:
+        """Spikes dropped on a population's input: offer to insert the Projection they need
+        (as NEST Desktop creates the synapse); one undo step. True if it was inserted."""
+        g = self.doc.graph
+        a, b = g.node(src), g.node(dst)
+        out, inp = a.port(src_port, "out"), b.port(dst_port, "in")
+        if out is None or inp is None or not needs_projection(out, inp):
+            return False
+        from app import dialogs
+
+        if not dialogs.confirm(self.view(), "Insert a Projection?",
+                               f"Spikes of {a.label!r} reach {b.label!r} through synapses. Insert a "
+                               "Projection between them (it holds the weights, delays and "
+                               "connectivity)?"):
+            return False
+        (ax, ay), (bx, by) = a.position, b.position
+        prj = g.make_node("synapse.projection", position=(round((ax + bx) / 2), round((ay + by) / 2 + 60)))
+        ops = [AddNode(prj), Connect(Edge(src, src_port, prj.id, "pre")),
+               Connect(Edge(prj.id, "post", dst, dst_port))]
+        if not self.doc.apply(Compound(ops, "insert Projection")):
+            return False
+        self.select_nodes([prj.id])
+        self.status.emit(f"Inserted {prj.label} between {a.label} and {b.label} (Ctrl+Z removes it)")
+        return True
 
     def _why_not_node(self, source: PortItem, nid: str) -> str:
         g = self.doc.graph
@@ -1257,7 +1290,7 @@ class GraphView(QGraphicsView):
         try:
             z = float(state["zoom"])
             cx, cy = (float(v) for v in state["center"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             return False
         if not (math.isfinite(z) and math.isfinite(cx) and math.isfinite(cy)):
             return False

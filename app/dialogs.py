@@ -7,12 +7,12 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 FILE_FILTER = "Synweave projects (*.swproj);;All files (*)"
 
 
-def ask_save_changes(parent: QWidget | None, name: str) -> str:
-    """'save', 'discard' or 'cancel'."""
+def ask_save_changes(parent: QWidget | None, name: str, before: str = "closing") -> str:
+    """'save', 'discard' or 'cancel'; ``before`` says what happens next ("opening “x”")."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Unsaved changes")
-    box.setText(f"Save the changes to “{name}” before closing?")
+    box.setText(f"Save the changes to “{name}” before {before}?")
     box.setInformativeText("Your changes will be lost if you don't save them.")
     box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                            | QMessageBox.StandardButton.Cancel)
@@ -66,4 +66,11 @@ def open_path(parent: QWidget | None, directory: str = "") -> str | None:
 
 def save_path(parent: QWidget | None, suggested: str = "") -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, "Save project as", suggested, FILE_FILTER)
+    return path or None
+
+
+def open_nir_path(parent: QWidget | None, directory: str = "") -> str | None:
+    path, _ = QFileDialog.getOpenFileName(parent, "Import NIR graph or connectome", directory,
+                                          "NIR graphs (*.nir);;Connectomes: edge lists, adjacency matrices "
+                                          "(*.csv *.npz);;All files (*)")
     return path or None

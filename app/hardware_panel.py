@@ -27,11 +27,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
-                               QProgressBar, QPushButton, QSpinBox, QSplitter, QTabWidget, QVBoxLayout,
+                               QProgressBar, QPushButton, QSplitter, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from app.plots import RasterPanel
 from app.run_controller import LiveChunk, import_worker_modules
+from app.widgets import FocusWheelComboBox, FocusWheelSpinBox
 
 OK_COLOUR, PENDING_COLOUR, BAD_COLOUR = "#43a047", "#f9a825", "#e53935"
 PROBE_TIMEOUT_S = 2.0  # how long a board may take to start answering the connection probe
@@ -157,7 +158,7 @@ class WeightHeatMap(QWidget):
         self.title = QLabel("No weights read back yet: connect to a board, or deploy with on-chip STDP")
         self.title.setObjectName("PlotTitle")
         self.title.setWordWrap(True)
-        self.view = QComboBox()
+        self.view = FocusWheelComboBox()
         self.view.addItems(["Change since upload", "Read-back values"])
         self.view.setToolTip("Show the read-back weights, or how much on-chip learning changed them")
         self.view.currentIndexChanged.connect(self._redraw)
@@ -236,7 +237,7 @@ class HardwarePanel(QWidget):
         self._uploaded_ff = None
 
         # -- connection row
-        self.ports = QComboBox()
+        self.ports = FocusWheelComboBox()
         self.ports.setEditable(True)
         self.ports.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.ports.setMinimumContentsLength(26)
@@ -249,7 +250,7 @@ class HardwarePanel(QWidget):
         self.connect_button = QPushButton("Connect")
         self.connect_button.setToolTip("Open the port and check that a NeuroCoreX board answers")
         # -- deploy row
-        self.samples = QSpinBox()
+        self.samples = FocusWheelSpinBox()
         self.samples.setRange(1, 100_000)
         self.samples.setValue(20)
         self.samples.setPrefix("samples ")
@@ -479,7 +480,9 @@ class HardwarePanel(QWidget):
         except SynweaveError as exc:
             self._error(str(exc))
             return
-        project = self._project_getter()
+        # the worker deploys an independent copy that keeps the file's folder (relative data files)
+        # while the panel keeps watching the live project for a change of project
+        project = self._project_getter().snapshot()
         self.report = None
         self.summary.setText("")
         self.agreement_view.clear()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QVBoxLayout, QWidget)
 
 from app.document import Document
+from app.widgets import FocusWheelComboBox
 from engine.errors import ParameterError
 from engine.graph import Compound, Operation, SetLabel, SetParam
 from nodes.params import Bool, Choice, Float, FloatList, Int, IntList, Param, Text
@@ -83,8 +84,11 @@ class ParamEditor(QWidget):
             self.editor = QCheckBox()
             self.editor.toggled.connect(lambda v: self.committed.emit(self.name, bool(v)))
         elif isinstance(param, Choice):
-            self.editor = QComboBox()
+            self.editor = FocusWheelComboBox()
             self.editor.addItems(list(param.choices))
+            # sized to the dock, not to the longest choice: the inspector must not be clipped
+            self.editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            self.editor.setMinimumContentsLength(6)
             self.editor.currentTextChanged.connect(lambda t: self.committed.emit(self.name, t))
         else:
             self.editor = QLineEdit()
@@ -102,8 +106,9 @@ class ParamEditor(QWidget):
         self.unit_label.setVisible(bool(unit) or isinstance(param, (Float, Int)))
         if isinstance(param, Text) and param.is_path:
             browse = QToolButton()
-            browse.setText("…")
-            browse.setToolTip("Choose a file")
+            browse.setObjectName(f"browse_{param.name}")
+            browse.setText("Browse…")
+            browse.setToolTip(f"Choose a file ({getattr(param, 'file_filter', '') or 'any file'})")
             browse.clicked.connect(self._browse)
             row.addWidget(browse)
         elif not isinstance(param, (Bool, Choice)):
@@ -223,6 +228,7 @@ class Inspector(QScrollArea):
         title.setObjectName("InspectorTitle")
         sub = QLabel(f"{node.category.value} · <code>{node.type_id}</code> · id <code>{node.id}</code>")
         sub.setObjectName("InspectorSubtitle")
+        sub.setWordWrap(True)
         hl.addWidget(title)
         hl.addWidget(sub)
         lay.addWidget(head)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence, QUndoGroup
-from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDockWidget, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QApplication, QDialog, QDockWidget, QHBoxLayout, QLabel,
                                QLineEdit, QMainWindow, QProgressBar, QSizePolicy,
                                QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout, QWidget,
                                QHeaderView)
@@ -19,13 +19,16 @@ from app.canvas import LOD_TEXT, GraphScene, GraphView
 from app.hardware_panel import HardwarePanel
 from app.document import Document
 from app.inspector import Inspector, parse_value
+from app.widgets import FocusWheelComboBox
 from app.palette import Palette
 from app.plots import PlotManager, PlotPanel
 from app.problems import ProblemsPanel
 from app.recovery import Autosaver, orphaned_files
 from app.run_controller import RunController
-from engine.errors import ParameterError, ProjectFileError, SynweaveError
+from engine.cli_run import spike_summary
+from engine.errors import ParameterError, ProjectFileError, SimulationError, SynweaveError
 from engine.graph import SetParam
+from engine.info import PEAK_FACTOR, available_memory_bytes, check_memory, human_bytes, summarize
 from engine.project import Project, example_projects
 
 WINDOWS: list["MainWindow"] = []
@@ -87,6 +90,7 @@ class SettingField(QWidget):
         self._mark("")
 
     def _mark(self, message: str):
+        self.error = message
         self.edit.setProperty("invalid", bool(message))
         self.edit.style().unpolish(self.edit)
         self.edit.style().polish(self.edit)
@@ -96,14 +100,15 @@ class SettingField(QWidget):
         else:
             self.edit.setToolTip(f"{self.param.doc}\nvalid: {self.param.describe()} {self.param.unit_text()}")
 
-    def commit(self):
+    def commit(self) -> bool:
+        """Apply the typed value; False (field marked, ``error`` set) when it is not valid."""
         try:
             value = self.param.coerce(parse_value(self.param, self.edit.text()))
         except ParameterError as exc:
             self._mark(exc.detail)
-            return
+            return False
         self._mark("")
-        self.window.doc.set_setting(self.name, value)
+        return self.window.doc.set_setting(self.name, value)
 
 
 class CheatSheet(QDialog):
@@ -138,6 +143,7 @@ class MainWindow(QMainWindow):
         self._view_pending: dict | None = None
         self._shown_once = False
         self.plot_docks: dict[str, QDockWidget] = {}
+        self.example_folder = None  # see set_project
         self.doc = Document(project or Project(), self)
         self.scene = GraphScene(self.doc, self)
         self.view = GraphView(self.scene, self)
@@ -221,6 +227,12 @@ class MainWindow(QMainWindow):
         self.act_save = self._action("&Save", self.file_save, S.Save)
         self.act_save_as = self._action("Save &As…", self.file_save_as, S.SaveAs)
         self.act_revert = self._action("&Revert to Saved", self.file_revert)
+        self.act_export = self._action("&Export…", self.file_export, "Ctrl+Shift+E",
+                                       "Export to GraphML, SVG, CSV/npz, NIR or a NEST script, with a report "
+                                       "of what the format cannot carry")
+        self.act_import_nir = self._action("&Import NIR or Connectome…", self.file_import_nir, "",
+                                           "Build a project from a NIR graph (snnTorch, Norse, ...) or from a "
+                                           "connectome (.csv / .npz edge list or adjacency matrix)")
         self.act_close = self._action("&Close Window", self.close, S.Close)
         self.act_quit = self._action("&Quit", self.quit_all, S.Quit)
         self.undo_group = QUndoGroup(self)
@@ -283,6 +295,9 @@ class MainWindow(QMainWindow):
         for a in (self.act_save, self.act_save_as, self.act_revert):
             m.addAction(a)
         m.addSeparator()
+        m.addAction(self.act_import_nir)
+        m.addAction(self.act_export)
+        m.addSeparator()
         m.addAction(self.act_close)
         m.addAction(self.act_quit)
         m = mb.addMenu("&Edit")
@@ -328,9 +343,15 @@ class MainWindow(QMainWindow):
         label = QLabel("backend")
         label.setObjectName("ToolbarLabel")
         tb.addWidget(label)
-        self.backend_combo = QComboBox()
+        self.backend_combo = FocusWheelComboBox()
         self.backend_combo.setObjectName("setting_backend")
         self.backend_combo.addItems(list(self.doc.project.settings.params["backend"].choices))
+        from engine.backends import available_backends
+
+        for i in range(self.backend_combo.count()):  # planned backends are listed but not offered
+            if self.backend_combo.itemText(i) not in available_backends():
+                self.backend_combo.model().item(i).setEnabled(False)
+                self.backend_combo.setItemData(i, "planned, not available yet", Qt.ItemDataRole.ToolTipRole)
         self.backend_combo.currentTextChanged.connect(lambda t: self.doc.set_setting("backend", t))
         tb.addWidget(self.backend_combo)
         tb.addSeparator()
@@ -362,7 +383,8 @@ class MainWindow(QMainWindow):
         self.zoom_label = QLabel()
         self.count_label = QLabel()
         self.problem_label = QLabel()
-        for w in (self.problem_label, self.count_label, self.zoom_label):
+        self.memory_label = QLabel()
+        for w in (self.memory_label, self.problem_label, self.count_label, self.zoom_label):
             w.setObjectName("StatusField")
             sb.addPermanentWidget(w)
         self.view.zoomChanged.connect(self._on_zoom)
@@ -390,6 +412,8 @@ class MainWindow(QMainWindow):
             self.run.stop()
             self.run.wait(10.0)
         old = self.doc
+        #: folder relative file paths of an untitled example copy start at (None otherwise)
+        self.example_folder = None
         self.doc = Document(project, self)
         self.scene.doc.graphChanged.disconnect(self.scene.on_operation)
         self.scene.deleteLater()
@@ -403,6 +427,7 @@ class MainWindow(QMainWindow):
         for nid in list(self.plots.panels):
             self.plots.panelRemoved.emit(self.plots.panels.pop(nid))
         self._connect_document()
+        self.autosaver.watch(self.doc)
         old.close()
         old.deleteLater()
         self.doc.force_modified = modified
@@ -411,9 +436,19 @@ class MainWindow(QMainWindow):
         if self._shown_once:
             self._apply_pending_view()
         self.update_title()
+        self._show_ready()
         self.autosaver.discard()
         if modified:
             self.autosaver.autosave()
+
+    def _show_ready(self):
+        """Forget the previous project's run result ("Finished…", "Run failed") in the run bar."""
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Ready")
+        self.progress_bar.setProperty("phase", None)
+        self.progress_bar.style().unpolish(self.progress_bar)
+        self.progress_bar.style().polish(self.progress_bar)
+        self.statusBar().clearMessage()
 
     def _load_view_state(self):
         view = self.doc.project.view or {}
@@ -479,6 +514,7 @@ class MainWindow(QMainWindow):
 
     def _on_problems(self, problems):
         self.scene.set_problems(self.problems.by_node())
+        self._show_memory_estimate()
         errors = sum(p.severity == "error" for p in problems)
         warnings = len(problems) - errors
         self.problem_label.setText(f"{errors} error{'s' if errors != 1 else ''} · "
@@ -486,6 +522,26 @@ class MainWindow(QMainWindow):
         self.problem_label.setProperty("state", "error" if errors else "ok")
         self.problem_label.style().unpolish(self.problem_label)
         self.problem_label.style().polish(self.problem_label)
+
+    def _show_memory_estimate(self):
+        """The memory a run will need (``main.py info``'s estimate) against what is available."""
+        try:
+            info = summarize(self.doc.project)
+        except Exception as exc:  # an estimate must never take the window down
+            self.memory_label.setText("")
+            self.memory_label.setToolTip(f"no memory estimate: {exc}")
+            return
+        available = available_memory_bytes()
+        too_big = available is not None and info.total_bytes * PEAK_FACTOR > available
+        text = f"memory ≈ {human_bytes(info.total_bytes)}"
+        if too_big:
+            text += f" > {human_bytes(available)} available"
+        self.memory_label.setText(text)
+        self.memory_label.setProperty("state", "error" if too_big else "ok")
+        self.memory_label.style().unpolish(self.memory_label)
+        self.memory_label.style().polish(self.memory_label)
+        self.memory_label.setToolTip("Estimated memory of a run (before it starts)\n" + "\n".join(info.lines())
+                                     + (f"\navailable now: {human_bytes(available)}" if available else ""))
 
     def _on_setting_changed(self, name: str):
         s = self.doc.project.settings
@@ -533,17 +589,18 @@ class MainWindow(QMainWindow):
             item.setSelected(True)
 
     # ------------------------------------------------------------------ files
-    def maybe_save(self) -> bool:
-        """Ask about unsaved changes; True if it is fine to go on (saved or discarded)."""
+    def maybe_save(self, before: str = "closing") -> bool:
+        """Ask about unsaved changes before ``before`` ("closing", "opening “x”" ...); True if it
+        is fine to go on (saved or discarded)."""
         if not self.modified:
             return True
-        answer = dialogs.ask_save_changes(self, self.display_name())
+        answer = dialogs.ask_save_changes(self, self.display_name(), before)
         if answer == "save":
             return self.file_save()
         return answer == "discard"
 
     def file_new(self):
-        if self.maybe_save():
+        if self.maybe_save("starting a new project"):
             self.set_project(Project())
 
     def file_new_window(self) -> "MainWindow":
@@ -558,7 +615,7 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str | Path) -> bool:
-        if not self.maybe_save():
+        if not self.maybe_save(f"opening “{Path(path).name}”"):
             return False
         try:
             project = Project.load(path)
@@ -576,17 +633,50 @@ class MainWindow(QMainWindow):
 
     def open_example(self, path: str | Path) -> bool:
         """Open a bundled example as an untitled copy (Save asks for a new file name)."""
-        if not self.maybe_save():
+        if not self.maybe_save(f"opening the example “{Path(path).stem}”"):
             return False
         try:
             project = Project.load(path)
         except SynweaveError as exc:
             dialogs.show_error(self, "Cannot open example", str(exc))
             return False
+        # an untitled copy has no folder of its own: its data files stay where the example is
+        project.absolutize_paths(Path(path).parent)
         project.path = None
         self.set_project(project)
+        self.example_folder = Path(path).parent
         self.statusBar().showMessage(f"Example “{project.name}”: press Ctrl+Enter to run it", 10000)
         return True
+
+    def file_export(self):
+        """File > Export…: the formats of `python main.py export` and the same report."""
+        from app.export_dialog import ExportDialog
+
+        self.store_view_state()
+        dialog = ExportDialog(self.doc.project, self)
+        self.export_dialog = dialog  # reachable for tests while it is open
+        dialog.exec()
+
+    def file_import_nir(self):
+        """File > Import NIR or Connectome…: the file becomes a project (saved where asked), opened here."""
+        from engine.exporters import import_file
+
+        directory = str(self.doc.path.parent) if self.doc.path else str(Path.home())
+        source = dialogs.open_nir_path(self, directory)
+        if not source:
+            return
+        target = dialogs.save_path(self, str(Path(source).with_suffix(".swproj")))
+        if not target:
+            return
+        try:
+            project, report, _ = import_file(Path(source), Path(target))
+        except SynweaveError as exc:
+            dialogs.show_error(self, "Cannot import", f"“{Path(source).name}” cannot be imported.", str(exc))
+            return
+        if self.open_path(project.path):
+            notes = [i for i in report.items if i.level != "note"]
+            self.statusBar().showMessage(f"Imported {Path(source).name}" + (
+                f" with {len(notes)} conversion(s); `python main.py import` lists them" if notes else ""), 10000)
 
     def file_save(self) -> bool:
         if self.doc.path is None:
@@ -664,6 +754,8 @@ class MainWindow(QMainWindow):
         appdata.set_preference("theme", themes.current_theme())
         if self in WINDOWS:
             WINDOWS.remove(self)
+        for field in self.setting_fields.values():  # a focused field finishes while being destroyed
+            field.edit.blockSignals(True)
         event.accept()
 
     # ------------------------------------------------------------------ running
@@ -674,6 +766,13 @@ class MainWindow(QMainWindow):
         focus = QApplication.focusWidget()
         if isinstance(focus, QLineEdit):
             focus.editingFinished.emit()
+        for field in self.setting_fields.values():
+            if not field.commit():
+                field.edit.setFocus()
+                field.edit.selectAll()
+                self.progress_bar.setFormat(f"Fix {field.name} first")
+                self.statusBar().showMessage(f"Cannot run: {field.name}: {field.error}", 10000)
+                return False
         self.problems.refresh()
         errors = [p for p in self.problems.problems if p.severity == "error"]
         if errors:
@@ -683,13 +782,25 @@ class MainWindow(QMainWindow):
                                          f"see the Problems panel", 10000)
             self.progress_bar.setFormat(f"Fix {len(errors)} problem(s) first")
             return False
-        snapshot = Project.loads(self.doc.project.dumps())
+        snapshot = self.doc.project.snapshot()
+        try:
+            check_memory(snapshot)
+        except SimulationError as exc:
+            self.progress_bar.setFormat("Not enough memory")
+            self.statusBar().showMessage(f"Cannot run: {exc}", 15000)
+            dialogs.show_error(self, "Cannot run", "The network does not fit in memory.", str(exc))
+            return False
         s = snapshot.settings
         self.plots.sync(self.doc.graph)
         self.plots.begin_run(snapshot.graph, s.duration, s.dt)
         for dock in self.plot_docks.values():
             dock.show()
-        started = self.run.start(snapshot, s.duration, backend=s.backend, settings=s.values_json(),
+        settings = s.values_json()
+        # the snapshot has no file: relative data / connection paths start at the project's folder
+        folder = Path(self.doc.path).parent if self.doc.path else self.example_folder
+        if folder is not None:
+            settings["base_path"] = str(folder)
+        started = self.run.start(snapshot, s.duration, backend=s.backend, settings=settings,
                                  graph=snapshot.graph, **({"device": s.device} if s.backend == "torch" else {}))
         if started:
             self.progress_bar.setValue(0)
@@ -756,6 +867,8 @@ class MainWindow(QMainWindow):
         self.act_stop.setEnabled(running and state != "stopping")
         if state == "stopping":
             self.progress_bar.setFormat("Stopping…")
+        elif state in ("paused", "running") and self.run.sim is not None:
+            self.progress_bar.setFormat(self.run.status_text())
         self.progress_bar.setProperty("state", state)
         self.progress_bar.style().unpolish(self.progress_bar)
         self.progress_bar.style().polish(self.progress_bar)
@@ -767,11 +880,22 @@ class MainWindow(QMainWindow):
         steps = results.n_steps
         t = steps * results.dt / 1000.0
         wall = results.wall_time_s
-        spikes = results.n_spikes
         verb = "Stopped" if results.stopped else "Finished"
+        if results.spikes or results.rates:
+            recorded = f"{spike_summary(results)[0]:,} spikes"
+        else:  # "0 spikes" would claim a silent network
+            recorded = "no spike monitor"
         self.progress_bar.setValue(1000 if not results.stopped else self.progress_bar.value())
-        self.progress_bar.setFormat(f"{verb}: {t:.2f} s of model time in {wall:.2f} s · {spikes:,} spikes")
-        self.statusBar().showMessage(f"{verb} run: {t:.2f} s simulated in {wall:.2f} s wall time", 10000)
+        self.progress_bar.setFormat(f"{verb}: {t:.2f} s of model time in {wall:.2f} s · {recorded}")
+        message = f"{verb} run: {t:.2f} s simulated in {wall:.2f} s wall time"
+        # trained readouts and branching factors: their panels show the details
+        for node_id, r in getattr(results, "readouts", {}).items():
+            label = self.doc.graph.node(node_id).label if node_id in self.doc.graph else node_id
+            message += f" · {label}: test accuracy {100 * float(r['accuracy']):.1f} %"
+        for node_id, b in getattr(results, "branching", {}).items():
+            label = self.doc.graph.node(node_id).label if node_id in self.doc.graph else node_id
+            message += f" · {label}: {float(b['branching_factor']):.3f}"
+        self.statusBar().showMessage(message, 30000)
 
     def _on_run_failed(self, message: str):
         self.progress_bar.setFormat("Run failed — see the message")
@@ -851,7 +975,8 @@ def offer_recovery(parent: QWidget | None = None) -> list[MainWindow]:
 
 
 def open_initial_windows(path: str | None = None) -> list[MainWindow]:
-    """What the program shows at start: the given file, recovered work, or (first start) CUBA."""
+    """What the program shows at start: the given file, recovered work, on the first start the
+    CUBA example, later the most recently used project (or an empty canvas)."""
     first = appdata.is_first_start()
     appdata.mark_started()
     windows = offer_recovery()
@@ -867,6 +992,10 @@ def open_initial_windows(path: str | None = None) -> list[MainWindow]:
             cuba = next((p for p in example_projects() if p.stem == "cuba"), None)
             if cuba is not None:
                 win.open_example(cuba)
+        else:
+            last = next((f for f in appdata.recent_files() if Path(f).is_file()), None)
+            if last is not None and not win.open_path(last):
+                win.statusBar().showMessage(f"Could not reopen {last}", 10000)
         win.show()
         windows.append(win)
     return windows
@@ -881,4 +1010,7 @@ def run_app(path: str | None = None) -> int:
     windows = open_initial_windows(path)
     if not windows:
         return 0
+    from app import warmup
+
+    QTimer.singleShot(300, warmup.start)  # once the window has painted
     return app.exec()

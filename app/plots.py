@@ -788,9 +788,11 @@ class SignalPanel(PlotPanel):
             return
         t, v = np.concatenate(self.t_parts), np.concatenate(self.v_parts)
         self.t_parts, self.v_parts = [t], [v]
-        self.curve.setData(t / 1000.0, v)
+        self.curve.setData(t / 1000.0, v, connect="finite")
         self.curve.setDownsampling(auto=True, method="peak")
-        self.status.setText(f"latest {v[-1]:.4g} · mean {np.mean(v):.4g}")
+        finite = v[np.isfinite(v)]  # a branching factor is NaN for a sample without events
+        mean = f"{np.mean(finite):.4g}" if finite.size else "–"
+        self.status.setText(f"latest {v[-1]:.4g} · mean {mean}")
 
     def data_arrays(self):
         if not self.t_parts:
@@ -800,23 +802,40 @@ class SignalPanel(PlotPanel):
 
 # ------------------------------------------------------------------------------------------------
 class ReadoutPanel(PlotPanel):
-    """Readout accuracy over time and the latest confusion matrix."""
+    """A trained readout's results (engine/readouts.py): per-class test accuracy, the confusion
+    matrix (true class down, predicted class across, a last column of ties for the vote
+    classifier) with the count in every cell, and for the softmax readout the train / validation
+    accuracy per epoch with the selected epoch marked."""
 
     kind = "readout"
+    #: above this many classes the confusion cells carry no numbers (they would not fit)
+    MAX_LABELLED_CLASSES = 20
 
     def __init__(self, monitor_id, title, live=True, parent=None):
         super().__init__(monitor_id, title, live, parent)
-        self.acc_plot = self.glw.addPlot(row=0, col=0)
-        self.acc_plot.setLabel("bottom", "time", units="s")
-        self.acc_plot.setLabel("left", "accuracy")
-        self.acc_plot.setYRange(0, 1)
-        self.acc_curve = self.acc_plot.plot(pen=pg.mkPen("#5c9ded", width=2), symbol="o", symbolSize=5)
+        self.class_plot = self.glw.addPlot(row=0, col=0)
+        self.class_plot.setLabel("bottom", "class")
+        self.class_plot.setLabel("left", "test accuracy")
+        self.class_plot.setYRange(0, 1, padding=0.02)
+        self.class_bars = None
         self.cm_plot = self.glw.addPlot(row=0, col=1)
         self.cm_plot.setLabel("bottom", "predicted")
         self.cm_plot.setLabel("left", "true")
+        self.cm_plot.invertY(True)
+        self.cm_plot.setAspectLocked(True)
         self.cm_image = pg.ImageItem()
         self.cm_plot.addItem(self.cm_image)
-        for p in (self.acc_plot, self.cm_plot):
+        self.cm_texts: list = []
+        self.curve_plot = self.glw.addPlot(row=0, col=2)
+        self.curve_plot.setLabel("bottom", "epoch")
+        self.curve_plot.setLabel("left", "accuracy")
+        self.curve_plot.setYRange(0, 1, padding=0.02)
+        self.curve_plot.addLegend(offset=(-5, -5))
+        self.train_curve = self.curve_plot.plot(pen=pg.mkPen("#5c9ded", width=1.5), name="train")
+        self.val_curve = self.curve_plot.plot(pen=pg.mkPen("#f2c14e", width=1.5), name="validation")
+        self.best_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#66bb6a", style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.curve_plot.addItem(self.best_line)
+        for p in (self.class_plot, self.cm_plot, self.curve_plot):
             p.hideButtons()
         self.reset(1, 1000.0, 0.1)
         self.running = False
@@ -826,37 +845,99 @@ class ReadoutPanel(PlotPanel):
         super().apply_theme(theme)
         if hasattr(self, "cm_image"):
             self.cm_image.setLookupTable(_density_lut(theme))
+            self.dirty = True
 
     def reset(self, size, duration_ms, dt):
         super().reset(size, duration_ms, dt)
-        self.times, self.accuracy = [], []
-        self.confusion = None
+        self.result: dict = {}
 
     def add(self, chunk):
         data = chunk.readouts.get(self.monitor_id)
         if data is None:
             return False
-        if "accuracy" in data:
-            self.times.append(float(data.get("time_ms", chunk.t1_ms)))
-            self.accuracy.append(float(data["accuracy"]))
-        if data.get("confusion") is not None:
-            self.confusion = np.asarray(data["confusion"], np.float64)
+        self.result = dict(data)
         self.has_data = self.dirty = True
         return True
 
+    def matrix(self) -> np.ndarray | None:
+        """The drawn matrix: the confusion matrix, plus a ties column when ties were counted."""
+        r = self.result
+        if r.get("confusion") is None:
+            return None
+        cm = np.asarray(r["confusion"], np.float64)
+        if r.get("ties") is not None and r.get("kind") == "vote":
+            cm = np.column_stack([cm, np.asarray(r["ties"], np.float64)])
+        return cm
+
     def _redraw(self):
-        if self.times:
-            self.acc_curve.setData(np.array(self.times) / 1000.0, np.array(self.accuracy))
-        if self.confusion is not None:
-            self.cm_image.setImage(self.confusion.astype(np.float32), autoLevels=True)
-        if self.accuracy:
-            self.status.setText(f"accuracy {self.accuracy[-1] * 100:.1f} %")
+        r = self.result
+        if not r:
+            return
+        cm = self.matrix()
+        for item in self.cm_texts:
+            self.cm_plot.removeItem(item)
+        self.cm_texts = []
+        if cm is not None:
+            self.cm_image.setImage(cm.astype(np.float32), autoLevels=False, levels=(0.0, max(float(cm.max()), 1.0)))
+            n_true, n_cols = cm.shape
+            if n_true <= self.MAX_LABELLED_CLASSES:
+                # cell text contrasting with the colour map: dark on bright cells, light on dark ones
+                bright_high = self.theme != "light"
+                top = max(float(cm.max()), 1.0)
+                for (i, j), v in np.ndenumerate(cm):
+                    if v:
+                        high = v > 0.5 * top
+                        colour = "#111111" if high == bright_high else "#f0f0f0"
+                        text = pg.TextItem(f"{int(v)}", color=colour, anchor=(0.5, 0.5))
+                        text.setPos(j + 0.5, i + 0.5)
+                        self.cm_plot.addItem(text)
+                        self.cm_texts.append(text)
+                ticks = [(c + 0.5, str(c)) for c in range(n_true)]
+                self.cm_plot.getAxis("left").setTicks([ticks])
+                self.cm_plot.getAxis("bottom").setTicks([ticks + ([(n_true + 0.5, "tie")] if n_cols > n_true else [])])
+        per_class = r.get("per_class_accuracy")
+        if per_class is not None:
+            acc = np.nan_to_num(np.asarray(per_class, np.float64))
+            if self.class_bars is not None:
+                self.class_plot.removeItem(self.class_bars)
+            self.class_bars = pg.BarGraphItem(x=np.arange(acc.size), height=acc, width=0.7, brush="#5c9ded")
+            self.class_plot.addItem(self.class_bars)
+        val = r.get("validation_curve")
+        train = r.get("train_curve")
+        if train is not None and np.size(train):
+            epochs = np.arange(1, np.size(train) + 1)
+            self.train_curve.setData(epochs, np.asarray(train, np.float64))
+            if val is not None and np.isfinite(np.asarray(val, np.float64)).any():
+                self.val_curve.setData(epochs, np.asarray(val, np.float64))
+            self.best_line.setValue(float(r.get("best_epoch", 0)))
+            self.best_line.show()
+        else:
+            self.best_line.hide()
+        self.curve_plot.setVisible(train is not None and bool(np.size(train)))
+        text = f"test accuracy {100 * float(r.get('accuracy', np.nan)):.1f} %"
+        if "n_test" in r:
+            text += f" on {int(r['n_test'])} samples"
+        if r.get("kind") == "vote":
+            text += f" · {int(r.get('n_ties', 0))} ties (counted wrong)"
+        if r.get("kind") == "softmax" and "best_epoch" in r:
+            text += f" · epoch {int(r['best_epoch'])} selected"
+        self.status.setText(text)
 
     def data_arrays(self):
-        out = {"time_ms": np.array(self.times), "accuracy": np.array(self.accuracy)}
-        if self.confusion is not None:
-            out["confusion"] = self.confusion
+        out = {k: np.asarray(v) for k, v in self.result.items() if np.asarray(v).dtype.kind in "biuf"}
+        if "accuracy" not in out:
+            out["accuracy"] = np.array(np.nan)
         return out
+
+    def _export_csv(self, path: Path):
+        """The drawn matrix: one row per true class, one column per predicted class (and ties)."""
+        cm = self.matrix()
+        if cm is None:
+            path.write_text("", encoding="utf-8")
+            return
+        n = cm.shape[0]
+        header = "true\\predicted," + ",".join(str(c) for c in range(n)) + (",tie" if cm.shape[1] > n else "")
+        np.savetxt(path, np.column_stack([np.arange(n), cm]), delimiter=",", header=header, comments="", fmt="%d")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The problems panel: ``engine.validate.validate`` run live (debounced) after every change."""
+"""The problems panel: ``engine.validate.validate_project`` run live (debounced) after every change."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QVBoxLa
 
 from app.document import Document
 from engine.errors import Problem
-from engine.validate import validate
+from engine.validate import validate_project
 
 
 def severity_icon(severity: str, size: int = 14) -> QIcon:
@@ -89,7 +89,7 @@ class ProblemsPanel(QWidget):
     def refresh(self):
         self.timer.stop()
         try:
-            problems = validate(self.doc.graph, self.doc.project.settings)
+            problems = validate_project(self.doc.project)
         except Exception as exc:  # a bug in a check must not take the panel down
             problems = [Problem(f"validation failed: {exc}", severity="error")]
         self.problems = problems

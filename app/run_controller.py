@@ -25,6 +25,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.errors import SynweaveError
+from engine.readouts import is_internal_recording
 
 PHASE_TEXT = {"validate": "Validating", "compile": "Compiling network", "jit": "JIT-compiling kernels",
               "run": "Running"}
@@ -41,6 +42,8 @@ def import_worker_modules() -> None:
     import engine.backends.numba_backend  # noqa: F401  (numba itself)
     import engine.compiler  # noqa: F401
     import engine.runner  # noqa: F401
+    import engine.branching_kernel  # noqa: F401  (readouts and branching monitors, after the run)
+    import scipy.sparse  # noqa: F401
     import sklearn.datasets  # noqa: F401
 
 
@@ -86,6 +89,8 @@ def translate(chunk, graph=None, monitor_map: dict | None = None) -> LiveChunk:
 
     out = LiveChunk(chunk.start_step * dt, chunk.stop_step * dt, dt)
     for name, (steps, idx) in chunk.spikes.items():
+        if is_internal_recording(name):
+            continue  # a readout's own recording: its results arrive in ``readouts`` at the end
         out.spikes[key(name)] = (np.asarray(steps, np.float64) * dt, np.asarray(idx, np.int32))
     for name, counts in chunk.rates.items():
         out.rates[key(name)] = np.asarray(counts)
@@ -313,15 +318,23 @@ class RunController(QObject):
                 self.finished.emit(self.results)
 
     def progress_text(self, prog) -> str:
-        text = PHASE_TEXT.get(prog.phase, prog.phase)
+        paused = self.state == "paused"
+        text = "Paused" if paused else PHASE_TEXT.get(prog.phase, prog.phase)
         if prog.phase == "run":
             if prog.n_steps and self.sim is not None:
                 dt = self.sim.plan.dt
                 text += f" {prog.step * dt / 1000:.2f} / {prog.n_steps * dt / 1000:.2f} s"
-            if prog.eta_s is not None and prog.fraction < 1:
+            # an estimate of time left means nothing while nothing runs
+            if prog.eta_s is not None and prog.fraction < 1 and not paused:
                 text += f" — {prog.eta_s:.0f} s left" if prog.eta_s >= 1 else " — <1 s left"
-            if self.state == "paused":
-                text += " (paused)"
         elif prog.message:
             text += f" — {prog.message}"
         return text
+
+    def status_text(self) -> str:
+        """The progress text of the latest progress report in the current state."""
+        with self._progress_lock:
+            prog = self._progress
+        if prog is None:
+            return "Paused" if self.state == "paused" else "Starting…"
+        return self.progress_text(prog)

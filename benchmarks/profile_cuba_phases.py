@@ -41,8 +41,9 @@ def _cycles(typingctx):
 
 
 @njit(nogil=True)
-def _loop(n_steps, lif, net, rec_flag, rec_k, rec_id, T):
+def _loop(n_steps, lif, net, stp, rec_flag, rec_k, rec_id, T):
     (ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, pre_ent, row_off, base, proj_delay, proj_wuni) = net
+    proj_stp, stp_off, stp_r = stp
     (state, chan, ref, prm, nref, P11, P21, AWI, iext, has_iext, start, stop, ent, lbase, adaptive, coupled,
      nblocks, scratch, uniform, pend, pend_cnt) = lif
     L = ring.shape[0]
@@ -63,7 +64,7 @@ def _loop(n_steps, lif, net, rec_flag, rec_k, rec_id, T):
                 rec_n += 1
         t2 = _cycles()
         netk.propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, pre_ent, row_off, base,
-                       proj_delay, proj_wuni)
+                       proj_delay, proj_wuni, proj_stp, stp_off, stp_r)
         t3 = _cycles()
         nk.lif_update(0, n, state, chan, ref, prm, P11, P21, AWI, iext, has_iext, ring[kk], lbase, adaptive, coupled,
                       scratch, start, stop, uniform, pend, pend_cnt)
@@ -82,9 +83,10 @@ def profile(n: int, duration_ms: float = 1000.0, dtype: str = "float32") -> None
     rec_k = np.zeros(n * steps // 100 + 1024, np.int32)
     rec_id = np.zeros_like(rec_k)
     T = np.zeros(4, np.int64)
-    _loop(0, tuple(be.lif), tuple(be.net), be.mon_static[1], rec_k, rec_id, T)
+    stp = (be.plast[19], be.plast[22], be.plast[26])  # short-term plasticity tables (none in CUBA)
+    _loop(0, tuple(be.lif), tuple(be.net), stp, be.mon_static[1], rec_k, rec_id, T)
     t0 = time.perf_counter()
-    spikes = _loop(steps, tuple(be.lif), tuple(be.net), be.mon_static[1], rec_k, rec_id, T)
+    spikes = _loop(steps, tuple(be.lif), tuple(be.net), stp, be.mon_static[1], rec_k, rec_id, T)
     wall = time.perf_counter() - t0
     hz = T.sum() / wall
     events = int(np.diff(be.net[4])[rec_id[:spikes]].sum())

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from engine.errors import ParameterError
+from engine.readouts import is_internal_recording
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|min)?\s*$")
 _UNIT_MS = {None: 1.0, "ms": 1.0, "s": 1000.0, "min": 60_000.0}
@@ -73,6 +74,10 @@ def handler(args) -> int:
     project = Project.load(args.file)
     settings = {}
     duration = parse_duration(args.duration) if args.duration else project.settings.duration
+    try:
+        project.settings.duration = duration
+    except ParameterError as exc:
+        raise ParameterError("duration", f"--duration {args.duration}: {exc.detail}") from None
     settings["duration"] = duration
     if args.seed is not None:
         if not 0 <= args.seed < 2 ** 32:
@@ -86,6 +91,7 @@ def handler(args) -> int:
         options["device"] = args.device or project.settings.device
     elif args.device:
         raise ParameterError("device", f"--device applies to the torch backend only (the backend is {backend!r})")
+    preflight(project)
     bar = None if args.quiet else ProgressBar(sys.stderr)
     t0 = time.perf_counter()
     try:
@@ -99,12 +105,16 @@ def handler(args) -> int:
     wall = time.perf_counter() - t0
     if args.out:
         results.save(args.out)
-    n_spikes, rate = _spike_summary(results)
+    n_spikes, rate = spike_summary(results)
     saved = f", results in {args.out}" if args.out else ""
     print(f"{project.name}: {duration:g} ms simulated, {n_spikes} spikes recorded, mean rate {rate:.2f} Hz, "
           f"wall {wall:.2f} s (run {results.wall_time_s:.2f} s){saved}")
     for line in weight_summary(results, sim.plan):
         print(line)
+    for line in analysis_summary(results, sim.plan):
+        print(line)
+    for problem in results.analysis_problems:
+        print(f"synweave: {problem}", file=sys.stderr)
     if args.save_weights:
         from engine.learned import save_learned_weights
 
@@ -135,12 +145,73 @@ def weight_summary(results, plan) -> list[str]:
     return lines
 
 
-def _spike_summary(results) -> tuple[int, float]:
+def preflight(project) -> None:
+    """What must hold before anything is compiled or allocated: no validation errors (data files
+    checked below the project's folder) and an estimate that fits in the available memory.
+
+    Raises
+    ------
+    ValidationError, SimulationError
+    """
+    from engine.errors import ValidationError
+    from engine.info import check_memory
+    from engine.validate import errors_only, validate_project
+
+    errors = errors_only(validate_project(project))
+    if errors:
+        raise ValidationError(errors)
+    check_memory(project)
+
+
+def analysis_summary(results, plan) -> list[str]:
+    """Readout accuracies (with per-class accuracy, ties and the confusion matrix) and branching
+    factors of a run, as printed by ``main.py run``."""
+    labels = plan.metadata.get("labels", {})
+    lines = []
+    for node_id, r in results.readouts.items():
+        name = labels.get(node_id, node_id)
+        text = (f"readout {name!r} ({r['kind']}): test accuracy {100 * r['accuracy']:.1f} % "
+                f"on {r['n_test']} samples (trained on {r['n_train']}")
+        if r["n_validation"]:
+            text += f", validation {r['n_validation']} at {100 * r['validation_accuracy']:.1f} %"
+        text += f"), train accuracy {100 * r['train_accuracy']:.1f} %"
+        if r["kind"] == "softmax":
+            text += f", epoch {r['best_epoch']} selected"
+        if r["kind"] == "ridge":
+            text += f", lambda {r['ridge_lambda']:g}"
+        if r["kind"] == "vote":
+            text += (f", {r['n_ties']} of {r['n_test']} test samples tied (counted wrong), "
+                     f"{r['unassigned_neurons']} neurons unassigned")
+        lines.append(text)
+        per_class = " ".join("-" if np.isnan(a) else f"{100 * a:.0f}" for a in r["per_class_accuracy"])
+        lines.append(f"  per-class accuracy (%): {per_class}")
+        confusion = np.asarray(r["confusion"])
+        width = max(3, len(str(int(confusion.max()))) + 1) if confusion.size else 3
+        header = "true\\pred" + "".join(f"{c:>{width}}" for c in range(confusion.shape[1]))
+        if r["kind"] == "vote":
+            header += "  ties"
+        lines.append("  " + header)
+        for c, row in enumerate(confusion):
+            line = f"{c:>9}" + "".join(f"{v:>{width}}" for v in row)
+            if r["kind"] == "vote":
+                line += f"{int(r['ties'][c]):>6}"
+            lines.append("  " + line)
+    for node_id, b in results.branching.items():
+        name = labels.get(node_id, node_id)
+        lines.append(f"branching factor {name!r}: {b['branching_factor']:.3f} (mean over {b['n_samples']} samples, "
+                     f"{b['n_synapses']} recurrent synapses, population rate {b['rate_hz']:.1f} Hz)")
+    return lines
+
+
+def spike_summary(results) -> tuple[int, float]:
     """Spikes and mean rate (Hz) over every monitored population (spike and rate monitors; a target
-    watched by both is counted once)."""
+    watched by both is counted once; the recordings readouts make for themselves are left out)."""
     duration_s = results.n_steps * results.dt / 1000.0
-    if results.spikes:
-        return results.n_spikes, results.total_mean_rate()
+    shown = [k for k in results.spikes if not is_internal_recording(k)]
+    if shown:
+        n_spikes = sum(int(results.spikes[k][0].size) for k in shown)
+        neurons = sum(results.sizes.get(k, 0) for k in shown)
+        return n_spikes, (n_spikes / (neurons * duration_s) if neurons and duration_s else 0.0)
     counts = sum(int(c.sum()) for c in results.rates.values())
     neurons = sum(results.sizes.get(k, 0) for k in results.rates)
     return counts, (counts / (neurons * duration_s) if neurons and duration_s else 0.0)

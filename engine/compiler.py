@@ -34,7 +34,7 @@ import numpy as np
 from engine.connectivity import BLOCK_SYNAPSES, fixed_counts, fixed_probability
 from engine.errors import ParameterError
 from engine.plan import (CurrentSourcePlan, MonitorPlan, PoissonSourcePlan, PopulationPlan, ProjectionPlan,
-                         ReceptorPlan, RewardPlan, RULE_ORDER, RULE_PARAMS, RulePlan, SimulationPlan, SpikeTrainSourcePlan, STPPlan,
+                         ReceptorPlan, AstrocytePlan, RewardPlan, TripartitePlan, RULE_ORDER, RULE_PARAMS, RulePlan, SimulationPlan, SpikeTrainSourcePlan, STPPlan,
                          delay_dtype)
 
 NEURON_MODELS = {"neuron.lif": "lif", "neuron.alif": "alif", "neuron.cobalif": "cobalif",
@@ -653,10 +653,20 @@ def _build_timing_or_rate_rule(ctx: _Context, node, plan: SimulationPlan) -> Non
     if kind == "rstdp":
         ups = ctx.graph.upstream(node.id, "modulation")
         modulator = ups[0][0].id if ups else None
+
+    def astrocyte_of(proj):
+        """A NALSM astrocyte wired to the projection sets a pair-STDP rule's depression rate."""
+        if kind != "stdp":
+            return None
+        for astro, _ in ctx.graph.upstream(proj.name.split("->")[0], "modulation"):
+            if astro.type_id == "modulator.nalsm_astrocyte":
+                return astro.id
+        return None
+
     _attach(ctx, node, lambda proj: RulePlan(kind, node.label, dict(params),
                                              pairing=getattr(node, "pairing", "all_to_all"),
                                              same_step=getattr(node, "same_step", "pre_then_post"),
-                                             modulator=modulator))
+                                             modulator=modulator, astrocyte=astrocyte_of(proj)))
 
 
 @builds("plasticity.scaling", phase=PHASE_ACTING_ON_PROJECTIONS)
@@ -697,6 +707,35 @@ def _build_adaptive_threshold(ctx: _Context, node, plan: SimulationPlan) -> None
                 pop.threshold_rule = dict(theta_plus=node.theta_plus, offset=node.offset)
 
 
+@builds("modulator.nalsm_astrocyte")
+def _build_nalsm_astrocyte(ctx: _Context, node, plan: SimulationPlan) -> None:
+    plan.astrocytes.append(AstrocytePlan(
+        node.id, liquid=[n.id for n, _ in ctx.graph.upstream(node.id, "liquid")],
+        reference=[n.id for n, _ in ctx.graph.upstream(node.id, "reference")], tau=node.tau_astro, w=node.w_astro,
+        b=node.b_astro, A_init=node.A_init, decay=node.decay))
+
+
+@builds("modulator.tripartite_astrocyte", phase=PHASE_ACTING_ON_PROJECTIONS)
+def _build_tripartite_astrocyte(ctx: _Context, node, plan: SimulationPlan) -> None:
+    """The covered projections release through Tsodyks-Markram synapses (the preset's facilitation
+    and depression rates unless the projection sets its own) whose U_0 the astrocyte modulates."""
+    from engine.kernels import astrocytes as ak
+
+    names = []
+    for projection, _ in ctx.graph.downstream(node.id, "modulation"):
+        for proj in ctx.projections.get(projection.id, []):
+            if proj.stp is None:
+                syn = ak.TRIPARTITE_SYNAPSE
+                proj.stp = STPPlan(U=node.U_0, tau_facil=1000.0 / syn["Omega_f"], tau_rec=1000.0 / syn["Omega_d"])
+            else:
+                proj.stp = STPPlan(U=node.U_0, tau_facil=proj.stp.tau_facil, tau_rec=proj.stp.tau_rec)
+            names.append(proj.name)
+    params = ak.preset_vector(node.preset, I_bias=node.I_bias, C_Theta=node.C_theta)
+    plan.tripartites.append(TripartitePlan(node.id, names, params, U0_star=node.U_0,
+                                           alpha=1.0 if node.alpha == "release_increasing" else 0.0,
+                                           dt_astro=node.dt_astro))
+
+
 @builds("modulator.reward")
 def _build_reward(ctx: _Context, node, plan: SimulationPlan) -> None:
     if node.mode == "times":
@@ -707,3 +746,23 @@ def _build_reward(ctx: _Context, node, plan: SimulationPlan) -> None:
         times = np.sort(rng.uniform(0.0, ctx.duration, n))
     plan.modulators.append(RewardPlan(node.id, tau_d=node.tau_d, tonic=node.tonic,
                                       steps=np.rint(times / ctx.dt).astype(np.int64), amplitudes=node.amplitude))
+
+
+# ---------------------------------------------------------------------------------------------
+# readouts and the branching monitor: a spike recording now, evaluated after the run
+# (engine/readouts.py)
+# ---------------------------------------------------------------------------------------------
+
+
+@builds("readout.vote", "readout.softmax", "readout.ridge", phase=PHASE_MONITORS)
+def _build_readout(ctx: _Context, node, plan: SimulationPlan) -> None:
+    from engine.readouts import plan_readout
+
+    plan_readout(ctx.graph, node, plan, ctx.steps)
+
+
+@builds("monitor.branching", phase=PHASE_MONITORS)
+def _build_branching_monitor(ctx: _Context, node, plan: SimulationPlan) -> None:
+    from engine.readouts import plan_branching
+
+    plan_branching(ctx.graph, node, plan, ctx.steps)

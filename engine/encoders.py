@@ -10,6 +10,8 @@ Time grid: a spike at time t is emitted at step ``round(t / dt)`` (MODELS.md §0
 from __future__ import annotations
 
 import csv
+import os
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ParameterError
+from nodes.params import MAX_TIME_MS
 
+#: limits of weights and delays read from connection files (those of the Projection node)
+MAX_WEIGHT = 1e6
+MAX_DELAY_MS = 10_000.0
 #: samples of sklearn's digits data set (1797 images of 8x8 pixels, values 0..16)
 DIGITS_MAX_VALUE = 16.0
 
@@ -65,7 +71,43 @@ def load_digits() -> Dataset:
                    np.asarray(data.target, dtype=np.int64))
 
 
+def file_kind(path: str | Path) -> str | None:
+    """None for a regular file, else what the path is ("a directory", "a FIFO", "missing" ...).
+
+    ``os.stat`` never blocks, whereas opening a FIFO or a terminal for reading waits for a writer.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def require_regular_file(path: str | Path, field: str) -> Path:
+    """The path if it names a regular file; else a ParameterError saying what it is instead."""
+    kind = file_kind(path)
+    if kind == "missing":
+        raise ParameterError(field, f"file {str(path)!r} not found; check the path (relative paths "
+                                    "start at the project file's folder)")
+    if kind is not None:
+        raise ParameterError(field, f"{str(path)!r} is {kind}, not a regular file; choose a data file")
+    return Path(path)
+
+
 def _open_npz(path: Path, field: str):
+    require_regular_file(path, field)
     try:
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -87,6 +129,16 @@ def _array(npz, key: str, path: Path, field: str) -> np.ndarray:
                                     f"pickle ({exc}); store plain numeric arrays") from None
 
 
+def _numbers(npz, key: str, path: Path, field: str) -> np.ndarray:
+    """A numeric array of the file as a flat float64 or int array."""
+    arr = _array(npz, key, path, field)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) \
+            or np.issubdtype(arr.dtype, np.complexfloating):
+        raise ParameterError(field, f"array {key!r} in {str(path)!r} must hold real numbers, "
+                                    f"got {arr.dtype}")
+    return arr.ravel()
+
+
 def load_npz_dataset(path: str | Path, field: str = "file") -> Dataset:
     """A user data set: arrays ``images`` (N x pixels or N x H x W) and ``labels`` (N)."""
     path = Path(path)
@@ -96,6 +148,9 @@ def load_npz_dataset(path: str | Path, field: str = "file") -> Dataset:
     if images.ndim < 2 or not np.issubdtype(images.dtype, np.number):
         raise ParameterError(field, f"'images' in {str(path)!r} must be a numeric N x pixels array, "
                                     f"got shape {images.shape} of {images.dtype}")
+    if not images.size:
+        raise ParameterError(field, f"{str(path)!r} holds no images (shape {images.shape}); it needs "
+                                    "at least one image of at least one pixel")
     images = images.reshape(images.shape[0], -1).astype(np.float64)
     if labels.shape != (images.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
         raise ParameterError(field, f"'labels' in {str(path)!r} must be {images.shape[0]} integers, "
@@ -116,6 +171,12 @@ def split_dataset(data: Dataset, split: str, test_fraction: float, seed: int) ->
     order = rng.permutation(len(data.labels))
     n_test = int(round(test_fraction * len(order)))
     chosen = np.sort(order[:n_test] if split == "test" else order[n_test:])
+    if not chosen.size:
+        total = len(order)
+        fix = (f"raise test_fraction to at least {1.5 / total:.2g}" if split == "test"
+               else f"lower test_fraction below {1 - 1.5 / total:.4g}")
+        raise ParameterError("test_fraction", f"the {split} split is empty ({n_test} of {total} samples "
+                                              f"are test samples); {fix}, or use split = all")
     return Dataset(data.images[chosen], data.labels[chosen])
 
 
@@ -167,7 +228,7 @@ def load_event_stream(path: str | Path, *, width: int, height: int, polarity: st
     """
     path = Path(path)
     with _open_npz(path, field) as npz:
-        x, y, t, p = (_array(npz, k, path, field) for k in ("x", "y", "t", "polarity"))
+        x, y, t, p = (_numbers(npz, k, path, field) for k in ("x", "y", "t", "polarity"))
     if not (x.shape == y.shape == t.shape == p.shape) or x.ndim != 1:
         raise ParameterError(field, f"x, y, t, polarity in {str(path)!r} must be 1-D arrays of one length")
     x, y, p = x.astype(np.int64), y.astype(np.int64), (p.astype(np.int64) > 0).astype(np.int64)
@@ -177,8 +238,9 @@ def load_event_stream(path: str | Path, *, width: int, height: int, polarity: st
         raise ParameterError(field, f"event {j} at ({x[j]}, {y[j]}) lies outside the "
                                     f"{width}x{height} sensor; set width and height to the sensor size")
     t_ms = t.astype(np.float64) * (1e-3 if time_unit == "us" else 1.0)
-    if np.any(t_ms < 0) or not np.all(np.isfinite(t_ms)):
-        raise ParameterError(field, f"event times in {str(path)!r} must be finite and >= 0")
+    if np.any(t_ms < 0) or not np.all(np.isfinite(t_ms)) or np.any(t_ms > MAX_TIME_MS):
+        raise ParameterError(field, f"event times in {str(path)!r} must be finite, >= 0 and at most "
+                                    f"{MAX_TIME_MS:g} ms")
     keep = np.ones(x.shape, bool) if polarity == "both" else (p == (1 if polarity == "on" else 0))
     channel = y * width + x + (p * width * height if polarity == "both" else 0)
     steps = np.rint(t_ms / dt).astype(np.int64)
@@ -189,11 +251,11 @@ def load_event_stream(path: str | Path, *, width: int, height: int, polarity: st
 def load_spike_file(path: str | Path, n: int, field: str = "file") -> tuple[np.ndarray, np.ndarray]:
     """Spike times (ms) and channel indices from .npz (``times``, ``indices``) or .csv
     (``time_ms,index`` per line, optional header)."""
-    path = Path(path)
+    path = require_regular_file(path, field)
     if path.suffix.lower() == ".npz":
         with _open_npz(path, field) as npz:
-            times = _array(npz, "times", path, field).astype(np.float64).ravel()
-            indices = _array(npz, "indices", path, field).ravel()
+            times = _numbers(npz, "times", path, field).astype(np.float64)
+            indices = _numbers(npz, "indices", path, field)
     elif path.suffix.lower() == ".csv":
         rows = _read_csv(path, field, 2)
         times = np.array([r[0] for r in rows], np.float64)
@@ -205,20 +267,21 @@ def load_spike_file(path: str | Path, n: int, field: str = "file") -> tuple[np.n
     if indices.size and (np.any(indices < 0) or np.any(indices >= n) or np.any(indices % 1)):
         raise ParameterError(field, f"{str(path)!r}: indices must be integers in 0..{n - 1}; "
                                     "raise the node's n if the file has more channels")
-    if not np.all(np.isfinite(times)) or np.any(times < 0):
-        raise ParameterError(field, f"{str(path)!r}: spike times must be finite and >= 0 ms")
+    if not np.all(np.isfinite(times)) or np.any(times < 0) or np.any(times > MAX_TIME_MS):
+        raise ParameterError(field, f"{str(path)!r}: spike times must be finite, >= 0 and <= "
+                                    f"{MAX_TIME_MS:g} ms")
     return times, indices.astype(np.int32)
 
 
 def load_connection_file(path: str | Path, n_pre: int, n_post: int, field: str = "file"):
     """Connections (pre, post, weight or None, delay_ms or None) from .npz or .csv."""
-    path = Path(path)
+    path = require_regular_file(path, field)
     if path.suffix.lower() == ".npz":
         with _open_npz(path, field) as npz:
-            pre = _array(npz, "pre", path, field).ravel()
-            post = _array(npz, "post", path, field).ravel()
-            weight = npz["weight"].ravel().astype(np.float64) if "weight" in npz.files else None
-            delay = npz["delay"].ravel().astype(np.float64) if "delay" in npz.files else None
+            pre = _numbers(npz, "pre", path, field)
+            post = _numbers(npz, "post", path, field)
+            weight = _numbers(npz, "weight", path, field).astype(np.float64) if "weight" in npz.files else None
+            delay = _numbers(npz, "delay", path, field).astype(np.float64) if "delay" in npz.files else None
     elif path.suffix.lower() == ".csv":
         rows = _read_csv(path, field, 2, 4)
         width = {len(r) for r in rows}
@@ -236,11 +299,17 @@ def load_connection_file(path: str | Path, n_pre: int, n_post: int, field: str =
                                         f"0..{limit - 1}")
     if pre.shape != post.shape or any(a is not None and a.shape != pre.shape for a in (weight, delay)):
         raise ParameterError(field, f"{str(path)!r}: pre, post, weight and delay differ in length")
+    if weight is not None and not (np.all(np.isfinite(weight)) and np.all(np.abs(weight) <= MAX_WEIGHT)):
+        raise ParameterError(field, f"{str(path)!r}: weights must be finite numbers within "
+                                    f"±{MAX_WEIGHT:g}")
+    if delay is not None and not (np.all(np.isfinite(delay)) and np.all((delay >= 0) & (delay <= MAX_DELAY_MS))):
+        raise ParameterError(field, f"{str(path)!r}: delays must be finite, in 0..{MAX_DELAY_MS:g} ms")
     return pre.astype(np.int64), post.astype(np.int64), weight, delay
 
 
 def _read_csv(path: Path, field: str, min_cols: int, max_cols: int | None = None) -> list[list[float]]:
     max_cols = max_cols or min_cols
+    require_regular_file(path, field)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -173,7 +173,7 @@ def nalsm_digits() -> Project:
     rule = g.add_node("plasticity.stdp", "Liquid STDP", (280, 330), A_plus=0.015, A_minus=0.015,
                       tau_plus=10.0, tau_minus=10.0, same_step="exclusive", w_min=0.0, w_max=3.0)
     astro = g.add_node("modulator.nalsm_astrocyte", "Astrocyte", (0, 330))
-    readout = g.add_node("readout.softmax", "Readout", (840, 0))
+    readout = g.add_node("readout.softmax", "Readout", (840, 0), epochs=3000)
     bf = g.add_node("monitor.branching", "Branching factor", (840, 200))
     g.connect(enc.id, "spikes", inp.id, "pre")
     g.connect(inp.id, "post", liquid.id, "input")

@@ -26,7 +26,7 @@ import networkx as nx
 
 import nodes as catalogue
 from engine.errors import GraphError
-from nodes.base import NodeType, Port
+from nodes.base import NodeType, Port, PortKind
 
 
 @dataclass(frozen=True, order=True)
@@ -269,6 +269,11 @@ def astuple(edge: Edge) -> tuple[str, str, str, str]:
 # --------------------------------------------------------------------------------------------
 # The graph
 # --------------------------------------------------------------------------------------------
+def needs_projection(out: Port, inp: Port) -> bool:
+    """Spikes wired straight into a population's input: a Projection belongs in between."""
+    return out.kind == PortKind.SPIKES and inp.accepts_kind(PortKind.SYNAPTIC)
+
+
 class ModelGraph:
     """Nodes, wires, groups and comments of one network, backed by a networkx MultiDiGraph."""
 
@@ -432,8 +437,10 @@ class ModelGraph:
             return False, f"{a.label!r} cannot be wired to itself; use a projection for recurrence"
         if not inp.accepts_kind(out.kind):
             wanted = " or ".join(k.value for k in inp.kinds)
+            bridge = ("; insert a Projection between them (it turns spikes into synaptic input)"
+                      if needs_projection(out, inp) else "")
             return False, (f"{b.label!r}.{dst_port} takes {wanted}, but {a.label!r}.{src_port} "
-                           f"gives {out.kind.value}")
+                           f"gives {out.kind.value}{bridge}")
         edge = Edge(src, src_port, dst, dst_port)
         if self._g.has_edge(src, dst, key=edge):
             return False, "these ports are already connected"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
+from engine.errors import SimulationError
 from nodes.base import Category
 
 #: bytes of one static synapse in the compiled plan: int32 target + float32 weight + uint16 delay
@@ -12,6 +14,9 @@ BYTES_PER_STATIC_SYNAPSE = 10
 BYTES_PER_PLASTIC_EXTRA = 8
 #: mean firing rate assumed for spike-monitor memory when nothing better is known
 ASSUMED_RATE_HZ = 10.0
+#: measured peak / estimate while compiling (benchmarks/RESULTS.md: 100M synapses, 1.48 GiB peak
+#: for a 1.0 GiB estimate): the preflight refuses when estimate x this exceeds available memory
+PEAK_FACTOR = 1.5
 
 
 @dataclass
@@ -47,11 +52,48 @@ class ProjectInfo:
 
 
 def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+    for unit in units:
+        if n < 1024 or unit == units[-1]:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} TiB"
+    return f"{n:.1f} {units[-1]}"
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can give this process now (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(project, available: int | None = None) -> ProjectInfo:
+    """Refuse, before anything is allocated, a project whose estimate exceeds available memory.
+
+    Raises
+    ------
+    SimulationError
+        With the estimate, its largest part and the memory available.
+    """
+    info = summarize(project)
+    available = available_memory_bytes() if available is None else available
+    need = info.total_bytes
+    if available is not None and need * PEAK_FACTOR > available:
+        part, size = max(info.memory_bytes.items(), key=lambda kv: kv[1])
+        raise SimulationError(
+            f"not enough memory: the network needs about {human_bytes(need)} ({part} "
+            f"{human_bytes(size)}; {info.neurons:,} neurons, {info.synapses:,.0f} synapses expected), "
+            f"this machine has {human_bytes(available)} available; make populations smaller, "
+            "connections sparser or the recording shorter (`python main.py info` lists the estimate)")
+    return info
 
 
 def summarize(project) -> ProjectInfo:
@@ -88,8 +130,21 @@ def summarize(project) -> ProjectInfo:
         "synapses": info.synapses * BYTES_PER_STATIC_SYNAPSE,
         "plasticity": info.plastic_synapses * BYTES_PER_PLASTIC_EXTRA,
         "spike records": _spike_record_bytes(graph, settings),
+        "other records": _other_record_bytes(graph, settings, info.steps, word),
     }
     return info
+
+
+def _other_record_bytes(graph, settings, steps: int, word: int) -> float:
+    """Rate monitors keep a count per step; state monitors a value per index per sample."""
+    total = 0.0
+    for mon in graph.nodes.values():
+        if mon.type_id == "monitor.rate":
+            total += steps * 8.0 * len(graph.upstream(mon.id, "source"))
+        elif mon.type_id == "monitor.state":
+            samples = steps / mon.every
+            total += samples * (len(mon.indices) * word + 8) * len(graph.upstream(mon.id, "population"))
+    return total
 
 
 def _spike_record_bytes(graph, settings) -> float:

@@ -295,6 +295,10 @@ class RulePlan:
         the step's increments (dw(0) = 0).
     modulator : str, optional
         Name of the :class:`RewardPlan` whose dopamine ``d(t)`` gates the rule (``rstdp``).
+    astrocyte : str, optional
+        Name of the :class:`AstrocytePlan` that sets the rule's depression amplitude (pair STDP):
+        ``A_minus(t) = A_minus A(t) / A(0)``; for inhibitory synapses the astrocyte sets the
+        potentiation of the inhibition instead (the two amplitudes swap, MODELS.md §7.4).
     event_steps : ndarray of int, optional
         ``scaling_normalize``: steps at which rows are normalised (e.g. the first step of every
         data-set sample); when None, every ``interval`` ms.
@@ -312,6 +316,7 @@ class RulePlan:
     same_step: str = "pre_then_post"
     modulator: str | None = None
     event_steps: Any = None
+    astrocyte: str | None = None
 
     def __post_init__(self):
         if self.kind not in RULE_PARAMS:
@@ -354,6 +359,44 @@ class STPPlan:
             raise ParameterError("U", f"release probability U must be in (0, 1], got {self.U!r}")
         if self.tau_facil < 0 or self.tau_rec <= 0:
             raise ParameterError("tau_rec", "STP time constants must be > 0 ms (tau_facil >= 0)")
+
+
+@dataclass
+class AstrocytePlan:
+    """NALSM astrocyte (MODELS.md §5.1): one scalar state ``A`` per network.
+
+    Every step, after plasticity: ``A += (w (sum S_liquid - sum S_reference) + b - A) dt / tau``;
+    then ``A``, ``w`` and ``b`` are multiplied by ``decay``. ``liquid`` and ``reference`` name
+    populations or spike sources.
+    """
+
+    name: str
+    liquid: list = field(default_factory=list)
+    reference: list = field(default_factory=list)
+    tau: float = 100.0
+    w: float = 0.015
+    b: float = 0.15
+    A_init: float = 0.15
+    decay: float = 1.0
+
+
+@dataclass
+class TripartitePlan:
+    """A G-ChI astrocyte with gliotransmission covering the synapses of ``projections`` (MODELS.md §5.2).
+
+    ``params`` is the parameter vector of :mod:`engine.kernels.astrocytes` (µM, 1/s); the covered
+    projections need short-term plasticity, whose resting release probability becomes
+    ``U_0 = (1 - Gamma_S) U0_star + alpha Gamma_S``. The astrocyte takes one RK4 step of
+    ``dt_astro`` ms (a whole number of neuron steps) with the glutamate its synapses released.
+    """
+
+    name: str
+    projections: list = field(default_factory=list)
+    params: Any = None
+    U0_star: float = 0.6
+    alpha: float = 0.0
+    dt_astro: float = 1.0
+    I0: float = 0.0
 
 
 @dataclass
@@ -715,6 +758,8 @@ class SimulationPlan:
     projections: list = field(default_factory=list)
     monitors: list = field(default_factory=list)
     modulators: list = field(default_factory=list)
+    astrocytes: list = field(default_factory=list)
+    tripartites: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
 
     # -- lookups ------------------------------------------------------------------------------
@@ -781,8 +826,23 @@ class SimulationPlan:
                 if src.steps.size and src.steps.min() < 0:
                     raise SimulationError(f"spike source {src.name!r}: negative spike step")
         reward_names = {m.name for m in self.modulators}
+        astro_names = {a.name for a in self.astrocytes}
+        for astro in self.astrocytes:
+            for name in list(astro.liquid) + list(astro.reference):
+                self.emitter_size(name)
+            if astro.A_init == 0:
+                raise ParameterError("A_init", "an astrocyte that scales A_minus by A(t)/A(0) needs A(0) != 0",
+                                     node=astro.name)
+        projections = {p.name: p for p in self.projections}
+        for tri in self.tripartites:
+            for name in tri.projections:
+                if name not in projections or projections[name].stp is None:
+                    raise SimulationError(f"tripartite astrocyte {tri.name!r}: projection {name!r} does not exist or "
+                                          "has no short-term plasticity, whose release the astrocyte modulates")
         for proj in self.projections:
             for rule in proj.rules:
+                if rule.astrocyte is not None and rule.astrocyte not in astro_names:
+                    raise SimulationError(f"rule {rule.name or rule.kind!r}: no astrocyte named {rule.astrocyte!r}")
                 if rule.kind == "rstdp" and rule.modulator not in reward_names:
                     raise SimulationError(f"rule {rule.name or rule.kind!r} on projection {proj.name!r} needs a "
                                           f"dopamine signal; no reward source named {rule.modulator!r}")

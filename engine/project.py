@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -88,6 +89,26 @@ class Project:
             p = self.path.parent / p
         return p
 
+    def absolutize_paths(self, folder: str | Path) -> list[str]:
+        """Rewrite relative file parameters as absolute paths below ``folder``.
+
+        Used when a project is detached from its file (an example opened as an untitled copy):
+        its data files must still be found, wherever the copy is saved later. Returns the
+        ``node.field`` names that were rewritten.
+        """
+        changed = []
+        for node in self.graph.nodes.values():
+            for name, param in node.params.items():
+                value = node.get(name)
+                if getattr(param, "is_path", False) and value and not Path(value).expanduser().is_absolute():
+                    node._values[name] = str((Path(folder) / value).resolve())
+                    changed.append(f"{node.id}.{name}")
+        return changed
+
+    def snapshot(self) -> "Project":
+        """An independent copy for a run or a deploy: same contents, same file (for relative paths)."""
+        return Project.loads(self.dumps(), self.path if self.path is not None else "<memory>")
+
     # -- JSON ---------------------------------------------------------------------------------
     def to_json(self) -> dict:
         return {
@@ -127,6 +148,7 @@ class Project:
     @classmethod
     def load(cls, path: str | Path) -> "Project":
         path = Path(path)
+        remove_orphaned_temps(path)
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -174,31 +196,105 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not allowed in project files; use a finite number")
 
 
-def atomic_write_text(target: Path, text: str, *, keep_backup: bool = True) -> None:
-    """Write text so that a crash leaves either the old or the new file, never a torn one."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+def remove_orphaned_temps(target: Path) -> list[Path]:
+    """Delete temporary files a killed save of ``target`` left next to it; return them."""
+    removed = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if keep_backup and target.exists():
-            shutil.copy2(target, target.with_name(target.name + ".bak"))
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(target.parent, os.O_RDONLY)
+        candidates = list(Path(target).parent.glob(f"{_temp_prefix(Path(target))}*.tmp"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        try:
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:  # make renames durable
+        dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def _replace_backup(target: Path, backup: Path) -> None:
+    """Make ``backup`` a complete copy of ``target`` in one rename (never torn or empty).
+
+    A hard link to the current file is renamed over the old backup; where links are not
+    supported (FAT, some network shares) a fully written and synced copy is renamed instead.
+    """
+    fd, staged = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        os.unlink(staged)
+        try:
+            os.link(target, staged)
+        except OSError:
+            shutil.copy2(target, staged)
+            with open(staged, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(staged, backup)
+    except BaseException:
+        if os.path.lexists(staged):
+            os.unlink(staged)
+        raise
+
+
+def atomic_write_text(target: Path, text: str, *, keep_backup: bool = True) -> None:
+    """Write text so that a crash leaves either the old or the new file, never a torn one.
+
+    The previous file becomes ``<name>.bak`` atomically too; the new file keeps the permission
+    bits of the file it replaces (a new file gets the usual ``0666 & ~umask``); temporary files
+    of an earlier, killed save are removed.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphaned_temps(target)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        if keep_backup and target.exists():
+            _replace_backup(target, target.with_name(target.name + ".bak"))
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(target.parent)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,8 +370,29 @@ def _expect(value: Any, kind: type | tuple, where: str, jpath: str) -> Any:
     return value
 
 
+def _check_numbers_finite(data: Any, where: str) -> None:
+    """Every number in the document is finite: ``1e400`` parses as infinity (and a 400-digit
+    integer overflows every float), which could then never be written back."""
+    stack: list[tuple[Any, str]] = [(data, "$")]
+    while stack:
+        value, jpath = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((v, f"{jpath}.{k}") for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{jpath}[{i}]") for i, v in enumerate(value))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                finite = math.isfinite(float(value))
+            except OverflowError:
+                finite = False
+            if not finite:
+                raise ProjectFileError(where, "a number is too large (it reads as infinity); use a "
+                                              "finite number, at most about 1.8e308", jpath)
+
+
 def _project_from_json(data: Any, where: str, path: Path | None) -> Project:
     _expect(data, dict, where, "$")
+    _check_numbers_finite(data, where)
     fmt = data.get("format")
     if fmt != FORMAT_ID:
         raise ProjectFileError(where, f"not a Synweave project (format is {fmt!r}, expected "

@@ -92,6 +92,13 @@ class SimulationResults:
         Weight monitor name -> ``(steps int64, values [n_snapshots, n_synapses])``.
     weight_synapses : dict
         Weight monitor name -> ``(pre, post)`` neuron indices of the recorded synapses.
+    readouts : dict
+        Readout node id -> its results (accuracy, per_class_accuracy, confusion, ties, ...), filled
+        at the end of :meth:`Simulation.run` by :func:`engine.readouts.analyse`.
+    branching : dict
+        Branching monitor node id -> ``branching_factor``, ``per_sample`` ...
+    analysis_problems : list
+        Why a readout or branching monitor has no numbers (one line each).
     """
 
     dt: float
@@ -101,6 +108,9 @@ class SimulationResults:
     rates: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
     weight_synapses: dict = field(default_factory=dict)
+    readouts: dict = field(default_factory=dict)
+    branching: dict = field(default_factory=dict)
+    analysis_problems: list = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     sizes: dict = field(default_factory=dict)
@@ -177,6 +187,11 @@ class SimulationResults:
             arrays[f"weights/{name}/values"] = values
             if name in self.weight_synapses:
                 arrays[f"weights/{name}/pre"], arrays[f"weights/{name}/post"] = self.weight_synapses[name]
+        for group in ("readouts", "branching"):
+            for name, values in getattr(self, group).items():
+                for key, value in values.items():
+                    arrays[f"{group}/{name}/{key}"] = np.asarray(value)
+        arrays["analysis_problems"] = np.array(json.dumps(self.analysis_problems))
         np.savez_compressed(path, **arrays)
 
     @classmethod
@@ -200,6 +215,12 @@ class SimulationResults:
                     res.weights[name] = (data[key], data[f"weights/{name}/values"])
                     if f"weights/{name}/pre" in data.files:
                         res.weight_synapses[name] = (data[f"weights/{name}/pre"], data[f"weights/{name}/post"])
+                elif parts[0] in ("readouts", "branching") and len(parts) >= 3:
+                    value = data[key]
+                    value = value.item() if value.ndim == 0 else value
+                    getattr(res, parts[0]).setdefault("/".join(parts[1:-1]), {})[parts[-1]] = value
+            if "analysis_problems" in data.files:
+                res.analysis_problems = json.loads(str(data["analysis_problems"]))
         return res
 
 
@@ -342,7 +363,30 @@ class Simulation:
         for chunk in self.iter_chunks(duration_ms, chunk_steps):
             if callback is not None:
                 callback(chunk)
+        # -- readouts and branching monitors: trained / computed on what was recorded ----------
+        analysis_chunk = self.analyse()
+        if callback is not None and analysis_chunk is not None:
+            callback(analysis_chunk)
         return self.results
+
+    def analyse(self) -> ChunkResult | None:
+        """Train the readouts and compute the branching factors on the results recorded so far
+        (:func:`engine.readouts.analyse`); store them in :attr:`results` and return them as an
+        empty chunk carrying ``readouts`` and ``signals`` for live views (None when the plan has
+        no readout or branching monitor)."""
+        if not (self.plan.metadata.get("readouts") or self.plan.metadata.get("branching")):
+            return None
+        from engine.readouts import analyse
+
+        analysis = analyse(self.plan, self.results)
+        self.results.readouts = analysis.readouts
+        self.results.branching = analysis.branching
+        self.results.analysis_problems = analysis.problems
+        step = self.backend.step
+        chunk = ChunkResult(step, step, self.plan.dt)
+        chunk.readouts = analysis.readouts
+        chunk.signals = analysis.signals
+        return chunk
 
     # -- weight monitors -----------------------------------------------------------------------
     def _weight_monitors(self) -> list:

@@ -10,6 +10,7 @@ file validator, the CLI table and the docs at once.
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
 from dataclasses import dataclass
 from enum import Enum
@@ -17,6 +18,9 @@ from typing import Any, ClassVar, Iterable
 
 from engine.errors import ParameterError, Problem, UnknownNodeTypeError
 from nodes.params import Parameterized
+
+
+_SPEC_REFERENCE = re.compile(r"\s*\(\s*§[\d.]+(?:\s*,\s*§[\d.]+)*\s*\)|,?\s*MODELS\.md(?:\s*§[\d.]+,?)*")
 
 
 class PortKind(str, Enum):
@@ -189,7 +193,11 @@ class NodeType(Parameterized):
 
     @classmethod
     def doc(cls) -> str:
-        return textwrap.dedent(inspect.getdoc(cls) or "").strip()
+        text = textwrap.dedent(inspect.getdoc(cls) or "").strip()
+        # Section references into the team's internal spec mean nothing to users, who read
+        # the papers the docstrings also cite.
+        text = _SPEC_REFERENCE.sub("", text)
+        return text.replace(" ()", "")
 
     @classmethod
     def doc_line(cls) -> str:

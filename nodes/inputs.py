@@ -1,12 +1,13 @@
-"""Input nodes: spike sources, current sources and data-set encoders (MODELS.md §2.4)."""
+"""Input nodes: spike sources, current sources and data-set encoders."""
 
 from __future__ import annotations
 
 from engine.errors import Problem
 from nodes.base import Category, NodeType, Out, PortKind, register
-from nodes.params import Choice, Float, FloatList, Int, IntList, Seed, Text
+from nodes.params import MAX_TIME_MS, Choice, Float, FloatList, Int, IntList, Seed, Text
 
 SKLEARN_DIGITS_PIXELS = 64  # 8x8 images of the digits data set shipped inside scikit-learn
+SKLEARN_DIGITS_SAMPLES = 1797
 
 
 class SpikeSource(NodeType):
@@ -29,8 +30,8 @@ class PoissonSource(SpikeSource):
 
     n = Int(100, low=1, high=100_000_000, doc="number of independent spike trains")
     rate = Float(10.0, unit="Hz", low=0.0, high=10_000.0, doc="firing rate of every train")
-    start = Float(0.0, unit="ms", low=0.0, doc="time of the first possible spike")
-    stop = Float(0.0, unit="ms", low=0.0, doc="time after which the source is silent; 0 = never")
+    start = Float(0.0, unit="ms", low=0.0, high=MAX_TIME_MS, doc="time of the first possible spike")
+    stop = Float(0.0, unit="ms", low=0.0, high=MAX_TIME_MS, doc="time after which the source is silent; 0 = never")
     seed = Seed()
 
     def size(self):
@@ -56,7 +57,7 @@ class SpikeTrainSource(SpikeSource):
 
     n = Int(1, low=1, high=100_000_000, doc="number of channels")
     source = Choice("given", ("given", "file"), doc="spikes listed here, or read from a file")
-    times = FloatList((), low=0.0, unit="ms", visible_if={"source": ("given",)},
+    times = FloatList((), low=0.0, high=MAX_TIME_MS, unit="ms", visible_if={"source": ("given",)},
                       doc="spike times")
     indices = IntList((), low=0, visible_if={"source": ("given",)},
                       doc="channel index of each spike time")
@@ -100,9 +101,9 @@ class CurrentSource(NodeType):
 
     waveform = Choice("dc", ("dc", "step", "sine", "noise"), doc="shape of the current over time")
     amplitude = Float(100.0, unit="pA", low=-1e6, high=1e6, doc="current amplitude")
-    onset = Float(0.0, unit="ms", low=0.0, visible_if={"waveform": ("step",)},
+    onset = Float(0.0, unit="ms", low=0.0, high=MAX_TIME_MS, visible_if={"waveform": ("step",)},
                   doc="start of the step")
-    offset = Float(100.0, unit="ms", low=0.0, visible_if={"waveform": ("step",)},
+    offset = Float(100.0, unit="ms", low=0.0, high=MAX_TIME_MS, visible_if={"waveform": ("step",)},
                    doc="end of the step")
     frequency = Float(10.0, unit="Hz", low=0.0, high=1e5, visible_if={"waveform": ("sine",)},
                       doc="sine frequency")
@@ -161,6 +162,12 @@ class DatasetEncoder(SpikeSource):
         return SKLEARN_DIGITS_PIXELS if self.dataset == "sklearn_digits" else self.pixels
 
     def check(self):
+        if self.dataset == "sklearn_digits" and self.split != "all":
+            n_test = round(self.test_fraction * SKLEARN_DIGITS_SAMPLES)
+            if n_test in (0, SKLEARN_DIGITS_SAMPLES):
+                yield Problem(f"the {self.split} split is empty ({n_test} of {SKLEARN_DIGITS_SAMPLES} "
+                              "samples are test samples)", node=self.label, field="test_fraction",
+                              hint="use a test_fraction between 0.01 and 0.99, or split = all")
         if self.dataset == "npz" and not self.file:
             yield Problem("no .npz file chosen", node=self.label, field="file",
                           hint="pick a .npz file with arrays 'images' and 'labels'")
@@ -171,7 +178,7 @@ class EventStream(SpikeSource):
     """Events of an event camera (DVS) from a .npz file with arrays x, y, t, polarity.
 
     Channel of an event: index = p * width * height + y * width + x (polarity-major, as N-MNIST
-    in MODELS.md §7.7); events are binned to the simulation step and duplicates within a step
+    in Orchard et al. 2015); events are binned to the simulation step and duplicates within a step
     collapse to one spike.
     """
 

@@ -1,15 +1,15 @@
-"""Modulators: astrocytes and reward / dopamine sources (MODELS.md §4.4, §5)."""
+"""Modulators: astrocytes and reward / dopamine sources."""
 
 from __future__ import annotations
 
 from engine.errors import Problem
 from nodes.base import Category, In, NodeType, Out, PortKind, register
-from nodes.params import Choice, Float, FloatList, Seed
+from nodes.params import MAX_TIME_MS, Choice, Float, FloatList, Seed
 
 
 @register
 class NALSMAstrocyte(NodeType):
-    """NALSM astrocyte: a global plasticity controller (Ivanov & Michmizos 2021, MODELS.md §5.1).
+    """NALSM astrocyte: a global plasticity controller (Ivanov & Michmizos 2021).
 
     A <- A + (w_astro (sum S_liquid - sum S_input) + b_astro - A) / tau_astro     every step
     A is the depression rate of excitatory STDP (and potentiation rate of inhibitory synapses) of
@@ -40,7 +40,7 @@ TRIPARTITE_PRESETS = ("ex2_synapse_driven", "ex3_gliotransmission", "ex6_network
 
 @register
 class TripartiteAstrocyte(NodeType):
-    """G-ChI astrocyte with gliotransmission acting on a projection (De Pitta; Stimberg 2019, §5.2).
+    """G-ChI astrocyte with gliotransmission acting on a projection (De Pittà et al. 2011; Stimberg et al. 2019).
 
     dGamma_A/dt = O_N Y_S (1 - Gamma_A) - Omega_N (1 + zeta C/(C + K_KC)) Gamma_A
     dI/dt = J_beta + J_delta - J_3K - J_5P + J_ex;  dC/dt = J_r + J_l - J_p;  dh/dt = (h_inf - h)/tau_h
@@ -67,6 +67,17 @@ class TripartiteAstrocyte(NodeType):
     coverage = Float(1.0, low=0.0, high=1.0, doc="fraction of the projection's synapses covered")
     seed = Seed()
 
+    def check(self):
+        if self.coverage < 1.0:
+            yield Problem(f"coverage {self.coverage:g} is not simulated yet: the astrocyte covers every synapse "
+                          "of its projections", node=self.label, field="coverage", severity="warning",
+                          hint="set coverage = 1, or split the projection")
+
+    def check_in_graph(self, graph):
+        if not graph.downstream(self.id, "modulation"):
+            yield Problem("the astrocyte covers no synapses", node=self.label, field="modulation",
+                          severity="warning", hint="connect it to a projection's modulation port")
+
 
 @register
 class RewardSource(NodeType):
@@ -83,7 +94,7 @@ class RewardSource(NodeType):
     summary = ("amplitude", "tau_d")
 
     mode = Choice("times", ("times", "random"), doc="rewards at listed times or at random times")
-    times = FloatList((), low=0.0, unit="ms", visible_if={"mode": ("times",)},
+    times = FloatList((), low=0.0, high=MAX_TIME_MS, unit="ms", visible_if={"mode": ("times",)},
                       doc="reward times")
     rate = Float(0.5, unit="Hz", low=0.0, high=1000.0, visible_if={"mode": ("random",)},
                  doc="mean rate of random rewards")

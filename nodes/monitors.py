@@ -90,11 +90,16 @@ class WeightMonitor(Monitor):
 
 @register
 class BranchingMonitor(Monitor):
-    """Branching factor of a recurrent population (NALSM definition, MODELS.md §6.3).
+    """Branching factor of a recurrent population (NALSM definition: Ivanov & Michmizos 2021).
 
     For every spike of neuron n at t (away from the edges): bf_t = post / max(pre, 1), where pre
     counts spikes of n's presynaptic partners in [t - window, t) and post counts spikes of its
     postsynaptic partners in [t + 1, t + 1 + window). BF = nanmean over neurons of mean_t bf_t.
+
+    Partners are the synapses of the population's projections onto itself. Computed after the run
+    for every data-set sample presented (its presentation window is the sample), or for the whole
+    run when there is no data-set encoder; the reported value is the mean over samples, and the
+    per-sample values are plotted at each sample's end.
     """
 
     type_id = "monitor.branching"

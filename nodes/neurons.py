@@ -1,4 +1,4 @@
-"""Neuron populations (MODELS.md §1)."""
+"""Neuron populations."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ class CurrentSynapses:
 
 @register
 class LIF(CurrentSynapses, IntegrateAndFire):
-    """Leaky integrate-and-fire neuron with current-based synapses (MODELS.md §1.1, §2.1).
+    """Leaky integrate-and-fire neuron with current-based synapses (exact integration: Rotter & Diesmann 1999).
 
     tau_m dV/dt = -(V - E_L) + R (I_exc + I_inh + I_e)
     tau_s dI/dt = -I, and I += w on each spike arrival        (exponential synapses)
@@ -111,7 +111,8 @@ class LIF(CurrentSynapses, IntegrateAndFire):
 
 @register
 class AdaptiveLIF(CurrentSynapses, IntegrateAndFire):
-    """Adaptive LIF: threshold adaptation and a spike-triggered adaptation current (MODELS.md §1.3).
+    """Adaptive LIF: threshold adaptation and a spike-triggered adaptation current
+    (Bellec et al. 2018; Brette & Gerstner 2005).
 
     theta = V_th + vartheta;  spike if V >= theta;  on spike vartheta += delta_theta
     vartheta_{k+1} = vartheta_k exp(-dt/tau_theta)
@@ -135,7 +136,7 @@ class AdaptiveLIF(CurrentSynapses, IntegrateAndFire):
 
 @register
 class ConductanceLIF(IntegrateAndFire):
-    """Conductance-based LIF neuron (MODELS.md §1.2, §2.2).
+    """Conductance-based LIF neuron (Vogels & Abbott 2005).
 
     tau_m dV/dt = (E_L - V) + g_exc (E_exc - V) + g_inh (E_inh - V) + R I_e
     dg/dt = -g / tau_g;  g += w on spike arrival   (g in units of the leak conductance)
@@ -168,7 +169,7 @@ IZHIKEVICH_PRESETS = {
 
 @register
 class Izhikevich(Population):
-    """Izhikevich (2003) neuron with the RS/IB/CH/FS/LTS/TC/RZ presets (MODELS.md §1.4).
+    """Izhikevich (2003) neuron with the RS/IB/CH/FS/LTS/TC/RZ presets (Izhikevich 2003, IEEE TNN 14:1569).
 
     dv/dt = 0.04 v^2 + 5 v + 140 - u + I
     du/dt = a (b v - u)

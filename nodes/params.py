@@ -20,6 +20,10 @@ from engine.errors import ParameterError
 
 #: unit symbol -> how it is displayed; "1" is dimensionless, "w" is the synaptic weight unit,
 #: whose physical meaning depends on the target (pA current, mV jump, g_L conductance)
+#: the latest model time (ms) any time-like parameter may name: 11.6 days, the longest duration;
+#: keeps step counts (time / dt) far inside int64
+MAX_TIME_MS = 1e9
+
 UNITS = {
     "1": "", "ms": "ms", "s": "s", "mV": "mV", "pA": "pA", "nA": "nA", "Hz": "Hz",
     "GOhm": "GΩ", "um": "µm", "uM": "µM", "steps": "steps", "deg": "°", "pA/mV": "pA/mV",

@@ -30,7 +30,7 @@ class Projection(NodeType):
     fraction r: per presynaptic neuron u decays to 0 (tau_facil), x recovers to 1 (tau_rec); at a
     spike u += U (1 - u), r = u x, x -= r (tau_facil = 0: r = U x, depression only).
     Delays are rounded to steps, d = max(1, round(delay / dt)); a delay of d steps first changes
-    the target at t + d dt (MODELS.md §0.2, §3). The receptor selects the target's excitatory or
+    the target at t + d dt (ring buffer per target, as in NEST). The receptor selects the target's excitatory or
     inhibitory channel; drawn current weights act as +|w| (excitatory) or -|w| (inhibitory),
     weights read from a file keep their sign (mixed-sign inputs, learned templates).
     """
@@ -66,13 +66,14 @@ class Projection(NodeType):
     autapses = Bool(False, doc="allow j -> j when pre and post are the same population")
 
     weight_init = Choice("constant", DISTRIBUTIONS, doc="distribution of initial weights")
-    weight = Float(1.0, unit="w", low=-1e6, high=1e6,
+    # 300 pA: 10 default Poisson inputs (10 Hz) drive a default LIF to ~20 Hz, visibly
+    weight = Float(300.0, unit="w", low=-1e6, high=1e6,
                    doc="weight, or mean of its distribution (pA current, mV delta, g_L conductance)")
     weight_low = Float(0.0, unit="w", low=-1e6, high=1e6, visible_if={"weight_init": ("uniform",)},
                        doc="lower bound of uniform weights")
-    weight_high = Float(1.0, unit="w", low=-1e6, high=1e6, visible_if={"weight_init": ("uniform",)},
+    weight_high = Float(600.0, unit="w", low=-1e6, high=1e6, visible_if={"weight_init": ("uniform",)},
                         doc="upper bound of uniform weights")
-    weight_std = Float(0.1, unit="w", low=0.0, high=1e6,
+    weight_std = Float(30.0, unit="w", low=0.0, high=1e6,
                        visible_if={"weight_init": ("normal", "lognormal")},
                        doc="standard deviation of normal / lognormal weights")
     delay_init = Choice("constant", DISTRIBUTIONS, doc="distribution of delays")
@@ -96,6 +97,30 @@ class Projection(NodeType):
     receptor_type = Choice("current", ("current", "conductance"),
                            doc="current synapses (LIF, Izhikevich) or conductances (conductance LIF)")
     seed = Seed()
+
+    def distribution_text(self, kind: str) -> str:
+        """What is simulated for ``weight`` or ``delay``: a value or its distribution, with unit."""
+        init = getattr(self, f"{kind}_init")
+        mean = getattr(self, kind)
+        unit = " " + self.params[kind].unit_text()
+        match init:
+            case "constant":
+                text = f"{mean:g}"
+            case "uniform":
+                text = f"U({getattr(self, f'{kind}_low'):g}, {getattr(self, f'{kind}_high'):g})"
+            case "normal":
+                text = f"N({mean:g}, {getattr(self, f'{kind}_std'):g})"
+            case _:
+                text = f"logN({mean:g}, {getattr(self, f'{kind}_std'):g})"
+        if kind == "weight" and self.receptor == "inhibitory" and self.receptor_type == "current":
+            text = f"−|{text}|" if init != "constant" else f"−{abs(mean):g}"  # acts as -|w|
+        if self.connectivity == "from_file":
+            text = f"file, else {text}"  # a connection file's own column wins when it has one
+        return text + unit
+
+    def summary_text(self) -> str:
+        return " · ".join((f"connectivity {self.connectivity}", f"weight {self.distribution_text('weight')}",
+                           f"delay {self.distribution_text('delay')}"))
 
     def check(self):
         for kind in ("weight", "delay"):

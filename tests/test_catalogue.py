@@ -117,3 +117,10 @@ def _wire_required(g, node):
         g.connect(pre.id, "spikes", prj.id, "pre")
         g.connect(prj.id, "post", post.id, "input")
         g.connect(node.id, "rule", prj.id, "rule")
+
+
+def test_node_docs_cite_papers_not_the_internal_spec():
+    for cls in nodes.all_node_types():
+        text = cls.doc()
+        assert "MODELS.md" not in text and "§" not in text, cls.type_id
+        assert "()" not in text, cls.type_id

@@ -408,7 +408,9 @@ class NumbaBackend(Backend):
         pl_proj, pm_ptr, pm_syn, pm_pre, w_sign = [], [], [], [], []
         h_total = hn_total = pm_total = sg_total = 0
         rows = {k: [] for k in ("kind", "proj", "prm", "nearest", "excl", "mod", "x0", "y0", "hx0", "s0",
-                                "interval", "ev_lo", "ev_hi")}
+                                "interval", "ev_lo", "ev_hi", "astro", "astro_scale")}
+        astro_index = {a.name: i for i, a in enumerate(plan.astrocytes)}
+        astro_init = {a.name: a.A_init for a in plan.astrocytes}
         ev_norm = []
         x_total = y_total = hx_total = s_total = 0
         reward_index = {m.name: i for i, m in enumerate(plan.modulators)}
@@ -439,7 +441,7 @@ class NumbaBackend(Backend):
             pm_pre.append(pre_of[perm])
             pm_total += n_syn
             pp["sg0"][p] = sg_total
-            w_sign.append(np.where(np.asarray(weight[syn0:syn0 + n_syn]) < 0, -1.0, 1.0))
+            w_sign.append(np.where(np.asarray(weight[syn0:syn0 + n_syn]) < 0, -1, 1).astype(np.int8))
             sg_total += n_syn
             for rule in proj.rules:
                 kind = (pk.K_STDP_MULT if rule.get("form") == "multiplicative" else pk.K_STDP_ADD) \
@@ -451,6 +453,8 @@ class NumbaBackend(Backend):
                 rows["nearest"].append(rule.pairing == "nearest")
                 rows["excl"].append(rule.same_step == "exclusive")
                 rows["mod"].append(reward_index.get(rule.modulator, -1) if rule.modulator else -1)
+                rows["astro"].append(astro_index[rule.astrocyte] if rule.astrocyte else -1)
+                rows["astro_scale"].append(rule.get("A_minus") / astro_init[rule.astrocyte] if rule.astrocyte else 0.0)
                 rows["x0"].append(x_total)
                 rows["y0"].append(y_total)
                 rows["hx0"].append(hx_total)
@@ -488,7 +492,7 @@ class NumbaBackend(Backend):
             pp["h0"], pp["pm0"], pp["sg0"],
             np.zeros(hn_total, np.int64), np.zeros(h_total, np.int32), np.zeros(h_total, np.int64),
             np.zeros(h_total, np.int64),
-            cat(pm_ptr, np.int64), cat(pm_syn, np.int64), cat(pm_pre, np.int32), cat(w_sign, np.float64),
+            cat(pm_ptr, np.int64), cat(pm_syn, np.int64), cat(pm_pre, np.int32), cat(w_sign, np.int8),
             proj_stp, _i64([p for p, _ in stp_list]),
             np.array([[proj.stp.U, proj.stp.tau_facil, proj.stp.tau_rec] for _, proj in stp_list],
                      np.float64).reshape(-1, 3),
@@ -500,6 +504,8 @@ class NumbaBackend(Backend):
             _i64([self.slots[pop.name].start for pop in ip_pops]), _i64([self.slots[pop.name].entity for pop in ip_pops]),
             np.array([[pop.threshold_rule["theta_plus"], pop.threshold_rule["offset"]] for pop in ip_pops],
                      np.float64).reshape(-1, 2),
+            *self._astrocyte_tables(),
+            *self._tripartite_tables([p for p, _ in stp_list]),
         )
         for pop in ip_pops:
             if self.slots[pop.name].group not in (netk.GROUP_LIF, netk.GROUP_COBA):
@@ -511,9 +517,53 @@ class NumbaBackend(Backend):
             _i64(rows["x0"]), _i64(rows["y0"]), _i64(rows["hx0"]), _i64(rows["s0"]), _i64(rows["interval"]),
             _i64(rows["ev_lo"]), _i64(rows["ev_hi"]), _i64(rows["ev_lo"]), cat(ev_norm, np.int64),
             np.zeros(x_total), np.zeros(y_total), np.zeros(x_total, np.int64), np.zeros(y_total, np.int64),
-            np.zeros(hx_total), np.zeros(s_total),
+            np.zeros(hx_total), np.zeros(s_total), _i64(rows["astro"]), np.asarray(rows["astro_scale"], np.float64),
         )
         self.plastic_projections = {projs[p].name: p for p in pl_proj}
+
+    def _astrocyte_tables(self) -> tuple:
+        """(A, w, b, dt/tau, decay, counted entities, liquid range, reference end) of the NALSM astrocytes."""
+        astros = self.plan.astrocytes
+        ents, liq_lo, liq_hi, ref_hi = [], [], [], []
+        for a in astros:
+            liq_lo.append(len(ents))
+            ents += [self._entity_of(n) for n in a.liquid]
+            liq_hi.append(len(ents))
+            ents += [self._entity_of(n) for n in a.reference]
+            ref_hi.append(len(ents))
+        f = lambda attr: np.array([float(getattr(a, attr)) for a in astros], np.float64)  # noqa: E731
+        return (f("A_init"), f("w"), f("b"), np.array([self.dt / a.tau for a in astros], np.float64), f("decay"),
+                _i64(ents), _i64(liq_lo), _i64(liq_hi), _i64(ref_hi))
+
+    def _tripartite_tables(self, stp_proj: list) -> tuple:
+        """(stp_astro, state, params, armed, acc, every, dt_s, U0*, alpha, covered synapses, scratch)."""
+        from engine.kernels import astrocytes as ak
+
+        tris = self.plan.tripartites
+        names = [p.name for p in self.plan.projections]
+        stp_astro = np.full(len(stp_proj), -1, np.int64)
+        nsyn = np.zeros(len(tris))
+        for a, tri in enumerate(tris):
+            for name in tri.projections:
+                p = names.index(name)
+                stp_astro[stp_proj.index(p)] = a
+                nsyn[a] += self.plan.projections[p].n_synapses
+        every = [max(1, int(round(t.dt_astro / self.dt))) for t in tris]
+        state = np.array([ak.initial_state(t.I0) for t in tris], np.float64).reshape(-1, ak.TRI_STATE)
+        params = np.array([t.params for t in tris], np.float64).reshape(len(tris), len(ak.TRI_PARAM_NAMES))
+        return (stp_astro, state, params, np.array([s[ak.TRI_C] < p[ak.P_CTHETA] for s, p in zip(state, params)],
+                                                   np.bool_),
+                np.zeros(len(tris)), _i64(every), np.array([n * self.dt / 1000.0 for n in every], np.float64),
+                np.array([t.U0_star for t in tris], np.float64), np.array([t.alpha for t in tris], np.float64), nsyn,
+                np.zeros((5, ak.TRI_STATE)))
+
+    def tripartite_states(self) -> dict:
+        """State vector (engine.kernels.astrocytes.TRI_* order) of every tripartite astrocyte."""
+        return {t.name: self.plast.tri_state[a].copy() for a, t in enumerate(self.plan.tripartites)}
+
+    def astrocyte_states(self) -> dict:
+        """Current state ``A`` of every NALSM astrocyte."""
+        return {a.name: float(v) for a, v in zip(self.plan.astrocytes, self.plast.as_val)}
 
     def projection_weights(self, name: str) -> np.ndarray:
         """The current weights of projection ``name`` (a view into the simulation's array, CSR order)."""
@@ -777,7 +827,10 @@ class NumbaBackend(Backend):
             "stp_last": self.plast.stp_last, "dopamine": self.plast.md_val, "reward_pos": self.plast.md_pos,
             "pre_traces": self.rules.xtr, "post_traces": self.rules.ytr, "pre_trace_steps": self.rules.xt,
             "post_trace_steps": self.rules.yt, "trace_history": self.rules.xhist, "eligibility": self.rules.sst,
-            "normalize_pos": self.rules.r_ev_pos,
+            "normalize_pos": self.rules.r_ev_pos, "astrocyte_A": self.plast.as_val, "astrocyte_w": self.plast.as_w,
+            "astrocyte_b": self.plast.as_b, "rule_params": self.rules.r_prm, "stp_params": self.plast.stp_prm,
+            "tripartite_state": self.plast.tri_state, "tripartite_armed": self.plast.tri_armed,
+            "tripartite_acc": self.plast.tri_acc,
         }
 
     def _fingerprint(self) -> str:

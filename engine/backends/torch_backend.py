@@ -5,8 +5,8 @@ What it runs (first slice of issue 13): every neuron model (LIF / ALIF exact pro
 conductance LIF exponential Euler, Izhikevich ``split2003`` and ``euler``), receptor channels,
 projections with delays, Poisson / spike-train / current sources, spike / state / rate / weight
 monitors (weights are static here), chunked runs, save/restore of the state. What it does not run
-yet: plasticity rules, short-term plasticity, reward (dopamine) signals and threshold rules; a plan
-with any of them is refused with a :class:`SimulationError` naming the projection, rule or population.
+yet: plasticity rules, short-term plasticity, reward (dopamine) signals, threshold rules and
+astrocytes; a plan with any of them is refused with a :class:`SimulationError` naming the projection, rule or population.
 
 Layout and coefficients
 -----------------------
@@ -77,6 +77,10 @@ def refuse_unsupported(plan: SimulationPlan) -> None:
             problems.append(f"short-term plasticity of projection {proj.name!r}")
     for mod in plan.modulators:
         problems.append(f"reward signal {mod.name!r}")
+    for astro in getattr(plan, "astrocytes", []):
+        problems.append(f"astrocyte {astro.name!r}")
+    for tri in getattr(plan, "tripartites", []):
+        problems.append(f"tripartite astrocyte {tri.name!r}")
     for pop in plan.populations:
         if pop.threshold_rule is not None:
             problems.append(f"threshold rule (intrinsic plasticity) of population {pop.name!r}")
@@ -159,6 +163,9 @@ class TorchBackend(Backend):
 
     name = "torch"
     supported_node_types = TORCH_NODE_TYPES
+    #: a plan with something outside ``supported_node_types`` is refused, not run without it
+    #: (validation reports such nodes as errors)
+    refuses_unsupported = True
 
     def __init__(self, plan: SimulationPlan, dtype: str | None = None, device: str | None = None,
                  threads: int | None = None):

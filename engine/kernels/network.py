@@ -316,10 +316,13 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
      proj_wuni) = net
     (pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0, pp_sg0, h_n, h_j, h_cur,
      h_end, pm_ptr, pm_syn, pm_pre, w_sign, proj_stp, stp_proj, stp_prm, stp_off, stp_u, stp_x, stp_last, stp_r,
-     md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp, ip_group, ip_start, ip_ent, ip_prm) = plast
+     md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp, ip_group, ip_start, ip_ent, ip_prm, as_val, as_w,
+     as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi, stp_astro, tri_state, tri_prm, tri_armed,
+     tri_acc, tri_every, tri_dt_s, tri_U0, tri_alpha, tri_nsyn, tri_scratch) = plast
     (r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval, r_ev_lo, r_ev_hi, r_ev_pos,
-     ev_norm, xtr, ytr, xt, yt, xhist, sst) = rules
-    has_plasticity = pl_proj.size > 0 or ip_group.size > 0 or md_val.size > 0
+     ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro, r_astro_scale) = rules
+    has_plasticity = (pl_proj.size > 0 or ip_group.size > 0 or md_val.size > 0 or as_val.size > 0
+                      or tri_state.shape[0] > 0)
     has_stp = stp_proj.size > 0
     rec_ent, rec_flag, rate_ent, rate_buf, pr_group, pr_kind, pr_row, pr_idx, pr_every, pr_pos, pr_out = mon
     (l_state, l_chan, l_ref, l_prm, l_nref, l_P11, l_P21, l_AWI, l_iext, l_has_iext, l_start, l_stop, l_ent, l_base,
@@ -383,7 +386,7 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
         if any_spike:
             if has_stp:
                 pk.stp_release(k, dt, ent_off, ent_cnt, spk, proj_pre_ent, stp_proj, stp_prm, stp_off, stp_u, stp_x,
-                               stp_last, stp_r)
+                               stp_last, stp_r, indptr, proj_row_off, stp_astro, tri_acc)
             propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off,
                       proj_base, proj_delay, proj_wuni, proj_stp, stp_off, stp_r)
         # external currents of step k
@@ -437,7 +440,11 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
                                pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0,
                                pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign,
                                r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval,
-                               r_ev_lo, r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst,
+                               r_ev_lo, r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro,
+                               r_astro_scale,
                                md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp,
-                               ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm)
+                               ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm,
+                               as_val, as_w, as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi,
+                               stp_astro, stp_prm, tri_state, tri_prm, tri_armed, tri_acc, tri_every, tri_dt_s, tri_U0,
+                               tri_alpha, tri_nsyn, tri_scratch)
     return k0 + n_steps, -1, -1, rec_k, rec_id, rec_n

@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit
 
 from engine.kernels import LEAF_OPTS
+from engine.kernels import astrocytes as ak
 from engine.kernels import neurons as nk
 
 # rule kinds (kernel codes)
@@ -67,7 +68,7 @@ class PlasticityTables(NamedTuple):
     pm_ptr: np.ndarray       # post-major index: row pointers (absolute)
     pm_syn: np.ndarray       # synapse of each post-major entry
     pm_pre: np.ndarray       # its presynaptic neuron
-    w_sign: np.ndarray       # +1 / -1 per plastic synapse (Dale)
+    w_sign: np.ndarray       # +1 / -1 per plastic synapse (Dale), int8
     proj_stp: np.ndarray     # per projection: STP table row or -1
     stp_proj: np.ndarray
     stp_prm: np.ndarray      # (U, tau_facil, tau_rec)
@@ -88,6 +89,26 @@ class PlasticityTables(NamedTuple):
     ip_start: np.ndarray
     ip_ent: np.ndarray
     ip_prm: np.ndarray
+    as_val: np.ndarray       # NALSM astrocytes: state A, weight w, bias b, dt/tau, decay
+    as_w: np.ndarray
+    as_b: np.ndarray
+    as_rate: np.ndarray
+    as_decay: np.ndarray
+    as_ent: np.ndarray       # entities counted: liquid ones in [liq_lo, liq_hi), reference ones after
+    as_liq_lo: np.ndarray
+    as_liq_hi: np.ndarray
+    as_ref_hi: np.ndarray
+    stp_astro: np.ndarray    # per STP projection: tripartite astrocyte covering it, or -1
+    tri_state: np.ndarray    # tripartite astrocytes (engine.kernels.astrocytes): state (T, 8)
+    tri_prm: np.ndarray      # (T, parameters)
+    tri_armed: np.ndarray
+    tri_acc: np.ndarray      # released fraction x synapses since the last astrocyte step
+    tri_every: np.ndarray    # neuron steps per astrocyte step
+    tri_dt_s: np.ndarray
+    tri_U0: np.ndarray       # U_0* of the covered synapses
+    tri_alpha: np.ndarray
+    tri_nsyn: np.ndarray
+    tri_scratch: np.ndarray  # (5, 8) RK4 work array
 
 
 class RuleTables(NamedTuple):
@@ -114,6 +135,8 @@ class RuleTables(NamedTuple):
     yt: np.ndarray
     xhist: np.ndarray        # presynaptic trace history rings
     sst: np.ndarray          # per-synapse state (eligibility)
+    r_astro: np.ndarray      # astrocyte setting the rule's depression amplitude, or -1
+    r_astro_scale: np.ndarray  # A_minus / A(0)
 
 
 # =============================================================================================
@@ -231,10 +254,14 @@ def lazy_bump(tr, tt, idx, k, log_decay, nearest):
 
 @njit(**LEAF_OPTS)
 def stp_release(k, dt, ent_off, ent_cnt, spk, proj_pre_ent, stp_proj, stp_prm, stp_off, stp_u, stp_x, stp_last,
-                stp_r):
+                stp_r, indptr, proj_row_off, stp_astro, tri_acc):
     """Released fraction ``r`` of every presynaptic neuron that spikes in step ``k`` (before
-    propagation), for every projection with short-term plasticity ``q`` (``stp_proj[q]``)."""
+    propagation), for every projection with short-term plasticity ``q`` (``stp_proj[q]``). A
+    tripartite astrocyte covering the projection (``stp_astro[q] >= 0``) collects ``r`` times the
+    neuron's number of synapses (the glutamate its synapses release)."""
     for q in range(stp_proj.size):
+        a = stp_astro[q]
+        row0 = proj_row_off[stp_proj[q]]
         e = proj_pre_ent[stp_proj[q]]
         off = ent_off[e]
         o = stp_off[q]
@@ -247,6 +274,9 @@ def stp_release(k, dt, ent_off, ent_cnt, spk, proj_pre_ent, stp_proj, stp_prm, s
             stp_x[j] = x
             stp_r[j] = r
             stp_last[j] = k
+            if a >= 0:
+                jl = spk[off + c]
+                tri_acc[a] += r * (indptr[row0 + jl + 1] - indptr[row0 + jl])
 
 
 @njit(**LEAF_OPTS)
@@ -287,11 +317,12 @@ def _advance_history(k, Lh, h_n, h_cur, h_end, hn0, h0, n_pre):
 
 
 @njit(**_INLINE)
-def _pre_update(kind, prm, sst, si, m, y0, y1, r2):
-    """One presynaptic arrival on one synapse: new magnitude (eligibility for R-STDP in ``sst``)."""
+def _pre_update(kind, prm, sst, si, m, y0, y1, r2, swap):
+    """One presynaptic arrival on one synapse: new magnitude (eligibility for R-STDP in ``sst``).
+    ``swap``: an astrocyte-modulated inhibitory synapse, whose two amplitudes trade places."""
     lo, hi = prm[C_LO], prm[C_HI]
     if kind == K_STDP_ADD:
-        return stdp_additive_pre(m, y0, prm[3], lo, hi)
+        return stdp_additive_pre(m, y0, prm[2] if swap else prm[3], lo, hi)
     if kind == K_STDP_MULT:
         return stdp_multiplicative_pre(m, y0, prm[3], prm[7], lo, hi)
     if kind == K_TRIPLET:
@@ -304,10 +335,10 @@ def _pre_update(kind, prm, sst, si, m, y0, y1, r2):
 
 
 @njit(**_INLINE)
-def _post_update(kind, prm, sst, si, m, x0, o2):
+def _post_update(kind, prm, sst, si, m, x0, o2, swap):
     lo, hi = prm[C_LO], prm[C_HI]
     if kind == K_STDP_ADD:
-        return stdp_additive_post(m, x0, prm[2], lo, hi)
+        return stdp_additive_post(m, x0, prm[3] if swap else prm[2], lo, hi)
     if kind == K_STDP_MULT:
         return stdp_multiplicative_post(m, x0, prm[2], prm[6], lo, hi)
     if kind == K_TRIPLET:
@@ -330,7 +361,7 @@ def _trace_decays(kind, prm):
 def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, indptr, post, weight, delay,
                  proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0,
                  pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr, xt, yt, xhist, sst, r_x0,
-                 r_y0, r_hx0, r_s0):
+                 r_y0, r_hx0, r_s0, swap_inh):
     """Spike-timing rules (pair, triplet, symmetric, reward) on projection ``p`` for step ``k``.
 
     Postsynaptic traces, and presynaptic ones when no history ring is needed (every delay one
@@ -369,10 +400,10 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
     if Lh > 1:
         if exclusive:
             for j in range(n_pre):
-                xhist[hx0 + slot * n_pre + j] = xtr[x0 + j]
+                xhist[np.uint64(hx0 + slot * n_pre + j)] = xtr[np.uint64(x0 + j)]
         if two:
             for j in range(n_pre):
-                xhist[hx1 + slot * n_pre + j] = xtr[x1 + j]
+                xhist[np.uint64(hx1 + slot * n_pre + j)] = xtr[np.uint64(x1 + j)]
     # (S2) presynaptic arrivals read the postsynaptic traces before their increment
     if Lh > 1:
         for dd in range(1, Lh + 1):
@@ -388,7 +419,7 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
                     i = post[s]
                     sg = w_sign[sg0 + s - syn0]
                     m = _pre_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, lazy_trace(ytr, yt, y0 + i, k, ly0),
-                                    lazy_trace(ytr, yt, y1 + i, k, ly1) if two else 0.0, r2)
+                                    lazy_trace(ytr, yt, y1 + i, k, ly1) if two else 0.0, r2, swap_inh and sg < 0)
                     weight[s] = m * sg
     else:
         for q in range(cnt):
@@ -398,7 +429,7 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
                 i = post[s]
                 sg = w_sign[sg0 + s - syn0]
                 m = _pre_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, lazy_trace(ytr, yt, y0 + i, k, ly0),
-                                lazy_trace(ytr, yt, y1 + i, k, ly1) if two else 0.0, r2)
+                                lazy_trace(ytr, yt, y1 + i, k, ly1) if two else 0.0, r2, swap_inh and sg < 0)
                 weight[s] = m * sg
     # (S3)/(S4): presynaptic increments before the postsynaptic events (pre_then_post) or after
     # them (exclusive); with a history ring the events read the stored value of the right kind
@@ -422,7 +453,7 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
                         xtr[x1 + j] += 1.0
             if Lh > 1 and not exclusive:
                 for j in range(n_pre):
-                    xhist[hx0 + slot * n_pre + j] = xtr[x0 + j]
+                    xhist[np.uint64(hx0 + slot * n_pre + j)] = xtr[np.uint64(x0 + j)]
         else:
             for q in range(pcnt):
                 i = spk[poff + q]
@@ -436,7 +467,7 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
                     else:
                         x = lazy_trace(xtr, xt, x0 + j, k, lx0)
                     sg = w_sign[sg0 + s - syn0]
-                    m = _post_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, x, o2)
+                    m = _post_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, x, o2, swap_inh and sg < 0)
                     weight[s] = m * sg
     # (S5) postsynaptic increments, (S6) exact decay of the dense presynaptic traces
     for q in range(pcnt):
@@ -445,11 +476,12 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
         if two:
             lazy_bump(ytr, yt, y1 + i, k, ly1, nearest)
     if not lazy_x:
+        # unsigned indices: numba then drops its negative-index check and LLVM vectorises the loop
         for j in range(n_pre):
-            xtr[x0 + j] *= px0
+            xtr[np.uint64(x0 + j)] *= px0
         if two:
             for j in range(n_pre):
-                xtr[x1 + j] *= px1
+                xtr[np.uint64(x1 + j)] *= px1
 
 
 @njit(**LEAF_OPTS)
@@ -469,7 +501,7 @@ def _reward_integration(r, prm, p, d, weight, pp_syn0, pp_nsyn, pp_sg0, w_sign, 
                 sg = w_sign[sg0 + t]
                 weight[syn0 + t] = clip(weight[syn0 + t] * sg + c * f, lo, hi) * sg
     for t in range(n):
-        sst[s0 + t] *= pc
+        sst[np.uint64(s0 + t)] *= pc
 
 
 @njit(**LEAF_OPTS)
@@ -517,9 +549,9 @@ def _rate_rule(k, r, kind, prm, p, ent_off, ent_cnt, spk, indptr, post, weight, 
                 weight[s] = clip(m, lo, hi) * sg
     if kind != K_SCALE_ACTIVITY:
         for j in range(n_pre):
-            xtr[x0 + j] *= decay
+            xtr[np.uint64(x0 + j)] *= decay
     for i in range(n_post):
-        ytr[y0 + i] *= decay
+        ytr[np.uint64(y0 + i)] *= decay
 
 
 @njit(**LEAF_OPTS)
@@ -560,9 +592,12 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
                     pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0, pp_sg0,
                     h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign,
                     r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval, r_ev_lo,
-                    r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst,
+                    r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro, r_astro_scale,
                     md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp,
-                    ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm):
+                    ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm,
+                    as_val, as_w, as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi,
+                    stp_astro, stp_prm, tri_state, tri_prm, tri_armed, tri_acc, tri_every, tri_dt_s, tri_U0, tri_alpha,
+                    tri_nsyn, tri_scratch):
     """Step (6)-(7) of §0.2 for every plastic projection, intrinsic rule and dopamine signal."""
     _rewards(k, md_val, md_lo, md_hi, md_pos, ev_step, ev_amp)
     for a in range(pl_proj.size):
@@ -576,10 +611,13 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
         p = r_proj[r]
         prm = r_prm[r]
         if kind <= K_RSTDP:
+            a = r_astro[r]
+            if a >= 0:
+                r_prm[r, 3] = as_val[a] * r_astro_scale[r]
             _timing_rule(k, r, kind, prm, r_nearest[r], r_excl[r], p, ent_off, ent_cnt, spk, indptr, post, weight,
                          delay, proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0,
                          pp_h0, pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr,
-                         xt, yt, xhist, sst, r_x0, r_y0, r_hx0, r_s0)
+                         xt, yt, xhist, sst, r_x0, r_y0, r_hx0, r_s0, r_astro[r] >= 0)
             if kind == K_RSTDP:
                 _reward_integration(r, prm, p, md_val[r_mod[r]], weight, pp_syn0, pp_nsyn, pp_sg0, w_sign, sst, r_s0)
         elif kind == K_SCALE_NORMALIZE:
@@ -618,6 +656,20 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
                 decay = c_prm[nk.COBA_PTHETA, i]
                 th = c_state[nk.COBA_THETA, i] / decay
                 c_state[nk.COBA_THETA, i] += hao_threshold_increment(th, ip_prm[q, 0], ip_prm[q, 1]) * decay
+    # (7) astrocytes integrate the liquid-minus-input spike count, then decay (NALSM phase 2)
+    for a in range(as_val.size):
+        diff = 0
+        for q in range(as_liq_lo[a], as_liq_hi[a]):
+            diff += ent_cnt[as_ent[q]]
+        for q in range(as_liq_hi[a], as_ref_hi[a]):
+            diff -= ent_cnt[as_ent[q]]
+        as_val[a] += (as_w[a] * diff + as_b[a] - as_val[a]) * as_rate[a]
+        as_val[a] *= as_decay[a]
+        as_w[a] *= as_decay[a]
+        as_b[a] *= as_decay[a]
+    if tri_state.shape[0] > 0:
+        ak.tripartite_step(k, tri_state, tri_prm, tri_armed, tri_acc, tri_every, tri_dt_s, tri_U0, tri_alpha, tri_nsyn,
+                           stp_astro, stp_prm, tri_scratch)
     # (7) dopamine relaxes to its tonic level
     for m in range(md_val.size):
         md_val[m] = md_tonic[m] + (md_val[m] - md_tonic[m]) * md_P[m]

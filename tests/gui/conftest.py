@@ -44,8 +44,9 @@ class Dialogs:
         self.asked.append(item)
         return None
 
-    def _ask_save(self, parent, name):
+    def _ask_save(self, parent, name, before="closing"):
         self.asked.append(("save_changes", name))
+        self.save_question = f"Save the changes to “{name}” before {before}?"
         return self.save_answer
 
     def _ask_recover(self, parent, description):

@@ -103,12 +103,14 @@ def test_connect_by_dragging_highlights_compatible_ports(window):
     assert Edge(b, "post", c, "input") not in window.doc.graph.edges
 
 
-def test_incompatible_connection_is_refused_with_reason(window):
+def test_incompatible_connection_is_refused_with_reason(window, dialogs):
+    dialogs.confirm_answer = False  # declines the offer to insert a Projection
     a, b = _two_nodes(window, "input.poisson", "neuron.lif")
     drag(window.view, port_point(window, a, "spikes", "out"), port_point(window, b, "input", "in"))
     assert window.doc.graph.edges == []
     reason = window.scene.last_refusal
     assert "takes synaptic or current" in reason and "gives spikes" in reason
+    assert "insert a Projection" in reason
     assert "Cannot connect" in window.statusBar().currentMessage()
     assert reason in window.statusBar().currentMessage()
     assert window.doc.undo_stack.count() == 2  # only the two AddNode steps
