@@ -4,9 +4,11 @@ on the CPU or a CUDA device.
 What it runs (first slice of issue 13): every neuron model (LIF / ALIF exact propagators,
 conductance LIF exponential Euler, Izhikevich ``split2003`` and ``euler``), receptor channels,
 projections with delays, Poisson / spike-train / current sources, spike / state / rate / weight
-monitors (weights are static here), chunked runs, save/restore of the state. What it does not run
+monitors (weights are static here), readouts, chunked runs, save/restore of the state. What it does not run
 yet: plasticity rules, short-term plasticity, reward (dopamine) signals, threshold rules and
-astrocytes; a plan with any of them is refused with a :class:`SimulationError` naming the projection, rule or population.
+astrocytes; a plan with any of them is refused with a :class:`SimulationError` naming the
+projection, rule, signal or population. Readouts and branching monitors work (the runner evaluates
+their spike recordings after the run).
 
 Layout and coefficients
 -----------------------
@@ -64,6 +66,8 @@ TORCH_NODE_TYPES = frozenset({
     "synapse.projection",
     "input.current", "input.poisson", "input.spike_train", "input.dataset", "input.event_stream",
     "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
+    # spike recordings evaluated by the runner after the run (engine/readouts.py): backend-neutral
+    "readout.vote", "readout.softmax", "readout.ridge", "monitor.branching",
 })
 
 

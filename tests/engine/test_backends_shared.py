@@ -311,3 +311,20 @@ def test_mixed_populations_in_one_group_identical():
     a, b = run(plan, "numba")[1], run(plan, "torch")[1]
     assert all(a.spikes[f"s{p.name}"][0].size > 10 for p in pops), "every population fires"
     assert_same_results(a, b)
+
+
+def test_readout_example_identical_on_torch():
+    """The NeuroCoreX digits example (vote readout, evaluated after the run on the recorded
+    spikes): same spikes and same readout on both backends."""
+    from engine.project import Project, example_projects
+
+    project = Project.load(next(p for p in example_projects() if p.name == "neurocorex_digits.swproj"))
+    results = [Simulation(project, backend=b, settings={"duration": 100.0}).run(100.0) for b in ("numba", "torch")]
+    a, b = results
+    assert a.n_spikes > 100
+    assert_same_results(a, b)
+    assert a.readouts.keys() == b.readouts.keys() and a.readouts
+    for name in a.readouts:
+        assert a.readouts[name].keys() == b.readouts[name].keys()
+        for key, value in a.readouts[name].items():
+            np.testing.assert_array_equal(np.asarray(value), np.asarray(b.readouts[name][key]), err_msg=f"{name}/{key}")
