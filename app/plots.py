@@ -590,7 +590,9 @@ class StatePanel(PlotPanel):
         unit = STATE_UNITS.get(variable, "")
         self.plot.setLabel("left", f"{variable} ({unit})" if unit else variable)
         self.plot.hideButtons()
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        # the legend gets its own row under the plot: drawn inside the view box it covered the traces
+        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=8)
+        self.glw.addItem(self.legend, row=1, col=0)
         self.curves: list = []
         self.reset(1, 1000.0, 0.1)
         self.running = False
@@ -631,8 +633,9 @@ class StatePanel(PlotPanel):
         while len(self.curves) < k:
             j = len(self.curves)
             name = f"#{self.indices[j]}" if j < len(self.indices) else f"#{j}"
-            self.curves.append(self.plot.plot(pen=pg.mkPen(TRACE_COLOURS[j % len(TRACE_COLOURS)], width=1.3),
-                                              name=name))
+            curve = self.plot.plot(pen=pg.mkPen(TRACE_COLOURS[j % len(TRACE_COLOURS)], width=1.3), name=name)
+            self.legend.addItem(curve, name)
+            self.curves.append(curve)
         # Decimate long traces to ~4 points per horizontal pixel (min/max keeps spikes visible).
         for j in range(k):
             self.curves[j].setData(t / 1000.0, v[:, j])
@@ -705,17 +708,29 @@ class WeightPanel(PlotPanel):
         for t_ms, w in snapshots:
             w = np.asarray(w, np.float64)
             flat = w[np.isfinite(w)].ravel()
+            lo, hi = (float(flat.min()), float(flat.max())) if flat.size else (0.0, 1.0)
             if self.edges is None:
-                lo, hi = (float(flat.min()), float(flat.max())) if flat.size else (0.0, 1.0)
                 if hi <= lo:
-                    hi = lo + 1.0
+                    hi = lo + max(abs(lo), 1e-12)  # one value (a constant start): a range around it
                 span = hi - lo
                 self.edges = np.linspace(lo - 0.05 * span, hi + 0.05 * span, self.bins + 1)
-            self.hists.append(np.histogram(np.clip(flat, self.edges[0], self.edges[-1]), self.edges)[0])
+            elif lo < self.edges[0] or hi > self.edges[-1]:
+                self._widen(lo, hi)  # learning moved weights out of the range: never clip them
+            self.hists.append(np.histogram(flat, self.edges)[0])
             self.times.append(float(t_ms))
             self.latest = w
         self.has_data = self.dirty = True
         return True
+
+    def _widen(self, lo: float, hi: float) -> None:
+        """New bin edges covering ``[lo, hi]`` too; earlier histograms are re-binned by bin centre."""
+        old_edges = self.edges
+        lo, hi = min(lo, old_edges[0]), max(hi, old_edges[-1])
+        span = hi - lo
+        self.edges = np.linspace(lo - 0.05 * span, hi + 0.05 * span, self.bins + 1)
+        centres = 0.5 * (old_edges[1:] + old_edges[:-1])
+        target = np.clip(np.searchsorted(self.edges, centres, side="right") - 1, 0, self.bins - 1)
+        self.hists = [np.bincount(target, weights=h, minlength=self.bins).astype(np.int64) for h in self.hists]
 
     def _redraw(self):
         if not self.hists:

@@ -666,7 +666,8 @@ def _build_timing_or_rate_rule(ctx: _Context, node, plan: SimulationPlan) -> Non
     _attach(ctx, node, lambda proj: RulePlan(kind, node.label, dict(params),
                                              pairing=getattr(node, "pairing", "all_to_all"),
                                              same_step=getattr(node, "same_step", "pre_then_post"),
-                                             modulator=modulator, astrocyte=astrocyte_of(proj)))
+                                             modulator=modulator, astrocyte=astrocyte_of(proj),
+                                             dendritic=getattr(node, "delay_semantics", "axonal") == "dendritic"))
 
 
 @builds("plasticity.scaling", phase=PHASE_ACTING_ON_PROJECTIONS)

@@ -60,6 +60,17 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} {units[-1]}"
 
 
+#: how to shrink each part of the estimate
+SHRINK_HINTS = {
+    "neuron state": "make populations smaller or delays shorter",
+    "synapses": "make populations smaller or connections sparser",
+    "plasticity": "make plastic projections smaller or sparser",
+    "spike records": "record fewer neurons or a shorter run",
+    "other records": "record fewer state variables, less often, or a shorter run",
+    "encoded inputs": "present fewer or shorter data-set samples, or use a larger dt",
+}
+
+
 def available_memory_bytes() -> int | None:
     """Memory the system can give this process now (Linux MemAvailable), or None if unknown."""
     try:
@@ -91,8 +102,8 @@ def check_memory(project, available: int | None = None) -> ProjectInfo:
         raise SimulationError(
             f"not enough memory: the network needs about {human_bytes(need)} ({part} "
             f"{human_bytes(size)}; {info.neurons:,} neurons, {info.synapses:,.0f} synapses expected), "
-            f"this machine has {human_bytes(available)} available; make populations smaller, "
-            "connections sparser or the recording shorter (`python main.py info` lists the estimate)")
+            f"this machine has {human_bytes(available)} available; {SHRINK_HINTS.get(part, '')} "
+            "(`python main.py info` lists the estimate)")
     return info
 
 
@@ -131,8 +142,40 @@ def summarize(project) -> ProjectInfo:
         "plasticity": info.plastic_synapses * BYTES_PER_PLASTIC_EXTRA,
         "spike records": _spike_record_bytes(graph, settings),
         "other records": _other_record_bytes(graph, settings, info.steps, word),
+        "encoded inputs": _encoded_input_bytes(graph, settings),
     }
     return info
+
+
+#: mean pixel value of scikit-learn's digits scaled to [0, 1] (used for rate-coded spike counts)
+DIGITS_MEAN_PIXEL = 0.30
+#: bytes per encoded input spike: int64 step + int32 index, twice while sorting
+BYTES_PER_ENCODED_SPIKE = 24
+
+
+def _encoded_input_bytes(graph, settings) -> float:
+    """A data-set encoder turns every sample it will present into spikes before the run starts
+    (whatever the run's duration): spike arrays plus one presentation's random draws."""
+    from nodes.inputs import SKLEARN_DIGITS_SAMPLES
+
+    total = 0.0
+    for node in graph.nodes.values():
+        if node.type_id != "input.dataset":
+            continue
+        samples = node.n_samples
+        if not samples and node.dataset == "sklearn_digits":
+            share = {"all": 1.0, "test": node.test_fraction, "train": 1.0 - node.test_fraction}[node.split]
+            samples = round(SKLEARN_DIGITS_SAMPLES * share)
+        pixels = node.size()
+        present_steps = max(1, round(node.presentation / settings.dt))
+        if node.encoding == "rate":
+            spikes = samples * pixels * DIGITS_MEAN_PIXEL * min(1.0, node.max_rate * settings.dt * 1e-3) \
+                * present_steps
+            draws = present_steps * pixels * 9.0  # float64 draws + bool hits of one sample
+        else:
+            spikes, draws = samples * pixels, 0.0
+        total += spikes * BYTES_PER_ENCODED_SPIKE + draws
+    return total
 
 
 def _other_record_bytes(graph, settings, steps: int, word: int) -> float:

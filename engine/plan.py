@@ -295,6 +295,10 @@ class RulePlan:
         the step's increments (dw(0) = 0).
     modulator : str, optional
         Name of the :class:`RewardPlan` whose dopamine ``d(t)`` gates the rule (``rstdp``).
+    dendritic : bool
+        Delay semantics of spike-timing rules: False (axonal, default) pairs at the presynaptic
+        spike's arrival; True (NEST's dendritic delay) sees the presynaptic spike at emission and
+        the postsynaptic spike ``d - 1`` steps late, ``dt = k_post + d - 1 - e`` (§3.3).
     astrocyte : str, optional
         Name of the :class:`AstrocytePlan` that sets the rule's depression amplitude (pair STDP):
         ``A_minus(t) = A_minus A(t) / A(0)``; for inhibitory synapses the astrocyte sets the
@@ -317,6 +321,7 @@ class RulePlan:
     modulator: str | None = None
     event_steps: Any = None
     astrocyte: str | None = None
+    dendritic: bool = False
 
     def __post_init__(self):
         if self.kind not in RULE_PARAMS:

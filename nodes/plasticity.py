@@ -82,14 +82,8 @@ class PairSTDP(PlasticityRule):
     w_min = Float(0.0, unit="w", low=-1e6, high=1e6, doc="lower weight bound")
     w_max = Float(1.0, unit="w", low=-1e6, high=1e6, doc="upper weight bound")
     delay_semantics = Choice("axonal", ("axonal", "dendritic"),
-                             doc="where the delay sits: axonal (pairs at arrival) or dendritic (NEST)")
-
-    def check(self):
-        yield from super().check()
-        if self.delay_semantics == "dendritic":
-            yield Problem("dendritic delay semantics is not simulated yet", node=self.label,
-                          field="delay_semantics",
-                          hint="use axonal (pairs at the spike's arrival; MODELS.md §3.3)")
+                             doc="where the delay sits: axonal (pre seen at arrival) or dendritic (NEST: "
+                                 "post seen d - 1 steps late)")
 
 
 @register

@@ -408,7 +408,9 @@ class NumbaBackend(Backend):
         pl_proj, pm_ptr, pm_syn, pm_pre, w_sign = [], [], [], [], []
         h_total = hn_total = pm_total = sg_total = 0
         rows = {k: [] for k in ("kind", "proj", "prm", "nearest", "excl", "mod", "x0", "y0", "hx0", "s0",
-                                "interval", "ev_lo", "ev_hi", "astro", "astro_scale")}
+                                "interval", "ev_lo", "ev_hi", "astro", "astro_scale", "dend", "hy0")}
+        hy_total = 0
+        pp_hpn0, pp_hp0 = np.zeros(P, np.int64), np.zeros(P, np.int64)
         astro_index = {a.name: i for i, a in enumerate(plan.astrocytes)}
         astro_init = {a.name: a.A_init for a in plan.astrocytes}
         ev_norm = []
@@ -429,8 +431,13 @@ class NumbaBackend(Backend):
             pp["Lh"][p], pp["hn0"][p], pp["h0"][p] = Lh, hn_total, h_total
             hn_total += Lh
             h_total += Lh * n_pre
+            if Lh and any(r.dendritic for r in proj.rules):
+                pp_hpn0[p], pp_hp0[p] = hn_total, h_total  # ring of postsynaptic spikes
+                hn_total += Lh
+                h_total += Lh * n_post
             idx = post[syn0:syn0 + n_syn]
-            perm = np.argsort(idx, kind="stable")
+            # post-major, each target's synapses by delay (dendritic rules walk them delay by delay)
+            perm = np.lexsort((np.asarray(self.net[7][syn0:syn0 + n_syn]), idx))
             pre_of = np.repeat(np.arange(n_pre, dtype=np.int32), np.diff(indptr[row_off[p]:row_off[p] + n_pre + 1]))
             counts = np.bincount(idx, minlength=n_post)
             ptr = np.zeros(n_post + 1, np.int64)
@@ -455,6 +462,11 @@ class NumbaBackend(Backend):
                 rows["mod"].append(reward_index.get(rule.modulator, -1) if rule.modulator else -1)
                 rows["astro"].append(astro_index[rule.astrocyte] if rule.astrocyte else -1)
                 rows["astro_scale"].append(rule.get("A_minus") / astro_init[rule.astrocyte] if rule.astrocyte else 0.0)
+                dend = bool(rule.dendritic and Lh and kind <= pk.K_RSTDP)
+                rows["dend"].append(dend)
+                rows["hy0"].append(hy_total)
+                if dend:
+                    hy_total += (2 if kind == pk.K_TRIPLET else 1) * Lh * n_post
                 rows["x0"].append(x_total)
                 rows["y0"].append(y_total)
                 rows["hx0"].append(hx_total)
@@ -462,7 +474,7 @@ class NumbaBackend(Backend):
                 self.rule_slices.append((proj.name, rule, kind, x_total, y_total, s_total))
                 x_total += n_x * n_pre
                 y_total += n_y * n_post
-                if Lh and kind <= pk.K_RSTDP:
+                if Lh and kind <= pk.K_RSTDP and not dend:
                     hx_total += (2 if kind == pk.K_TRIPLET else 1) * Lh * n_pre
                 if kind == pk.K_RSTDP:
                     s_total += n_syn
@@ -506,6 +518,7 @@ class NumbaBackend(Backend):
                      np.float64).reshape(-1, 2),
             *self._astrocyte_tables(),
             *self._tripartite_tables([p for p, _ in stp_list]),
+            pp_hpn0, pp_hp0,
         )
         for pop in ip_pops:
             if self.slots[pop.name].group not in (netk.GROUP_LIF, netk.GROUP_COBA):
@@ -518,6 +531,7 @@ class NumbaBackend(Backend):
             _i64(rows["ev_lo"]), _i64(rows["ev_hi"]), _i64(rows["ev_lo"]), cat(ev_norm, np.int64),
             np.zeros(x_total), np.zeros(y_total), np.zeros(x_total, np.int64), np.zeros(y_total, np.int64),
             np.zeros(hx_total), np.zeros(s_total), _i64(rows["astro"]), np.asarray(rows["astro_scale"], np.float64),
+            np.asarray(rows["dend"], np.bool_), _i64(rows["hy0"]), np.zeros(hy_total),
         )
         self.plastic_projections = {projs[p].name: p for p in pl_proj}
 
@@ -830,7 +844,7 @@ class NumbaBackend(Backend):
             "normalize_pos": self.rules.r_ev_pos, "astrocyte_A": self.plast.as_val, "astrocyte_w": self.plast.as_w,
             "astrocyte_b": self.plast.as_b, "rule_params": self.rules.r_prm, "stp_params": self.plast.stp_prm,
             "tripartite_state": self.plast.tri_state, "tripartite_armed": self.plast.tri_armed,
-            "tripartite_acc": self.plast.tri_acc,
+            "tripartite_acc": self.plast.tri_acc, "post_trace_history": self.rules.yhist,
         }
 
     def _fingerprint(self) -> str:

@@ -318,9 +318,9 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
      h_end, pm_ptr, pm_syn, pm_pre, w_sign, proj_stp, stp_proj, stp_prm, stp_off, stp_u, stp_x, stp_last, stp_r,
      md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp, ip_group, ip_start, ip_ent, ip_prm, as_val, as_w,
      as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi, stp_astro, tri_state, tri_prm, tri_armed,
-     tri_acc, tri_every, tri_dt_s, tri_U0, tri_alpha, tri_nsyn, tri_scratch) = plast
+     tri_acc, tri_every, tri_dt_s, tri_U0, tri_alpha, tri_nsyn, tri_scratch, pp_hpn0, pp_hp0) = plast
     (r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval, r_ev_lo, r_ev_hi, r_ev_pos,
-     ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro, r_astro_scale) = rules
+     ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro, r_astro_scale, r_dend, r_hy0, yhist) = rules
     has_plasticity = (pl_proj.size > 0 or ip_group.size > 0 or md_val.size > 0 or as_val.size > 0
                       or tri_state.shape[0] > 0)
     has_stp = stp_proj.size > 0
@@ -441,10 +441,10 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
                                pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign,
                                r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval,
                                r_ev_lo, r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro,
-                               r_astro_scale,
+                               r_astro_scale, r_dend, r_hy0, yhist,
                                md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp,
                                ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm,
                                as_val, as_w, as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi,
                                stp_astro, stp_prm, tri_state, tri_prm, tri_armed, tri_acc, tri_every, tri_dt_s, tri_U0,
-                               tri_alpha, tri_nsyn, tri_scratch)
+                               tri_alpha, tri_nsyn, tri_scratch, pp_hpn0, pp_hp0)
     return k0 + n_steps, -1, -1, rec_k, rec_id, rec_n

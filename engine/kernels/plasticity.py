@@ -109,6 +109,8 @@ class PlasticityTables(NamedTuple):
     tri_alpha: np.ndarray
     tri_nsyn: np.ndarray
     tri_scratch: np.ndarray  # (5, 8) RK4 work array
+    pp_hpn0: np.ndarray      # dendritic delays: offsets of the postsynaptic spike ring in h_n
+    pp_hp0: np.ndarray       # ... and in h_j / h_cur / h_end (post-major cursors)
 
 
 class RuleTables(NamedTuple):
@@ -137,6 +139,9 @@ class RuleTables(NamedTuple):
     sst: np.ndarray          # per-synapse state (eligibility)
     r_astro: np.ndarray      # astrocyte setting the rule's depression amplitude, or -1
     r_astro_scale: np.ndarray  # A_minus / A(0)
+    r_dend: np.ndarray       # dendritic delay semantics (NEST): the delay sits on the postsynaptic side
+    r_hy0: np.ndarray        # offsets into yhist
+    yhist: np.ndarray        # postsynaptic trace history rings (dendritic)
 
 
 # =============================================================================================
@@ -485,6 +490,134 @@ def _timing_rule(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, 
 
 
 @njit(**LEAF_OPTS)
+def _record_post_history(k, Lh, pm0, cnt, off, spk, pm_ptr, pm_syn, delay, h_n, h_j, h_cur, h_end, hn0, h0, n_post):
+    """Dendritic delays: the postsynaptic spikes of step ``k`` reach their synapses ``d - 1`` steps
+    later; as :func:`_record_history`, over the post-major index (rows sorted by delay)."""
+    slot = k % Lh
+    h_n[hn0 + slot] = cnt
+    base = h0 + slot * n_post
+    for q in range(cnt):
+        i = spk[off + q]
+        h_j[base + q] = i
+        h_cur[base + q] = pm_ptr[pm0 + i]
+    for dd in range(1, Lh + 1):
+        e = k - dd + 1
+        if e < 0:
+            break
+        b = h0 + (e % Lh) * n_post
+        for q in range(h_n[hn0 + e % Lh]):
+            t = h_cur[b + q]
+            end = pm_ptr[pm0 + h_j[b + q] + 1]
+            while t < end and delay[pm_syn[t]] == dd:
+                t += 1
+            h_end[b + q] = t
+
+
+@njit(**LEAF_OPTS)
+def _timing_rule_dendritic(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, indptr, post, weight,
+                           delay, proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_pm0,
+                           pp_sg0, pp_hpn0, pp_hp0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr,
+                           ytr, xt, yhist, sst, r_x0, r_y0, r_hy0, r_s0, swap_inh):
+    """Spike-timing rules with the delay on the dendrite (NEST's convention, MODELS.md §3.3): a
+    presynaptic spike emitted at ``e`` is seen by its synapses at ``e``; a postsynaptic spike at
+    ``k_post`` reaches a synapse of delay ``d`` at ``k_post + d - 1``, so ``dt = k_post + d - 1 - e``.
+    The mirror of the axonal case: postsynaptic traces are dense with a history ring, presynaptic
+    ones lazy, and delayed postsynaptic events come from a ring of postsynaptic spikes."""
+    e = proj_pre_ent[p]
+    off = ent_off[e]
+    cnt = ent_cnt[e]
+    pe = pp_post_ent[p]
+    poff = ent_off[pe]
+    pcnt = ent_cnt[pe]
+    n_pre = pp_npre[p]
+    n_post = pp_npost[p]
+    row0 = proj_row_off[p]
+    syn0 = pp_syn0[p]
+    sg0 = pp_sg0[p]
+    Lh = pp_Lh[p]
+    pm0 = pp_pm0[p]
+    hn0 = pp_hpn0[p]
+    h0 = pp_hp0[p]
+    two = kind == K_TRIPLET
+    x0 = r_x0[r]
+    x1 = x0 + n_pre
+    y0 = r_y0[r]
+    y1 = y0 + n_post
+    hy0 = r_hy0[r]
+    hy1 = hy0 + Lh * n_post
+    s0 = r_s0[r]
+    slot = k % Lh
+    px0, px1, py0, py1 = _trace_decays(kind, prm)
+    lx0, lx1 = prm[C_LOG_X0], prm[C_LOG_X1]
+    # history of the postsynaptic traces before this step's increments (what synapses see later)
+    for i in range(n_post):
+        yhist[np.uint64(hy0 + slot * n_post + i)] = ytr[np.uint64(y0 + i)]
+    if two:
+        for i in range(n_post):
+            yhist[np.uint64(hy1 + slot * n_post + i)] = ytr[np.uint64(y1 + i)]
+    _record_post_history(k, Lh, pm0, pcnt, poff, spk, pm_ptr, pm_syn, delay, h_n, h_j, h_cur, h_end, hn0, h0, n_post)
+    # presynaptic events at emission read the postsynaptic trace as it reached the synapse
+    for q in range(cnt):
+        j = spk[off + q]
+        r2 = lazy_trace(xtr, xt, x1 + j, k, lx1) if two else 0.0
+        for s in range(indptr[row0 + j], indptr[row0 + j + 1]):
+            i = post[s]
+            em = k - np.int64(delay[s]) + 1
+            ys = em % Lh
+            y = yhist[hy0 + ys * n_post + i] if em >= 0 else 0.0
+            o1b = (yhist[hy1 + ys * n_post + i] if em >= 0 else 0.0) if two else 0.0
+            sg = w_sign[sg0 + s - syn0]
+            m = _pre_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, y, o1b, r2, swap_inh and sg < 0)
+            weight[s] = m * sg
+    for phase in range(2):
+        if (phase == 0) != exclusive:
+            for q in range(cnt):
+                j = spk[off + q]
+                lazy_bump(xtr, xt, x0 + j, k, lx0, nearest)
+                if two:
+                    lazy_bump(xtr, xt, x1 + j, k, lx1, nearest)
+        else:
+            # postsynaptic spikes arriving at their synapses now
+            for dd in range(1, Lh + 1):
+                em = k - dd + 1
+                if em < 0:
+                    break
+                se = em % Lh
+                b = h0 + se * n_post
+                for q in range(h_n[hn0 + se]):
+                    i = h_j[b + q]
+                    o2 = yhist[hy1 + se * n_post + i] if two else 0.0
+                    for t in range(h_cur[b + q], h_end[b + q]):
+                        s = pm_syn[t]
+                        x = lazy_trace(xtr, xt, x0 + pm_pre[t], k, lx0)
+                        sg = w_sign[sg0 + s - syn0]
+                        m = _post_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, x, o2, swap_inh and sg < 0)
+                        weight[s] = m * sg
+    for dd in range(1, Lh + 1):
+        em = k - dd + 1
+        if em < 0:
+            break
+        b = h0 + (em % Lh) * n_post
+        for q in range(h_n[hn0 + em % Lh]):
+            h_cur[b + q] = h_end[b + q]
+    for q in range(pcnt):
+        i = spk[poff + q]
+        if nearest:
+            ytr[y0 + i] = 1.0
+            if two:
+                ytr[y1 + i] = 1.0
+        else:
+            ytr[y0 + i] += 1.0
+            if two:
+                ytr[y1 + i] += 1.0
+    for i in range(n_post):
+        ytr[np.uint64(y0 + i)] *= py0
+    if two:
+        for i in range(n_post):
+            ytr[np.uint64(y1 + i)] *= py1
+
+
+@njit(**LEAF_OPTS)
 def _reward_integration(r, prm, p, d, weight, pp_syn0, pp_nsyn, pp_sg0, w_sign, sst, r_s0):
     """R-STDP: ``w += c d dt`` for every synapse while dopamine is present, then ``c`` decays."""
     syn0 = pp_syn0[p]
@@ -592,12 +725,13 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
                     pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0, pp_sg0,
                     h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign,
                     r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval, r_ev_lo,
-                    r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro, r_astro_scale,
+                    r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro, r_astro_scale, r_dend, r_hy0,
+                    yhist,
                     md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp,
                     ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm,
                     as_val, as_w, as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi,
                     stp_astro, stp_prm, tri_state, tri_prm, tri_armed, tri_acc, tri_every, tri_dt_s, tri_U0, tri_alpha,
-                    tri_nsyn, tri_scratch):
+                    tri_nsyn, tri_scratch, pp_hpn0, pp_hp0):
     """Step (6)-(7) of §0.2 for every plastic projection, intrinsic rule and dopamine signal."""
     _rewards(k, md_val, md_lo, md_hi, md_pos, ev_step, ev_amp)
     for a in range(pl_proj.size):
@@ -614,10 +748,17 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
             a = r_astro[r]
             if a >= 0:
                 r_prm[r, 3] = as_val[a] * r_astro_scale[r]
-            _timing_rule(k, r, kind, prm, r_nearest[r], r_excl[r], p, ent_off, ent_cnt, spk, indptr, post, weight,
-                         delay, proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0,
-                         pp_h0, pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr,
-                         xt, yt, xhist, sst, r_x0, r_y0, r_hx0, r_s0, r_astro[r] >= 0)
+            if r_dend[r] and pp_Lh[p] > 1:
+                _timing_rule_dendritic(k, r, kind, prm, r_nearest[r], r_excl[r], p, ent_off, ent_cnt, spk, indptr,
+                                       post, weight, delay, proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost,
+                                       pp_post_ent, pp_Lh, pp_pm0, pp_sg0, pp_hpn0, pp_hp0, h_n, h_j, h_cur, h_end,
+                                       pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr, xt, yhist, sst, r_x0, r_y0, r_hy0,
+                                       r_s0, r_astro[r] >= 0)
+            else:
+                _timing_rule(k, r, kind, prm, r_nearest[r], r_excl[r], p, ent_off, ent_cnt, spk, indptr, post, weight,
+                             delay, proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0,
+                             pp_h0, pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr,
+                             xt, yt, xhist, sst, r_x0, r_y0, r_hx0, r_s0, r_astro[r] >= 0)
             if kind == K_RSTDP:
                 _reward_integration(r, prm, p, md_val[r_mod[r]], weight, pp_syn0, pp_nsyn, pp_sg0, w_sign, sst, r_s0)
         elif kind == K_SCALE_NORMALIZE:

@@ -16,7 +16,7 @@ import numpy as np
 
 
 def reference_weights(kind, params, syn_pre, syn_post, syn_delay, w0, pre_spikes, post_spikes, n_steps, dt,
-                      pairing="all_to_all", same_step="pre_then_post", dopamine=None):
+                      pairing="all_to_all", same_step="pre_then_post", dopamine=None, dendritic=False):
     """Final weights of one projection under one rule, given the spikes of both sides.
 
     Parameters
@@ -29,24 +29,28 @@ def reference_weights(kind, params, syn_pre, syn_post, syn_delay, w0, pre_spikes
     pre_spikes, post_spikes : sequence of (step, index)
     dopamine : ndarray, optional
         ``d`` at every step (R-STDP), as used by that step's weight integration.
+    dendritic : bool
+        NEST's delay semantics: the synapse sees a presynaptic spike at emission and a
+        postsynaptic one ``d - 1`` steps late. Every synapse then keeps its own postsynaptic traces.
     """
     n_syn = len(syn_pre)
     sign = np.where(np.asarray(w0) < 0, -1.0, 1.0)
     w = np.abs(np.asarray(w0, dtype=np.float64))
     lo, hi = max(params.get("w_min", 0.0), 0.0), params.get("w_max", 1.0)
-    arrivals = defaultdict(list)
+    arrivals = defaultdict(list)   # presynaptic spikes reaching each synapse
     for e, j in pre_spikes:
         for s in range(n_syn):
             if syn_pre[s] == j:
-                arrivals[e + syn_delay[s] - 1].append(s)
-    posts = defaultdict(list)
+                arrivals[e + (0 if dendritic else syn_delay[s] - 1)].append(s)
+    post_arrivals = defaultdict(list)   # postsynaptic spikes reaching each synapse
     for k, i in post_spikes:
-        posts[k].append(i)
-    n_post = max(list(syn_post) + [i for _, i in post_spikes] + [0]) + 1
+        for s in range(n_syn):
+            if syn_post[s] == i:
+                post_arrivals[k + (syn_delay[s] - 1 if dendritic else 0)].append(s)
     xs = np.zeros(n_syn)        # pre trace at each synapse (r1)
     xs2 = np.zeros(n_syn)       # triplet r2
-    y = np.zeros(n_post)        # post trace (o1)
-    y2 = np.zeros(n_post)       # triplet o2
+    y = np.zeros(n_syn)         # post trace at each synapse (o1)
+    y2 = np.zeros(n_syn)        # triplet o2
     c = np.zeros(n_syn)         # eligibility
     g = params.get
     if kind == "triplet":
@@ -94,29 +98,25 @@ def reference_weights(kind, params, syn_pre, syn_post, syn_delay, w0, pre_spikes
 
     for k in range(n_steps):
         arr_k = arrivals.get(k, [])
-        post_k = posts.get(k, [])
+        post_k = post_arrivals.get(k, [])
         if same_step == "exclusive":
             for s in arr_k:
-                pre_rule(s, y[syn_post[s]], y2[syn_post[s]], xs2[s])
-            for i in post_k:
-                for s in range(n_syn):
-                    if syn_post[s] == i:
-                        post_rule(s, xs[s], y2[i])
+                pre_rule(s, y[s], y2[s], xs2[s])
+            for s in post_k:
+                post_rule(s, xs[s], y2[s])
             for s in arr_k:
                 bump(xs, s)
                 bump(xs2, s)
         else:
             for s in arr_k:
-                pre_rule(s, y[syn_post[s]], y2[syn_post[s]], xs2[s])
+                pre_rule(s, y[s], y2[s], xs2[s])
                 bump(xs, s)
                 bump(xs2, s)
-            for i in post_k:
-                for s in range(n_syn):
-                    if syn_post[s] == i:
-                        post_rule(s, xs[s], y2[i])
-        for i in post_k:
-            bump(y, i)
-            bump(y2, i)
+            for s in post_k:
+                post_rule(s, xs[s], y2[s])
+        for s in post_k:
+            bump(y, s)
+            bump(y2, s)
         if kind == "rstdp":
             d = dopamine[k]
             for s in range(n_syn):

@@ -60,10 +60,10 @@ def random_case(seed, n_pre=6, n_post=3, n_steps=3000, max_delay=1, sign=1.0):
 
 
 def run_against_reference(kind, params, pairing="all_to_all", same_step="pre_then_post", max_delay=1, seed=1,
-                          sign=1.0):
+                          sign=1.0, dendritic=False):
     case = random_case(seed, max_delay=max_delay, sign=sign)
     pre_steps, pre_idx, post_steps, post_idx, syn_pre, syn_post, delays, w0, n_pre, n_post, n_steps = case
-    rule = RulePlan(kind, params=params, pairing=pairing, same_step=same_step)
+    rule = RulePlan(kind, params=params, pairing=pairing, same_step=same_step, dendritic=dendritic)
     plan = driven_plan(pre_steps, pre_idx, post_steps, post_idx, syn_pre, syn_post, delays, w0, rule, n_pre, n_post,
                        n_steps)
     sim = Simulation(plan)
@@ -77,7 +77,8 @@ def run_against_reference(kind, params, pairing="all_to_all", same_step="pre_the
     ref_kind = ("stdp_mult" if params.get("form") == "multiplicative" else "stdp_add") if kind == "stdp" else kind
     full = dict(RULE_PARAMS[kind], **params)
     want = reference_weights(ref_kind, full, proj.pre_indices(), proj.indices, proj.delays.astype(int), proj.weights,
-                             list(zip(ps, pi)), list(zip(qs, qi)), n_steps, plan.dt, pairing, same_step)
+                             list(zip(ps, pi)), list(zip(qs, qi)), n_steps, plan.dt, pairing, same_step,
+                             dendritic=dendritic)
     assert np.any(np.abs(got - proj.weights) > 1e-4), "the case must change weights"
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     return got, proj
@@ -92,6 +93,29 @@ TRIPLET = dict(A2_plus=0.005, A3_plus=0.01, A2_minus=0.007, A3_minus=0.002, w_ma
 @pytest.mark.parametrize("same_step", ["pre_then_post", "exclusive"])
 def test_pair_stdp_additive_matches_reference(max_delay, pairing, same_step):
     run_against_reference("stdp", STDP, pairing, same_step, max_delay)
+
+
+@pytest.mark.parametrize("kind,params", [("stdp", STDP), ("triplet", TRIPLET),
+                                         ("symmetric", dict(eta_pre=0.05, eta_post=0.05, w_max=0.05))])
+@pytest.mark.parametrize("pairing,same_step", [("all_to_all", "pre_then_post"), ("nearest", "exclusive"),
+                                               ("all_to_all", "exclusive")])
+def test_dendritic_delay_semantics_match_reference(kind, params, pairing, same_step):
+    """NEST's convention: the synapse sees a presynaptic spike at emission and a postsynaptic one
+    d - 1 steps late (delays 1..6 steps)."""
+    run_against_reference(kind, params, pairing, same_step, max_delay=6, dendritic=True)
+
+
+def test_dendritic_shifts_the_window_the_other_way():
+    """Pre at step 0, post at step 9, d = 5: axonal dt = 9 - 4 = 5 steps, dendritic dt = 9 + 4 = 13."""
+    got = {}
+    for dendritic in (False, True):
+        rule = RulePlan("stdp", params=dict(A_plus=0.01, A_minus=0.0105, w_max=10.0), dendritic=dendritic)
+        plan = driven_plan([0], [0], [9], [0], [0], [0], [5], [0.5], rule, 1, 1, 30)
+        sim = Simulation(plan)
+        sim.run()
+        got[dendritic] = sim.backend.projection_weights("plastic")[0] - 0.5
+    assert got[False] == pytest.approx(0.01 * math.exp(-5 * 0.1 / 20.0), rel=1e-12)
+    assert got[True] == pytest.approx(0.01 * math.exp(-13 * 0.1 / 20.0), rel=1e-12)
 
 
 @pytest.mark.parametrize("max_delay", [1, 5])

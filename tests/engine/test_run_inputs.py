@@ -181,3 +181,19 @@ def test_infinite_numbers_anywhere_in_a_file_are_refused(text, where):
 
 def test_time_bound_keeps_step_counts_in_int64():
     assert MAX_TIME_MS / SimulationSettings.params["dt"].low < 2 ** 62
+
+
+def test_encoded_data_set_inputs_are_in_the_estimate():
+    from engine.compiler import compile_graph
+    from engine.info import BYTES_PER_ENCODED_SPIKE, summarize
+
+    project = examples.nalsm_digits()
+    plan = compile_graph(project)
+    actual = sum(s.steps.size for s in plan.sources if getattr(s, "kind", "") == "dataset")
+    estimate = summarize(project).memory_bytes["encoded inputs"] / BYTES_PER_ENCODED_SPIKE
+    assert actual > 10_000 and abs(estimate - actual) < 0.2 * actual
+    # 250 samples shown for 12 minutes each: about 700 million spikes, refused before encoding
+    enc = next(n for n in project.graph.nodes.values() if n.type_id == "input.dataset")
+    enc.presentation = 720_000.0
+    with pytest.raises(SimulationError, match="encoded inputs .* fewer or shorter data-set samples"):
+        check_memory(project, available=8 * 2**30)

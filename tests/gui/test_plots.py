@@ -120,3 +120,41 @@ def test_monitor_panels_follow_the_graph(cuba_window):
     win.doc.undo_stack.undo()
     QApplication.processEvents()
     assert mon not in win.plots.panels and mon not in win.plot_docks
+
+
+def test_membrane_legend_does_not_cover_the_traces(qtbot):
+    """Issue 9: the legend of a state plot sat inside the plot and hid the traces."""
+    from PySide6.QtWidgets import QApplication
+
+    state = StatePanel("s", "V", variable="V", indices=(0, 1, 2))
+    qtbot.addWidget(state)
+    state.resize(700, 300)
+    state.show()
+    state.reset(3, 1000.0, 0.1)
+    t = np.arange(0, 1000, 0.1)
+    state.add(LiveChunk(0.0, 1000.0, 0.1, states={"s": {"V": (t, -65 + 5 * np.sin(np.outer(t, [0.01, 0.02, 0.03])))}}))
+    state._redraw()
+    QApplication.processEvents()
+    names = [label.text for _, label in state.legend.items]
+    assert names == ["#0", "#1", "#2"]
+    view = state.plot.vb.sceneBoundingRect()
+    assert not state.legend.sceneBoundingRect().intersects(view)
+    assert view.height() > 150, "the traces keep most of the panel"
+    state.grab().save("/tmp/state_legend.png")
+
+
+def test_weight_histogram_widens_when_learning_leaves_the_first_range(qtbot):
+    """A constant start (every weight 0.5) must not pin the histogram's range: weights learned up
+    to 4 are counted in their own bins, not clipped into the last one."""
+    weights = WeightPanel("w", "Weights", bins=20)
+    qtbot.addWidget(weights)
+    weights.reset(1, 1000.0, 0.1)
+    weights.add(LiveChunk(0.0, 10.0, 0.1, weights={"w": [(0.0, np.full(100, 0.5))]}))
+    later = np.r_[np.full(50, 0.5), np.linspace(1.0, 4.0, 50)]
+    weights.add(LiveChunk(10.0, 20.0, 0.1, weights={"w": [(10.0, later)]}))
+    assert weights.edges[0] < 0.5 and weights.edges[-1] > 4.0
+    assert [int(h.sum()) for h in weights.hists] == [100, 100]
+    np.testing.assert_array_equal(weights.hists[-1], np.histogram(later, weights.edges)[0])
+    first = weights.hists[0]  # re-binned by bin centre: within one bin of where it was
+    centre = 0.5 * (weights.edges[np.argmax(first)] + weights.edges[np.argmax(first) + 1])
+    assert first.max() == 100 and abs(centre - 0.5) <= weights.edges[1] - weights.edges[0]
