@@ -806,7 +806,7 @@ class MainWindow(QMainWindow):
         if folder is not None:
             settings["base_path"] = str(folder)
         started = self.run.start(snapshot, s.duration, backend=s.backend, settings=settings,
-                                 graph=snapshot.graph)
+                                 graph=snapshot.graph, **({"device": s.device} if s.backend == "torch" else {}))
         if started:
             self.progress_bar.setValue(0)
             self.progress_bar.setFormat("Starting…")

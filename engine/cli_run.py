@@ -87,11 +87,16 @@ def handler(args) -> int:
         settings["dtype"] = args.dtype
     backend = args.backend or project.settings.backend
     settings["backend"] = backend  # validation warns about the nodes this backend does not simulate
+    options = {}
+    if backend == "torch":
+        options["device"] = args.device or project.settings.device
+    elif args.device:
+        raise ParameterError("device", f"--device applies to the torch backend only (the backend is {backend!r})")
     preflight(project)
     bar = None if args.quiet else ProgressBar(sys.stderr)
     t0 = time.perf_counter()
     try:
-        sim = Simulation(project, backend=backend, settings=settings, on_progress=bar)
+        sim = Simulation(project, backend=backend, settings=settings, on_progress=bar, **options)
         for warning in sim.plan.metadata.get("warnings", []):
             print(f"synweave: {warning}", file=sys.stderr)
         results = sim.run(duration)
@@ -219,7 +224,10 @@ def register(subparsers) -> None:
                               description="Simulate a project without the GUI and print a summary.")
     p.add_argument("file", metavar="FILE", help="project file (.swproj)")
     p.add_argument("--duration", help="model time, e.g. 1s, 250ms or 500 (ms); default: the project's")
-    p.add_argument("--backend", choices=None, help="simulation backend: numba or nest (nest needs nest-simulator); default: the project's")
+    p.add_argument("--backend", choices=None,
+                   help="simulation backend: numba, nest (needs nest-simulator) or torch; default: the project's")
+    p.add_argument("--device", choices=("cpu", "cuda"),
+                   help="device of the torch backend (default: the project's); no plasticity on torch yet")
     p.add_argument("--seed", type=int, help="project seed override")
     p.add_argument("--out", help="write recorded data, settings and versions to this .npz")
     p.add_argument("--dtype", choices=("float32", "float64"), help="state precision (default: the project's)")

@@ -102,7 +102,7 @@ def require_valid(graph: ModelGraph, settings=None) -> list[Problem]:
 
 def _check_backend(graph: ModelGraph, backend: str) -> list[Problem]:
     """The chosen backend exists, and every node it cannot simulate is named on that node."""
-    from engine.backends import available_backends, missing_dependency
+    from engine.backends import available_backends, backend_supported_node_types, missing_dependency
     from engine.compiler import buildable_node_types, unsupported_node_types
 
     if backend not in available_backends():
@@ -116,8 +116,11 @@ def _check_backend(graph: ModelGraph, backend: str) -> list[Problem]:
     out = []
     for node in unsupported_node_types(graph, backend):
         if node.type_id in built:  # compiled into the plan, which this backend refuses: the run would fail
-            out.append(Problem(f"{node.title} cannot be run by the {backend} backend", node=node.label,
-                               hint="remove it, or choose the numba backend"))
+            others = [b for b in available_backends() if node.type_id in backend_supported_node_types(b)]
+            out.append(Problem(f"{node.title} cannot be run by the {backend} backend: the run would be refused",
+                               node=node.label, field="backend",
+                               hint=f"use the {' or '.join(others)} backend, or remove the node" if others
+                               else "remove the node"))
         else:
             out.append(Problem(f"{node.title} is not simulated by the {backend} backend yet: it has no effect "
                                "on a run", node=node.label, severity="warning",

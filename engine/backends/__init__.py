@@ -7,8 +7,9 @@ the CLI and a shared test-suite can pick them by name::
     backend_cls = get_backend("numba")
     sim_state = backend_cls(plan)
 
-The NEST backend (``"nest"``, :mod:`engine.backends.nest_backend`) needs ``nest-simulator`` and is only
-imported when asked for. A torch backend registers itself the same way (``register_backend("torch", "engine.backends.torch_backend:TorchBackend")``).
+The NEST backend (``"nest"``, :mod:`engine.backends.nest_backend`) needs ``nest-simulator`` and the
+torch backend (``"torch"``, CPU or CUDA) needs torch; both are registered lazily, so that they are
+only imported when asked for.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from engine.errors import SimulationError
 _REGISTRY: dict[str, str | type] = {
     "numba": "engine.backends.numba_backend:NumbaBackend",
     "nest": "engine.backends.nest_backend:NestBackend",  # needs nest-simulator (the `nest` extra)
+    # CPU or CUDA (``device=``); no plasticity yet: see engine.backends.torch_backend
+    "torch": "engine.backends.torch_backend:TorchBackend",
 }
 
 

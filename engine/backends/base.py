@@ -1,4 +1,4 @@
-"""Backend interface shared by every simulation backend (numba now, torch later)."""
+"""Backend interface shared by every simulation backend (numba, torch)."""
 
 from __future__ import annotations
 

@@ -523,9 +523,11 @@ def test_validation_names_nodes_the_backend_cannot_simulate():
         assert [p.node for p in refused] == ["Song STDP"] and refused[0].severity == "error"
     finally:
         _REGISTRY.pop("no_plasticity")
-    song.settings.backend = "torch"
+    song.settings.backend = "torch"  # refuses plans with plasticity: the STDP node is an error naming the way out
     errors = [p for p in validate(song.graph, song.settings) if p.severity == "error"]
-    assert errors and "not available" in errors[0].message
+    stdp = {n.label for n in song.graph.nodes.values() if n.type_id == "plasticity.stdp"}
+    assert stdp and {p.node for p in errors} == stdp
+    assert all("would be refused" in p.message and "numba" in p.hint for p in errors)
 
 
 def test_stdp_and_normalisation_compose_in_the_documented_order():

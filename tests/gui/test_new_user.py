@@ -380,10 +380,11 @@ def test_memory_estimate_is_shown_before_a_run(window):
     assert "PiB >" in window.memory_label.text() and window.memory_label.property("state") == "error"
 
 
-def test_planned_backend_is_listed_but_not_offered(window):
+def test_torch_backend_is_offered_and_runs_a_small_project(window, qtbot):
+    """torch is registered now: offered in the toolbar (only unregistered backends are disabled)
+    and a project without plasticity runs on it."""
     combo = window.backend_combo
-    torch = combo.findText("torch")
-    assert torch >= 0 and not combo.model().item(torch).isEnabled()
+    assert combo.model().item(combo.findText("torch")).isEnabled()
     assert combo.model().item(combo.findText("numba")).isEnabled()
     import importlib.util
 
@@ -391,9 +392,11 @@ def test_planned_backend_is_listed_but_not_offered(window):
     assert nest >= 0
     assert combo.model().item(nest).isEnabled() == (importlib.util.find_spec("nest") is not None)
     window.set_project(_small_project())
-    window.doc.set_setting("backend", "torch")   # e.g. from a file
-    assert not window.start_run()
-    assert any(p.field == "backend" and "planned" in p.message for p in window.problems.problems)
+    window.doc.set_setting("backend", "torch")
+    assert window.start_run()
+    qtbot.waitUntil(lambda: not window.run.running, timeout=60_000)
+    assert window.run.results is not None and window.run.results.settings["backend"] == "torch"
+    assert window.run.results.n_steps == 200 and not window.run.results.stopped
 
 
 # -- first run: background compile -----------------------------------------------------------------

@@ -1,0 +1,692 @@
+"""Torch backend: the numba backend's network, step order and arithmetic as vectorised torch ops,
+on the CPU or a CUDA device.
+
+What it runs (first slice of issue 13): every neuron model (LIF / ALIF exact propagators,
+conductance LIF exponential Euler, Izhikevich ``split2003`` and ``euler``), receptor channels,
+projections with delays, Poisson / spike-train / current sources, spike / state / rate / weight
+monitors (weights are static here), readouts, chunked runs, save/restore of the state. What it does not run
+yet: plasticity rules, short-term plasticity, reward (dopamine) signals, threshold rules and
+astrocytes; a plan with any of them is refused with a :class:`SimulationError` naming the
+projection, rule, signal or population. Readouts and branching monitors work (the runner evaluates
+their spike recordings after the run).
+
+Layout and coefficients
+-----------------------
+The packed layout (groups of the LIF family / conductance LIF / Izhikevich as structures of arrays,
+a ring buffer ``ring[L, S]`` with one column per (population, receptor, neuron), the shared CSR of
+all projections) and every precomputed coefficient are built by the numba backend's own build code
+(:class:`engine.backends.numba_backend.NumbaBackend` without compiling or running a kernel), then
+handed to torch (shared memory on the CPU, one copy on a GPU). Both backends therefore start from the
+same numbers and read state variables at the same places.
+
+Step order (MODELS.md §0.2) and exactness
+----------------------------------------
+Per step ``k``: threshold/reset and source spikes, monitors, spike propagation into the ring,
+external currents, neuron update consuming ring row ``k mod L``. The neuron update repeats the
+numba kernels' operations in their order and precision (the Izhikevich and conductance updates
+run in float64 as numba promotes them, also for float32 state), and the spikes of a step are routed
+with one ``index_add_`` over the synapses of the spiking neurons listed in the numba kernel's order
+(projection, spike, CSR position). On the CPU ``index_add_`` adds serially, so float64 runs of
+deterministic networks are bit-identical to the numba backend (tests/engine/test_backends_shared.py).
+On CUDA the additions are atomic and their order varies (last-bit differences).
+
+Random streams: Poisson sources and current sources run numba's own kernels on the host
+(:func:`engine.kernels.network.poisson_step`, :func:`engine.kernels.network.current_step`): the same
+per-source xoshiro256** streams, geometric skips and float64 arithmetic, so stochastic networks are
+also spike-for-spike identical to numba on the CPU, and their state files hold the same stream
+states. On a GPU this costs one small host-to-device copy per step (the spikes of the sources, the
+external currents); a device-side generator is future work.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from numba import njit
+
+from engine.backends.base import Backend, ChunkResult
+from engine.errors import NumericalInstabilityError, SimulationError
+from engine.kernels import network as netk
+from engine.kernels import neurons as nk
+from engine.plan import SimulationPlan
+
+_GROUP_VARS = (nk.LIF_VAR_NAMES, nk.COBA_VAR_NAMES, nk.IZH_VAR_NAMES)
+_GROUP_LIF, _GROUP_COBA, _GROUP_IZH = 0, 1, 2
+_PROBE_STATE = 0
+#: numba's finiteness bound (``abs(x) <= 3e38``: also flags values a float32 cannot hold)
+_BIG32 = float(np.float32(3.0e38))
+
+#: Node types this backend simulates (see :func:`engine.backends.backend_supported_node_types`).
+TORCH_NODE_TYPES = frozenset({
+    "neuron.lif", "neuron.alif", "neuron.cobalif", "neuron.izhikevich",
+    "synapse.projection",
+    "input.current", "input.poisson", "input.spike_train", "input.dataset", "input.event_stream",
+    "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
+    # spike recordings evaluated by the runner after the run (engine/readouts.py): backend-neutral
+    "readout.vote", "readout.softmax", "readout.ridge", "monitor.branching",
+})
+
+
+def refuse_unsupported(plan: SimulationPlan) -> None:
+    """Raise a :class:`SimulationError` naming everything in ``plan`` the torch backend cannot run."""
+    problems = []
+    for proj in plan.projections:
+        for rule in proj.rules:
+            problems.append(f"plasticity rule {rule.name or rule.kind!r} ({rule.kind}) on projection {proj.name!r}")
+        if proj.stp is not None:
+            problems.append(f"short-term plasticity of projection {proj.name!r}")
+    for mod in plan.modulators:
+        problems.append(f"reward signal {mod.name!r}")
+    for astro in getattr(plan, "astrocytes", []):
+        problems.append(f"astrocyte {astro.name!r}")
+    for tri in getattr(plan, "tripartites", []):
+        problems.append(f"tripartite astrocyte {tri.name!r}")
+    for pop in plan.populations:
+        if pop.threshold_rule is not None:
+            problems.append(f"threshold rule (intrinsic plasticity) of population {pop.name!r}")
+    if problems:
+        raise SimulationError("the torch backend does not simulate plasticity yet: " + "; ".join(problems)
+                              + ". Run this network with the numba backend.")
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a torch device; a missing GPU is a clear error."""
+    name = str(device or "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise SimulationError(f"unknown torch device {name!r}; use 'cpu' or 'cuda'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SimulationError(f"CUDA is not available here (torch {torch.__version__}, "
+                                  f"{'no GPU found' if torch.version.cuda else 'built without CUDA'}); "
+                                  "run on the CPU instead: device 'cpu' (CLI: --device cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise SimulationError(f"no CUDA device {dev.index}: {torch.cuda.device_count()} present")
+    elif dev.type != "cpu":
+        raise SimulationError(f"unsupported torch device {name!r}; use 'cpu' or 'cuda'")
+    return dev
+
+
+@njit(cache=True, nogil=True)
+def _exp_inplace(x):
+    for i in range(x.size):
+        x[i] = math.exp(x[i])
+
+
+@dataclass
+class _Group:
+    """One model family's packed arrays (torch), mirroring the numba backend's tuples."""
+
+    state: torch.Tensor
+    chan: torch.Tensor
+    prm: torch.Tensor
+    iext: torch.Tensor
+    has_iext: bool
+    starts: list
+    stops: list
+    ents: list
+    base: int
+    ref: torch.Tensor | None = None      # LIF family, conductance LIF
+    nref: torch.Tensor | None = None
+    P11: torch.Tensor | None = None
+    A: torch.Tensor | None = None        # P21 (LIF), EREV (COBA), CIN (Izhikevich)
+    AWI: torch.Tensor | None = None      # LIF family, coupled adaptation
+    adaptive: bool = False
+    coupled: bool = False
+    euler: torch.Tensor | None = None    # Izhikevich: scheme is Euler
+    stops_t: torch.Tensor | None = None  # population ends (group indices), to split spike lists
+    n: int = 0
+    ring_rows: list | None = None        # per ring row: this group's (C, n) view of it
+    all_euler: bool = False
+    any_euler: bool = False
+    S: list | None = None                # row views of state (indexing a tensor row costs a dispatch)
+    P: list | None = None                # row views of prm
+
+
+class TorchBackend(Backend):
+    """Backend on torch tensors (CPU or CUDA).
+
+    Parameters
+    ----------
+    plan : SimulationPlan
+    dtype : {"float32", "float64"}, optional
+    device : {"cpu", "cuda", "cuda:N"}, optional
+        Default ``plan.metadata["device"]`` when the compiler recorded one, else ``"cpu"``.
+    threads : int, optional
+        torch intra-op threads on the CPU while this backend runs a chunk (set per chunk, restored
+        after it). Default 1: the per-step tensors of networks below ~10^6 neurons are too small to
+        gain from threads, and on a busy two-core machine waking a second thread made small ops
+        100-600x slower (measured: ``repeat_interleave`` of 100 elements 5.9 ms with 2 threads,
+        17 µs with 1).
+    """
+
+    name = "torch"
+    supported_node_types = TORCH_NODE_TYPES
+    #: a plan with something outside ``supported_node_types`` is refused, not run without it
+    #: (validation reports such nodes as errors)
+    refuses_unsupported = True
+
+    def __init__(self, plan: SimulationPlan, dtype: str | None = None, device: str | None = None,
+                 threads: int | None = None):
+        super().__init__(plan, dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise SimulationError(f"dtype must be float32 or float64, not {self.dtype}")
+        refuse_unsupported(plan)
+        self.device = resolve_device(device or plan.metadata.get("device"))
+        self.tdtype = torch.float64 if self.dtype == np.float64 else torch.float32
+        self.threads = int(threads) if threads else 1
+        if self.threads < 1:
+            raise SimulationError("threads must be >= 1")
+        self.dt = float(plan.dt)
+        self._k = 0
+        # float64 view of a tensor: numba evaluates parts of the Izhikevich and conductance updates in
+        # float64 even for float32 state (its literals and the step are float64)
+        self._up = (lambda t: t) if self.tdtype == torch.float64 else (lambda t: t.double())
+        self._build()
+
+    # ------------------------------------------------------------------------------------------
+    # build: numba's packing, handed to torch
+    # ------------------------------------------------------------------------------------------
+    def _t(self, array, dtype=None) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(array))
+        return t.to(device=self.device, dtype=dtype or t.dtype)
+
+    def _build(self) -> None:
+        from engine.backends.numba_backend import NumbaBackend
+
+        # build only (no kernel is compiled or run); uniform=False: no fast-path flags needed
+        packed = NumbaBackend(self.plan, dtype=str(self.dtype), parallel=False, uniform=False)
+        self.slots = packed.slots
+        self.entity_names = packed.entity_names
+        self.entity_sizes = packed.entity_sizes
+        self.ent_off = packed.ent_off
+        self.source_entity = packed.source_entity
+        self.L = packed.L
+        self.n_slots = packed.n_slots
+        self.ring = self._t(packed.ring)
+        self._ring_flat = self.ring.view(-1)
+        lif, coba, izh = packed.lif, packed.coba, packed.izh
+        ints = lambda a: [int(x) for x in a]
+        self.groups = [
+            _Group(state=self._t(lif[0]), chan=self._t(lif[1]), prm=self._t(lif[3]), iext=self._t(lif[8]),
+                   has_iext=bool(lif[9]), starts=ints(lif[10]), stops=ints(lif[11]), ents=ints(lif[12]),
+                   base=int(lif[13]), ref=self._t(lif[2]), nref=self._t(lif[4]), P11=self._t(lif[5]),
+                   A=self._t(lif[6]), AWI=self._t(lif[7]), adaptive=bool(lif[14]), coupled=bool(lif[15])),
+            _Group(state=self._t(coba[0]), chan=self._t(coba[1]), prm=self._t(coba[3]), iext=self._t(coba[7]),
+                   has_iext=bool(coba[8]), starts=ints(coba[9]), stops=ints(coba[10]), ents=ints(coba[11]),
+                   base=int(coba[12]), ref=self._t(coba[2]), nref=self._t(coba[4]), P11=self._t(coba[5]),
+                   A=self._t(coba[6]), adaptive=bool(coba[13])),
+            _Group(state=self._t(izh[0]), chan=self._t(izh[1]), prm=self._t(izh[2]), iext=self._t(izh[6]),
+                   has_iext=bool(izh[7]), starts=ints(izh[8]), stops=ints(izh[9]), ents=ints(izh[10]),
+                   base=int(izh[11]), P11=self._t(izh[4]), A=self._t(izh[5]),
+                   euler=self._t(izh[3] == nk.IZH_EULER)),
+        ]
+        for grp in self.groups:
+            grp.stops_t = torch.tensor(grp.stops, dtype=torch.int64, device=self.device)
+            grp.n = int(grp.state.shape[1])
+            grp.S = list(grp.state.unbind(0))
+            grp.P = list(grp.prm.unbind(0))
+            C = grp.chan.shape[0]
+            grp.ring_rows = [self.ring[kk, grp.base:grp.base + C * grp.n].view(C, grp.n) for kk in range(self.L)]
+        izh_group = self.groups[_GROUP_IZH]
+        izh_group.all_euler = bool(izh[3].size) and bool(np.all(izh[3] == nk.IZH_EULER))
+        izh_group.any_euler = bool(np.any(izh[3] == nk.IZH_EULER))
+        self._build_projections(packed)
+        self._build_sources(packed)
+        self._build_monitors(packed)
+
+    def _build_projections(self, packed) -> None:
+        """Per synapse: its ring offset ``(delay - 1)·S + column`` and weight; per projection: rows."""
+        indptr, post, weight, delay, pre_ent, row_off, base = packed.net[4:11]
+        S = self.n_slots
+        col = np.zeros(post.size, np.int64)
+        for p, proj in enumerate(self.plan.projections):
+            s0, s1 = int(indptr[row_off[p]]), int(indptr[row_off[p] + proj.n_pre])
+            col[s0:s1] = base[p] + post[s0:s1]
+        ring_off = (delay.astype(np.int64) - 1) * S + col
+        self._indptr = self._t(indptr, torch.int64)
+        self._ring_off = self._t(ring_off)
+        self._weight = self._t(weight)
+        self._proj_pre_ent = [int(e) for e in pre_ent]
+        self._proj_row_off = [int(r) for r in row_off]
+        self._proj_syn = [(int(indptr[row_off[p]]), int(indptr[row_off[p]]) + proj.n_synapses)
+                          for p, proj in enumerate(self.plan.projections)]
+
+    def _build_sources(self, packed) -> None:
+        """Poisson sources and current sources keep numba's tables and run numba's own kernels on the
+        host (the same xoshiro256** streams, geometric skips and float64 arithmetic: identical spikes
+        and currents on every device); spike trains are sliced per step from their sorted arrays."""
+        self._pois = packed.pois
+        self._cur = packed.cur
+        self._ent_cnt = packed.ent_cnt
+        self._spk = packed.spk
+        ents, lo, hi, _pos, steps, idx = packed.trains
+        self._trains = [dict(ent=int(ents[s]), steps=steps[lo[s]:hi[s]], idx=self._t(idx[lo[s]:hi[s]], torch.int64))
+                        for s in range(len(ents))]
+        # host arrays the current kernel writes into: the group tensors themselves on the CPU
+        self._iext_host = [packed.lif[8], packed.coba[7], packed.izh[6]]
+
+    def _build_monitors(self, packed) -> None:
+        self.spike_monitors = packed.spike_monitors
+        self.rate_monitors = packed.rate_monitors
+        rec_ent, _flag, rate_ent = packed.mon_static[:3]
+        self._rec_ents = [int(e) for e in np.flatnonzero(rec_ent)]
+        self._rate_ents = [int(e) for e in rate_ent]
+        # state monitors: one probe per (monitor, variable): a row of a group array and neuron indices
+        self._probes = []
+        self.state_monitors = []
+        for mon, entries in packed.state_monitors:
+            pop = self.plan.population(mon.target)
+            slot = self.slots[pop.name]
+            idx = np.arange(pop.size) if mon.indices is None else mon.indices
+            probes = []
+            for var, _first, _n in entries:
+                g, kind, row = packed._var_address(pop, var)
+                probes.append((var, g, kind, row, self._t(idx + slot.start, torch.int64)))
+            self.state_monitors.append((mon, probes))
+
+    # ------------------------------------------------------------------------------------------
+    # running
+    # ------------------------------------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        return self._k
+
+    def warmup(self) -> None:
+        """Compile the host-side source kernels (on empty tables: no draw, no state change) and touch
+        the device once, so that neither lands in the first chunk."""
+        def empty(a):
+            return a[:0]
+
+        if self._pois[0].size:
+            netk.poisson_step(0, *[empty(a) for a in self._pois], self.ent_off, self._ent_cnt, self._spk)
+        if self._cur[0].size:
+            netk.current_step(0, self.dt, *[empty(a) for a in self._cur], *self._iext_host)
+        if self.device.type == "cuda":
+            torch.zeros(1, device=self.device).sum().item()
+
+    def run_steps(self, n: int) -> ChunkResult:
+        n = int(n)
+        if n < 0:
+            raise SimulationError("cannot run a negative number of steps")
+        k0 = self._k
+        rate_buf = np.zeros((n, len(self._rate_ents)), np.int32)
+        rec = {e: ([], []) for e in self._rec_ents}
+        samples = {mon.name: {var: [] for var, *_ in probes} for mon, probes in self.state_monitors}
+        sample_steps = {mon.name: [] for mon, _ in self.state_monitors}
+        threads_before = torch.get_num_threads()
+        if self.device.type == "cpu" and threads_before != self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            self._run_steps(k0, n, rate_buf, rec, samples, sample_steps)
+        finally:
+            if torch.get_num_threads() != threads_before:
+                torch.set_num_threads(threads_before)
+        return self._chunk_result(k0, rate_buf, rec, samples, sample_steps)
+
+    def _run_steps(self, k0, n, rate_buf, rec, samples, sample_steps) -> None:
+        with torch.no_grad():
+            for k in range(k0, k0 + n):
+                spikes = self._detect(k)
+                for e in self._rec_ents:
+                    s = spikes.get(e)
+                    if s is not None and s.numel():
+                        rec[e][0].append(torch.full_like(s, k))
+                        rec[e][1].append(s)
+                for m, e in enumerate(self._rate_ents):
+                    s = spikes.get(e)
+                    rate_buf[k - k0, m] = 0 if s is None else s.numel()
+                for mon, probes in self.state_monitors:
+                    if k % mon.every == 0:
+                        sample_steps[mon.name].append(k)
+                        for var, g, kind, row, idx in probes:
+                            grp = self.groups[g]
+                            src = grp.state if kind == _PROBE_STATE else grp.chan
+                            samples[mon.name][var].append(src[row].index_select(0, idx))
+                self._propagate(k % self.L, spikes)
+                self._currents_step(k)
+                self._k = k + 1
+                self._update(k % self.L)
+
+    def _chunk_result(self, k0, rate_buf, rec, samples, sample_steps) -> ChunkResult:
+        result = ChunkResult(k0, self._k, self.dt)
+        for mon, e in self.spike_monitors:
+            steps_l, idx_l = rec[e]
+            if steps_l:
+                steps = torch.cat(steps_l).cpu().numpy().astype(np.int32)
+                local = torch.cat(idx_l).cpu().numpy().astype(np.int32)
+            else:
+                steps, local = np.zeros(0, np.int32), np.zeros(0, np.int32)
+            if mon.indices is not None:
+                keep = np.isin(local, mon.indices)
+                steps, local = steps[keep], local[keep]
+            result.spikes[mon.name] = (steps, local)
+        for mon, m in self.rate_monitors:
+            result.rates[mon.name] = rate_buf[:, m].copy()
+        for mon, probes in self.state_monitors:
+            steps = np.asarray(sample_steps[mon.name], np.int64)
+            out = {}
+            for var, _g, _kind, _row, idx in probes:
+                vals = samples[mon.name][var]
+                values = (torch.stack(vals).cpu().numpy() if vals
+                          else np.zeros((0, int(idx.numel())), self.dtype))
+                out[var] = (steps.copy(), values)
+            result.states[mon.name] = out
+        return result
+
+    # -- (1)-(2) threshold, reset, sources ------------------------------------------------------
+    def _split(self, grp: _Group, idx: torch.Tensor, spikes: dict) -> None:
+        """Hand the group's spiking neurons (ascending group indices) to their populations as local indices."""
+        if len(grp.starts) == 1:
+            spikes[grp.ents[0]] = idx - grp.starts[0] if grp.starts[0] else idx
+            return
+        bounds = torch.searchsorted(idx, grp.stops_t).tolist()
+        lo = 0
+        for p, hi in enumerate(bounds):
+            spikes[grp.ents[p]] = idx[lo:hi] - grp.starts[p]
+            lo = hi
+
+    def _detect(self, k: int) -> dict:
+        spikes: dict[int, torch.Tensor] = {}
+        for g, grp in enumerate(self.groups):
+            if grp.n == 0:
+                continue
+            st, prm, S, P = grp.state, grp.prm, grp.S, grp.P
+            if g == _GROUP_IZH:
+                idx = torch.nonzero(S[nk.IZH_V] >= P[nk.IZH_VPEAK]).view(-1)
+                if idx.numel():
+                    st[nk.IZH_V, idx] = prm[nk.IZH_C, idx]
+                    st[nk.IZH_U, idx] += prm[nk.IZH_D, idx]
+            else:
+                V = nk.LIF_V if g == _GROUP_LIF else nk.COBA_V
+                vth = nk.LIF_VTH if g == _GROUP_LIF else nk.COBA_VTH
+                th = P[vth] + S[nk.LIF_THETA if g == _GROUP_LIF else nk.COBA_THETA] if grp.adaptive else P[vth]
+                idx = torch.nonzero((S[V] >= th) & (grp.ref == 0)).view(-1)
+                if idx.numel():
+                    st[V, idx] = prm[nk.LIF_VRESET if g == _GROUP_LIF else nk.COBA_VRESET, idx]
+                    grp.ref[idx] = grp.nref[idx]
+                    if grp.adaptive:
+                        if g == _GROUP_LIF:
+                            st[nk.LIF_THETA, idx] += prm[nk.LIF_DTHETA, idx]
+                            st[nk.LIF_W, idx] += prm[nk.LIF_BW, idx]
+                        else:
+                            st[nk.COBA_THETA, idx] += prm[nk.COBA_DTHETA, idx]
+            self._split(grp, idx, spikes)
+        if self._pois[0].size:
+            netk.poisson_step(k, *self._pois, self.ent_off, self._ent_cnt, self._spk)
+            for e in self._pois[0]:
+                off, cnt = int(self.ent_off[e]), int(self._ent_cnt[e])
+                spikes[int(e)] = torch.from_numpy(self._spk[off:off + cnt].astype(np.int64)).to(self.device)
+        for src in self._trains:
+            lo, hi = np.searchsorted(src["steps"], (k, k + 1))
+            spikes[src["ent"]] = src["idx"][int(lo):int(hi)]
+        return spikes
+
+    # -- (3) propagation ------------------------------------------------------------------------
+    def _propagate(self, kk: int, spikes: dict) -> None:
+        """``ring[(k + d - 1) mod L, column] += w`` for every synapse of every spike, in numba's order."""
+        rows = []
+        for p, e in enumerate(self._proj_pre_ent):
+            s = spikes.get(e)
+            if s is not None and s.numel():
+                rows.append(s + self._proj_row_off[p])
+        if not rows:
+            return
+        rows = rows[0] if len(rows) == 1 else torch.cat(rows)
+        starts = self._indptr[rows]
+        counts = self._indptr[rows + 1] - starts
+        total = int(counts.sum())
+        if total == 0:
+            return
+        # synapse ids row after row: start of its row + position inside it
+        first = torch.cumsum(counts, 0) - counts
+        syn = torch.repeat_interleave(starts - first, counts, output_size=total)
+        syn += torch.arange(total, device=self.device)
+        size = self._ring_flat.numel()
+        target = self._ring_off[syn] + kk * self.n_slots
+        target = torch.where(target >= size, target - size, target)
+        self._ring_flat.index_add_(0, target, self._weight[syn])
+
+    # -- external currents of step k ------------------------------------------------------------
+    def _currents_step(self, k: int) -> None:
+        """``i_ext`` of step ``k`` from every current source (numba's kernel, on the host)."""
+        if not self._cur[0].size:
+            return
+        for grp, host in zip(self.groups, self._iext_host):
+            if grp.has_iext:
+                host[:] = 0.0
+        netk.current_step(k, self.dt, *self._cur, *self._iext_host)
+        if self.device.type != "cpu":
+            for grp, host in zip(self.groups, self._iext_host):
+                if grp.has_iext:
+                    grp.iext.copy_(torch.from_numpy(host), non_blocking=False)
+
+    # -- (4)-(5) neuron updates -----------------------------------------------------------------
+    def _consume(self, grp: _Group, kk: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Channel variables with the ring row's arrivals added (``x_c``); the ring cells are zeroed
+        and the channels decayed to the next grid point. Returns ``(x, arrivals-free channels)``."""
+        if grp.chan.shape[0] == 0:
+            return grp.chan, grp.chan
+        arrivals = grp.ring_rows[kk]
+        x = grp.chan + arrivals
+        arrivals.zero_()
+        torch.mul(x, grp.P11, out=grp.chan)
+        return x, grp.chan
+
+    @staticmethod
+    def _weighted_sum(A: torch.Tensor, x: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
+        """``Σ_c A_c·x_c`` accumulated channel after channel (numba's order); zeros without channels."""
+        if x.shape[0] == 0:
+            return torch.zeros(n, dtype=like.dtype, device=like.device)
+        acc = A[0] * x[0]
+        for c in range(1, x.shape[0]):
+            acc += A[c] * x[c]
+        return acc
+
+    def _update(self, kk: int) -> None:
+        checks = []
+        for g, grp in enumerate(self.groups):
+            if grp.n == 0:
+                continue
+            x, _ = self._consume(grp, kk)
+            if g == _GROUP_LIF:
+                checks.append((g, self._lif_update(grp, x)))
+            elif g == _GROUP_COBA:
+                checks.append((g, self._coba_update(grp, x)))
+            else:
+                checks.append((g, self._izh_update(grp, x)))
+        # one host sync per step: the largest magnitude of every updated variable (NaN propagates)
+        peaks = [v.abs().max() for _, values in checks for _, v in values]
+        if not peaks:
+            return
+        peak = peaks[0] if len(peaks) == 1 else torch.stack(peaks).max()
+        if not float(peak) <= _BIG32:
+            for g, values in checks:
+                self._raise_instability(g, values)
+
+    def _lif_update(self, grp: _Group, x) -> list:
+        st, prm, n = grp.S, grp.P, grp.n
+        syn = self._weighted_sum(grp.A, x, n, st[0])
+        V = st[nk.LIF_V]
+        el = prm[nk.LIF_EL]
+        r = grp.ref
+        refractory = r != 0
+        if not grp.adaptive:
+            free = prm[nk.LIF_P22] * (V - el) + prm[nk.LIF_DRIVE] + syn
+            if grp.has_iext:
+                free += prm[nk.LIF_EXT] * grp.iext
+            free += el
+            V.copy_(torch.where(refractory, prm[nk.LIF_VRESET], free))
+            r.sub_(refractory.to(r.dtype))
+            return [("V", V)]
+        W, TH = st[nk.LIF_W], st[nk.LIF_THETA]
+        free = prm[nk.LIF_P22] * (V - el) + prm[nk.LIF_DRIVE] + syn + prm[nk.LIF_AVW] * W
+        if grp.coupled:
+            syn_w = self._weighted_sum(grp.AWI, x, n, st[0])
+            w_free = prm[nk.LIF_AWV] * (V - el) + prm[nk.LIF_AWW] * W + prm[nk.LIF_AW1] + syn_w
+        else:
+            w_free = prm[nk.LIF_AWW] * W
+        if grp.has_iext:
+            free += prm[nk.LIF_EXT] * grp.iext
+            w_free += prm[nk.LIF_AWEXT] * grp.iext
+        free += el
+        vn = torch.where(refractory, prm[nk.LIF_VRESET], free)
+        wn = torch.where(refractory, W * prm[nk.LIF_WREF_MUL] + prm[nk.LIF_WREF_ADD], w_free)
+        r.sub_(refractory.to(r.dtype))
+        V.copy_(vn)
+        W.copy_(wn)
+        TH.mul_(prm[nk.LIF_PTHETA])
+        return [("V", V), ("w", W)]
+
+    def _coba_update(self, grp: _Group, x) -> list:
+        st, prm, n = grp.S, grp.P, grp.n
+        if x.shape[0]:
+            g_sum = x[0].clone()
+            for c in range(1, x.shape[0]):
+                g_sum += x[c]
+        else:
+            g_sum = torch.zeros_like(st[0])
+        g_e = self._weighted_sum(grp.A, x, n, st[0])
+        current = prm[nk.COBA_IE] + grp.iext if grp.has_iext else prm[nk.COBA_IE]
+        # numba promotes to float64 from ``1.0 + g_sum`` on (exact for float64 state)
+        up = self._up
+        g_tot = 1.0 + up(g_sum)
+        v_inf = up(prm[nk.COBA_EL] + prm[nk.COBA_R] * current + g_e) / g_tot
+        V = st[nk.COBA_V]
+        free = v_inf + (up(V) - v_inf) * self._exp(-up(prm[nk.COBA_DT_TAU]) * g_tot)
+        refractory = grp.ref != 0
+        V.copy_(torch.where(refractory, prm[nk.COBA_VRESET], free.to(V.dtype)))
+        grp.ref.sub_(refractory.to(grp.ref.dtype))
+        if grp.adaptive:
+            st[nk.COBA_THETA].mul_(prm[nk.COBA_PTHETA])
+        return [("V", V)]
+
+    def _izh_update(self, grp: _Group, x) -> list:
+        st, prm, n = grp.S, grp.P, grp.n
+        syn = self._weighted_sum(grp.A, x, n, st[0])
+        current = prm[nk.IZH_IE] + grp.iext if grp.has_iext else prm[nk.IZH_IE].clone()
+        up = self._up
+        current = up(current + syn)
+        # numba computes in float64 (the literals are float64), storing back in the state's dtype
+        v, u = up(st[nk.IZH_V]), up(st[nk.IZH_U])
+        a, b = up(prm[nk.IZH_A]), up(prm[nk.IZH_B])
+        dt, half = self.dt, 0.5 * self.dt
+        if not grp.all_euler:
+            # split2003: two half steps in v (u frozen), then u from the new v
+            vs = v + half * ((0.04 * v + 5.0) * v + 140.0 - u + current)
+            vs = vs + half * ((0.04 * vs + 5.0) * vs + 140.0 - u + current)
+            us = u + dt * a * (b * vs - u)
+        if grp.any_euler:
+            # euler: both from the old state
+            dv = (0.04 * v + 5.0) * v + 140.0 - u + current
+            du = a * (b * v - u)
+            ve = v + dt * dv
+            ue = u + dt * du
+        if grp.all_euler:
+            vs, us = ve, ue
+        elif grp.any_euler:
+            vs, us = torch.where(grp.euler, ve, vs), torch.where(grp.euler, ue, us)
+        st[nk.IZH_V].copy_(vs)
+        st[nk.IZH_U].copy_(us)
+        return [("v", st[nk.IZH_V]), ("u", st[nk.IZH_U])]
+
+    def _exp(self, x: torch.Tensor) -> torch.Tensor:
+        """``exp`` as numba's kernels evaluate it: on the CPU through a numba loop over ``math.exp``
+        (torch's vectorised exp differs from it in the last bit for ~2 % of the arguments), on a GPU
+        torch's own."""
+        if x.device.type != "cpu":
+            return torch.exp(x)
+        _exp_inplace(x.numpy())
+        return x
+
+    def _raise_instability(self, g: int, values) -> None:
+        k = self._k
+        for var, v in values:
+            bad = torch.nonzero(~(v.abs() <= _BIG32)).view(-1)
+            if bad.numel():
+                neuron = int(bad[0])
+                for slot in self.slots.values():
+                    if slot.group == g and slot.start <= neuron < slot.stop:
+                        raise NumericalInstabilityError(slot.pop.name, var, k, self.dt)
+                raise NumericalInstabilityError("?", var, k, self.dt)
+
+    # ------------------------------------------------------------------------------------------
+    # state access
+    # ------------------------------------------------------------------------------------------
+    def _view(self, population: str, variable: str) -> torch.Tensor:
+        from engine.backends.numba_backend import NumbaBackend
+
+        if population not in self.slots:
+            raise SimulationError(f"no population named {population!r}")
+        slot = self.slots[population]
+        g, kind, row = NumbaBackend._var_address(self, slot.pop, variable)
+        grp = self.groups[g]
+        return (grp.state if kind == _PROBE_STATE else grp.chan)[row, slot.start:slot.stop]
+
+    def get_state(self, population: str, variable: str) -> np.ndarray:
+        if variable == "refractory":
+            if population not in self.slots:
+                raise SimulationError(f"no population named {population!r}")
+            slot = self.slots[population]
+            if slot.group == _GROUP_IZH:
+                return np.zeros(slot.pop.size, np.int32)
+            return self.groups[slot.group].ref[slot.start:slot.stop].cpu().numpy().copy()
+        return self._view(population, variable).cpu().numpy().copy()
+
+    def set_state(self, population: str, variable: str, values) -> None:
+        view = self._view(population, variable)
+        arr = np.broadcast_to(np.asarray(values, self.dtype), tuple(view.shape))
+        view.copy_(torch.from_numpy(np.array(arr, copy=True)).to(view.device))
+
+    def projection_weights(self, name: str) -> np.ndarray:
+        """Weights of projection ``name`` in its CSR order (a copy; static in this backend)."""
+        for p, proj in enumerate(self.plan.projections):
+            if proj.name == name:
+                s0, s1 = self._proj_syn[p]
+                return self._weight[s0:s1].cpu().numpy().copy()
+        raise SimulationError(f"no projection named {name!r}")
+
+    def _dynamic(self) -> dict:
+        """Name -> live tensor of every piece of dynamic state (names as the numba backend's)."""
+        lif, coba, izh = self.groups
+        return {"lif_state": lif.state, "lif_chan": lif.chan, "lif_ref": lif.ref,
+                "coba_state": coba.state, "coba_chan": coba.chan, "coba_ref": coba.ref,
+                "izh_state": izh.state, "izh_chan": izh.chan, "ring": self.ring,
+                "poisson_rng": torch.from_numpy(self._pois[5]), "current_rng": torch.from_numpy(self._cur[11])}
+
+
+    def _fingerprint(self) -> str:
+        return json.dumps({
+            "backend": "torch", "dt": self.dt, "dtype": str(self.dtype),
+            "entities": self.entity_names, "sizes": [int(x) for x in self.entity_sizes],
+            "ring": list(self.ring.shape), "n_synapses": int(self._weight.numel()),
+        }, sort_keys=True)
+
+    def state_arrays(self) -> dict:
+        arrays = {k: v.cpu().numpy().copy() for k, v in self._dynamic().items()}
+        arrays["step"] = np.array(self._k, np.int64)
+        arrays["fingerprint"] = np.array(self._fingerprint())
+        return arrays
+
+    def load_state_arrays(self, arrays: dict) -> None:
+        fp = str(arrays.get("fingerprint", ""))
+        if fp != self._fingerprint():
+            try:
+                saved = json.loads(fp)
+            except ValueError:
+                saved = {}
+            if saved.get("backend") != "torch":
+                raise SimulationError("the saved state was written by another backend (numba); "
+                                      "restore it with that backend")
+            raise SimulationError("the saved state belongs to a different network, time step or dtype")
+        for key, target in self._dynamic().items():
+            src = np.asarray(arrays[key])
+            if tuple(src.shape) != tuple(target.shape):
+                raise SimulationError(f"saved state {key!r} has shape {src.shape}, expected {tuple(target.shape)}")
+            target.copy_(torch.from_numpy(np.ascontiguousarray(src)).to(device=target.device, dtype=target.dtype))
+        self._k = int(arrays["step"])
