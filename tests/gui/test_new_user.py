@@ -386,11 +386,8 @@ def test_torch_backend_is_offered_and_runs_a_small_project(window, qtbot):
     combo = window.backend_combo
     assert combo.model().item(combo.findText("torch")).isEnabled()
     assert combo.model().item(combo.findText("numba")).isEnabled()
-    import importlib.util
-
-    nest = combo.findText("nest")  # available where nest-simulator is installed, else named as missing
-    assert nest >= 0
-    assert combo.model().item(nest).isEnabled() == (importlib.util.find_spec("nest") is not None)
+    nest = combo.findText("nest")  # listed; run from the command line (see test_run.py)
+    assert nest >= 0 and not combo.model().item(nest).isEnabled()
     window.set_project(_small_project())
     window.doc.set_setting("backend", "torch")
     assert window.start_run()
