@@ -25,6 +25,9 @@ from app.document import Document
 from app.layout import layered_positions
 from app.search import AddNodePopup
 from engine.errors import ProjectFileError, SynweaveError
+# node geometry: one definition, shared with the headless SVG export (engine/ may not import Qt)
+from engine.exporters.svg import (CORNER, GROUP_PAD, GROUP_TITLE_H, NODE_MAX_WIDTH, NODE_MIN_WIDTH, PORT_R, ROW_H,
+                                  SUMMARY_LINE_H, TITLE_H)
 from engine.graph import (AddNode, Comment, Compound, Connect, Disconnect, Edge, Group, MoveNodes,
                           Operation, RemoveComment, RemoveGroup, RemoveNode, SetComment, SetGroup,
                           SetLabel, SetParam)
@@ -34,15 +37,6 @@ from nodes.base import Port, PortKind
 MIME_FRAGMENT = "application/x-synweave-fragment"
 MIME_NODE_TYPE = "application/x-synweave-node-type"
 
-NODE_MIN_WIDTH = 188.0
-NODE_MAX_WIDTH = 300.0
-TITLE_H = 26.0
-ROW_H = 20.0
-SUMMARY_LINE_H = 15.0
-PORT_R = 6.0
-CORNER = 7.0
-GROUP_PAD = 26.0
-GROUP_TITLE_H = 28.0
 
 #: below this zoom, nodes are drawn as coloured blocks without text (level of detail)
 LOD_BLOCKS = 0.25

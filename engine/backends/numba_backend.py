@@ -798,11 +798,14 @@ class NumbaBackend(Backend):
 
     def _raise_instability(self, group: int, code: int, k: int):
         neuron, var_code = divmod(code, 8)
-        var = _GROUP_VARS[group][var_code]
+        raise self._instability(group, neuron, _GROUP_VARS[group][var_code], k)
+
+    def _instability(self, group: int, neuron: int, var: str, k: int) -> NumericalInstabilityError:
+        """The error naming the population that owns ``neuron`` of ``group``."""
         for slot in self.slots.values():
             if slot.group == group and slot.start <= neuron < slot.stop:
-                raise NumericalInstabilityError(slot.pop.name, var, k, self.dt)
-        raise NumericalInstabilityError("?", var, k, self.dt)
+                return NumericalInstabilityError(slot.pop.name, var, k, self.dt)
+        return NumericalInstabilityError("?", var, k, self.dt)
 
     # ------------------------------------------------------------------------------------------
     # state access

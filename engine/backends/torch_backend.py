@@ -49,7 +49,7 @@ import torch
 from numba import njit
 
 from engine.backends.base import Backend, ChunkResult
-from engine.errors import NumericalInstabilityError, SimulationError
+from engine.errors import SimulationError
 from engine.kernels import network as netk
 from engine.kernels import neurons as nk
 from engine.plan import SimulationPlan
@@ -609,11 +609,9 @@ class TorchBackend(Backend):
         for var, v in values:
             bad = torch.nonzero(~(v.abs() <= _BIG32)).view(-1)
             if bad.numel():
-                neuron = int(bad[0])
-                for slot in self.slots.values():
-                    if slot.group == g and slot.start <= neuron < slot.stop:
-                        raise NumericalInstabilityError(slot.pop.name, var, k, self.dt)
-                raise NumericalInstabilityError("?", var, k, self.dt)
+                from engine.backends.numba_backend import NumbaBackend
+
+                raise NumbaBackend._instability(self, g, int(bad[0]), var, k)
 
     # ------------------------------------------------------------------------------------------
     # state access

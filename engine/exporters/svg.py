@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 
 from engine.exporters import ExportReport, write_atomic
 
-# The canvas's node geometry (app/canvas.py); repeated here because engine/ may not import Qt.
+# Node geometry of the canvas (app/canvas.py imports it from here: engine/ may not import Qt).
 NODE_MIN_WIDTH = 188.0
 NODE_MAX_WIDTH = 300.0
 TITLE_H = 26.0
