@@ -60,6 +60,12 @@ class Progress:
     n_steps: int = 0
     wall_s: float = 0.0
     message: str = ""
+    #: training protocols (engine.training): the phase, its sample count and throughput
+    phase_index: int = -1
+    phase_name: str = ""
+    sample: int = 0
+    n_samples: int = 0
+    samples_per_s: float = 0.0
 
 
 def library_versions() -> dict:
@@ -166,6 +172,10 @@ class SimulationResults:
     # -- files ---------------------------------------------------------------------------------
     def save(self, path) -> None:
         """Write all recorded data, the settings and library versions to an ``.npz`` (no pickle)."""
+        np.savez_compressed(path, **self.to_arrays())
+
+    def to_arrays(self) -> dict:
+        """Name -> array of everything recorded (the ``.npz`` layout of :meth:`save`)."""
         arrays = {
             "dt": np.array(self.dt), "n_steps": np.array(self.n_steps, np.int64),
             "settings": np.array(json.dumps(self.settings, default=str)),
@@ -192,35 +202,44 @@ class SimulationResults:
                 for key, value in values.items():
                     arrays[f"{group}/{name}/{key}"] = np.asarray(value)
         arrays["analysis_problems"] = np.array(json.dumps(self.analysis_problems))
-        np.savez_compressed(path, **arrays)
+        arrays["stopped"] = np.array(self.stopped)
+        return arrays
 
     @classmethod
     def load(cls, path) -> "SimulationResults":
         with np.load(path, allow_pickle=False) as data:
-            res = cls(dt=float(data["dt"]), n_steps=int(data["n_steps"]),
-                      settings=json.loads(str(data["settings"])), versions=json.loads(str(data["versions"])),
-                      sizes=json.loads(str(data["sizes"])), wall_time_s=float(data["wall_time_s"]))
-            for key in data.files:
-                parts = key.split("/")
-                if parts[0] == "spikes" and parts[-1] == "steps":
-                    name = "/".join(parts[1:-1])
-                    res.spikes[name] = (data[key], data[f"spikes/{name}/indices"])
-                elif parts[0] == "rates":
-                    res.rates["/".join(parts[1:])] = data[key]
-                elif parts[0] == "states" and parts[-1] == "steps":
-                    name, var = "/".join(parts[1:-2]), parts[-2]
-                    res.states.setdefault(name, {})[var] = (data[key], data[f"states/{name}/{var}/values"])
-                elif parts[0] == "weights" and parts[-1] == "steps":
-                    name = "/".join(parts[1:-1])
-                    res.weights[name] = (data[key], data[f"weights/{name}/values"])
-                    if f"weights/{name}/pre" in data.files:
-                        res.weight_synapses[name] = (data[f"weights/{name}/pre"], data[f"weights/{name}/post"])
-                elif parts[0] in ("readouts", "branching") and len(parts) >= 3:
-                    value = data[key]
-                    value = value.item() if value.ndim == 0 else value
-                    getattr(res, parts[0]).setdefault("/".join(parts[1:-1]), {})[parts[-1]] = value
-            if "analysis_problems" in data.files:
-                res.analysis_problems = json.loads(str(data["analysis_problems"]))
+            return cls.from_arrays(data)
+
+    @classmethod
+    def from_arrays(cls, data) -> "SimulationResults":
+        """Inverse of :meth:`to_arrays` (``data``: a mapping or an open ``.npz``)."""
+        res = cls(dt=float(data["dt"]), n_steps=int(data["n_steps"]),
+                  settings=json.loads(str(data["settings"])), versions=json.loads(str(data["versions"])),
+                  sizes=json.loads(str(data["sizes"])), wall_time_s=float(data["wall_time_s"]))
+        files = list(data.files) if hasattr(data, "files") else list(data)
+        for key in files:
+            parts = key.split("/")
+            if parts[0] == "spikes" and parts[-1] == "steps":
+                name = "/".join(parts[1:-1])
+                res.spikes[name] = (data[key], data[f"spikes/{name}/indices"])
+            elif parts[0] == "rates":
+                res.rates["/".join(parts[1:])] = data[key]
+            elif parts[0] == "states" and parts[-1] == "steps":
+                name, var = "/".join(parts[1:-2]), parts[-2]
+                res.states.setdefault(name, {})[var] = (data[key], data[f"states/{name}/{var}/values"])
+            elif parts[0] == "weights" and parts[-1] == "steps":
+                name = "/".join(parts[1:-1])
+                res.weights[name] = (data[key], data[f"weights/{name}/values"])
+                if f"weights/{name}/pre" in files:
+                    res.weight_synapses[name] = (data[f"weights/{name}/pre"], data[f"weights/{name}/post"])
+            elif parts[0] in ("readouts", "branching") and len(parts) >= 3:
+                value = data[key]
+                value = value.item() if value.ndim == 0 else value
+                getattr(res, parts[0]).setdefault("/".join(parts[1:-1]), {})[parts[-1]] = value
+        if "analysis_problems" in files:
+            res.analysis_problems = json.loads(str(data["analysis_problems"]))
+        if "stopped" in files:
+            res.stopped = bool(data["stopped"])
         return res
 
 

@@ -99,6 +99,19 @@ class Backend(ABC):
         """Current weights of projection ``name`` in its CSR order (may be a live view)."""
         raise NotImplementedError(f"the {self.name} backend cannot read weights")
 
+    #: whether :mod:`engine.training` can present samples one by one on this backend
+    #: (:meth:`reset_sample_state`, :meth:`set_learning_rate_scale`, :meth:`set_projection_weights`)
+    supports_training_phases = False
+
+    def reset_sample_state(self, initial: dict) -> None:
+        raise NotImplementedError(f"the {self.name} backend cannot reset the network between samples")
+
+    def set_learning_rate_scale(self, scale: float, amplitudes: bool = True) -> None:
+        raise NotImplementedError(f"the {self.name} backend cannot schedule learning rates")
+
+    def set_projection_weights(self, name: str, weights) -> None:
+        raise NotImplementedError(f"the {self.name} backend cannot set weights")
+
     @abstractmethod
     def state_arrays(self) -> dict:
         """Every dynamic array (copies) needed to continue the run identically."""
