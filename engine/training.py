@@ -272,6 +272,7 @@ class Protocol:
         self.results = None
         self.reports: list[PhaseReport] = []
         self.checkpoints_written = 0
+        self.learned: dict = {}
 
     # -- control (any thread) --------------------------------------------------------------------
     def pause(self) -> None:
@@ -287,6 +288,10 @@ class Protocol:
     @property
     def paused(self) -> bool:
         return self._pause.is_set()
+
+    def final_weights(self) -> dict:
+        """Projection name -> weights at the end, for every projection that was plastic in a phase."""
+        return {name: np.array(w, copy=True) for name, w in self.learned.items()}
 
     @property
     def plan(self):
@@ -319,7 +324,7 @@ class Protocol:
                     raise SimulationError(f"phase {spec.name!r}: projection {proj.name!r} has {proj.n_synapses} "
                                           f"synapses but the previous phase ended with {weights.size}")
                 proj.weights = weights.astype(proj.weights.dtype, copy=True)
-        sim = Simulation(plan, backend=self.backend_name, **self.backend_options)
+        sim = Simulation(plan, backend=self.backend_name, on_progress=self.on_progress, **self.backend_options)
         if not getattr(sim.backend, "supports_training_phases", False):
             raise SimulationError(f"the {self.backend_name} backend cannot run training phases yet; "
                                   "use the numba backend")
@@ -328,6 +333,7 @@ class Protocol:
     def _run_phase(self, p: int, carry: dict, start: dict | None, callback):
         spec = self.specs[p]
         sim = self.sim = self._build(p, carry)
+        self._carry = carry
         plan = sim.plan
         dataset = next(iter(plan.metadata["datasets"].values()))
         starts = np.asarray(dataset["sample_start"], np.int64)
@@ -347,7 +353,7 @@ class Protocol:
             sample, within = start["sample"], start["within"]
             if start["state"] is not None:  # None: the checkpoint was written between two phases
                 sim.backend.load_state_arrays(start["state"])
-            start_weights = {k: np.asarray(v) for k, v in start["start_weights"].items()}
+                start_weights = {k: np.asarray(v) for k, v in start["start_weights"].items()}
             self.results = start["results"]
             if within and spec.scheduled:
                 sim.backend.set_learning_rate_scale(spec.learning_rate_at(sample, n), amplitudes=False)
@@ -430,9 +436,13 @@ class Protocol:
         self.results.settings["phase_reports"] = [
             dict(name=r.name, samples=r.samples, steps=r.steps, wall_s=round(r.wall_s, 3),
                  samples_per_s=round(r.samples_per_s, 1)) for r in self.reports]
-        carry = {name: np.array(sim.backend.projection_weights(name), copy=True) for name in start_weights}
+        # weights learned in earlier phases pass through phases without plasticity unchanged
+        carry = dict(carry)
+        carry.update({name: np.array(sim.backend.projection_weights(name), copy=True) for name in start_weights})
+        self.learned = carry
         if p + 1 < len(self.specs):
-            self._write_checkpoint(p + 1, 0, 0, carry, carry=carry)
+            self._carry = carry
+            self._write_checkpoint(p + 1, 0, 0, carry, between_phases=True)
         elif self.checkpoint is not None and self.checkpoint.exists():
             self.checkpoint.unlink()  # finished: a stale checkpoint would only mislead a later --resume
         return carry
@@ -456,18 +466,21 @@ class Protocol:
 
     # -- checkpoints -------------------------------------------------------------------------------
     def _write_checkpoint(self, phase: int, sample: int, within: int, start_weights: dict,
-                          carry: dict | None = None) -> None:
-        """Atomic: a crash while writing leaves the previous checkpoint intact."""
+                          between_phases: bool = False) -> None:
+        """Atomic: a crash while writing leaves the previous checkpoint intact. ``start_weights``:
+        the plastic weights the phase started with; ``self._carry``: every weight carried into it."""
         if self.checkpoint is None:
             return
         meta = dict(version=CHECKPOINT_VERSION, digest=project_digest(self.project), phase=phase, sample=sample,
                     within=within, backend=self.backend_name, reports=self.results.settings.get("phase_reports", []))
         arrays = {"checkpoint": np.array(json.dumps(meta))}
-        if carry is None:  # inside a phase: the backend's state continues it
+        if not between_phases:  # inside a phase: the backend's state continues it
             for key, value in self.sim.backend.state_arrays().items():
                 arrays[f"state/{key}"] = value
         for name, w in start_weights.items():
             arrays[f"start_weights/{name}"] = w
+        for name, w in self._carry.items():
+            arrays[f"carry/{name}"] = w
         for key, value in self.results.to_arrays().items():
             arrays[f"results/{key}"] = value
         folder = self.checkpoint.parent
@@ -512,7 +525,8 @@ class Protocol:
         weights = group("start_weights/")
         state = group("state/")
         self.results = SimulationResults.from_arrays(group("results/"))
+        self.results.stopped = False  # this run continues it
         self.reports = [PhaseReport(r["name"], r["samples"], r["steps"], r["wall_s"], r["samples_per_s"])
                         for r in meta.get("reports", [])]
         return dict(phase=phase, sample=int(meta["sample"]), within=int(meta["within"]),
-                    state=state or None, start_weights=weights, carry=weights, results=self.results)
+                    state=state or None, start_weights=weights, carry=group("carry/"), results=self.results)
