@@ -109,10 +109,11 @@ class SimulationResults:
 
     dt: float
     n_steps: int = 0
-    spikes: dict = field(default_factory=dict)
-    states: dict = field(default_factory=dict)
-    rates: dict = field(default_factory=dict)
-    weights: dict = field(default_factory=dict)
+    _spikes: dict = field(default_factory=dict, repr=False)
+    _states: dict = field(default_factory=dict, repr=False)
+    _rates: dict = field(default_factory=dict, repr=False)
+    _weights: dict = field(default_factory=dict, repr=False)
+    _pending: list = field(default_factory=list, repr=False)
     weight_synapses: dict = field(default_factory=dict)
     readouts: dict = field(default_factory=dict)
     branching: dict = field(default_factory=dict)
@@ -147,27 +148,57 @@ class SimulationResults:
         return self.n_spikes / (n * duration_s) if n and duration_s else 0.0
 
     # -- accumulation --------------------------------------------------------------------------
+    # Chunks are kept as they come and concatenated when the data is read: appending one chunk per
+    # sample to ever longer arrays would copy the whole record each time (quadratic).
     def _append(self, chunk: ChunkResult) -> None:
         self.n_steps += chunk.n_steps
+        self._pending.append(chunk)
+
+    def _consolidate(self) -> None:
+        if not self._pending:
+            return
+        chunks, self._pending = self._pending, []
+        chunk = ChunkResult.concatenate(chunks)
+        spikes, rates, weights, states = self._spikes, self._rates, self._weights, self._states
         for name, (s, i) in chunk.spikes.items():
-            if name in self.spikes:
-                s0, i0 = self.spikes[name]
+            if name in spikes:
+                s0, i0 = spikes[name]
                 s, i = np.concatenate([s0, s]), np.concatenate([i0, i])
-            self.spikes[name] = (s, i)
+            spikes[name] = (s, i)
         for name, counts in chunk.rates.items():
-            self.rates[name] = np.concatenate([self.rates[name], counts]) if name in self.rates else counts
+            rates[name] = np.concatenate([rates[name], counts]) if name in rates else counts
         for name, (steps, values) in chunk.weights.items():
-            if name in self.weights:
-                s0, v0 = self.weights[name]
+            if name in weights:
+                s0, v0 = weights[name]
                 steps, values = np.concatenate([s0, steps]), np.concatenate([v0, values])
-            self.weights[name] = (steps, values)
+            weights[name] = (steps, values)
         for name, variables in chunk.states.items():
-            store = self.states.setdefault(name, {})
+            store = states.setdefault(name, {})
             for var, (steps, values) in variables.items():
                 if var in store:
                     s0, v0 = store[var]
                     steps, values = np.concatenate([s0, steps]), np.concatenate([v0, values])
                 store[var] = (steps, values)
+
+    @property
+    def spikes(self) -> dict:
+        self._consolidate()
+        return self._spikes
+
+    @property
+    def states(self) -> dict:
+        self._consolidate()
+        return self._states
+
+    @property
+    def rates(self) -> dict:
+        self._consolidate()
+        return self._rates
+
+    @property
+    def weights(self) -> dict:
+        self._consolidate()
+        return self._weights
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path) -> None:

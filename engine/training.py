@@ -171,26 +171,6 @@ def shift_chunk(chunk: ChunkResult, offset: int) -> ChunkResult:
     return out
 
 
-def merge_chunks(chunks: list[ChunkResult]) -> ChunkResult:
-    """Consecutive chunks as one (live views get a few chunks per second, not one per sample)."""
-    if len(chunks) == 1:
-        return chunks[0]
-    out = ChunkResult(chunks[0].start_step, chunks[-1].stop_step, chunks[0].dt)
-
-    def cat(pairs):
-        return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
-
-    for name in chunks[0].spikes:
-        out.spikes[name] = cat([c.spikes[name] for c in chunks])
-    for name in chunks[0].rates:
-        out.rates[name] = np.concatenate([c.rates[name] for c in chunks])
-    for name in chunks[0].states:
-        out.states[name] = {var: cat([c.states[name][var] for c in chunks]) for var in chunks[0].states[name]}
-    for name in {n for c in chunks for n in c.weights}:
-        out.weights[name] = cat([c.weights[name] for c in chunks if name in c.weights])
-    return out
-
-
 def slice_results(results, start_step: int, n_steps: int):
     """The spikes of ``results`` in ``[start_step, start_step + n_steps)`` on a phase-local clock
     (what :func:`engine.readouts.analyse` reads)."""
@@ -406,7 +386,7 @@ class Protocol:
                 chunk_target = period
             if time.perf_counter() - t_yield >= self.target_chunk_s or sample >= n:
                 if callback is not None:
-                    callback(merge_chunks(pending))
+                    callback(ChunkResult.concatenate(pending))
                 pending, t_yield = [], time.perf_counter()
             self._report_progress(p, sample, n, within, period, t_phase, done_at_start)
             if (spec.checkpoint_every and within == 0 and sample < n
@@ -414,7 +394,7 @@ class Protocol:
                 self._write_checkpoint(p, sample, within, start_weights)
                 last_checkpoint = sample
         if pending and callback is not None:
-            callback(merge_chunks(pending))
+            callback(ChunkResult.concatenate(pending))
         if self._stop.is_set() and sample < n:
             self.results.stopped = True
             self._write_checkpoint(p, sample, within, start_weights)

@@ -45,6 +45,26 @@ class ChunkResult:
     def n_spikes(self) -> int:
         return sum(int(s.size) for s, _ in self.spikes.values())
 
+    @classmethod
+    def concatenate(cls, chunks: list) -> "ChunkResult":
+        """Consecutive chunks of one run as one chunk."""
+        if len(chunks) == 1:
+            return chunks[0]
+        out = cls(chunks[0].start_step, chunks[-1].stop_step, chunks[0].dt)
+
+        def cat(pairs):
+            return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+        for name in chunks[0].spikes:
+            out.spikes[name] = cat([c.spikes[name] for c in chunks])
+        for name in chunks[0].rates:
+            out.rates[name] = np.concatenate([c.rates[name] for c in chunks])
+        for name in chunks[0].states:
+            out.states[name] = {var: cat([c.states[name][var] for c in chunks]) for var in chunks[0].states[name]}
+        for name in dict.fromkeys(n for c in chunks for n in c.weights):
+            out.weights[name] = cat([c.weights[name] for c in chunks if name in c.weights])
+        return out
+
 
 class Backend(ABC):
     """A plan turned into runnable state.

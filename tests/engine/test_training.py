@@ -19,15 +19,29 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def liquid(n_samples=16, encoding="latency", epochs=30, rest=0.0):
-    """The NALSM example, shrunk: deterministic latency input unless asked otherwise."""
-    project = examples.nalsm_digits()
+    """A small NALSM-style liquid (125 LIF neurons on a grid, astrocyte-gated STDP on the
+    recurrent synapses, softmax readout and branching monitor); deterministic latency input
+    unless asked otherwise."""
+    project = examples._project("Small liquid", "", dt=1.0, duration=1000.0, seed=2021)
     g = project.graph
-    by_type = {n.type_id: n for n in g.nodes.values()}
-    enc = by_type["input.dataset"]
-    enc.set("n_samples", n_samples)
-    enc.set("encoding", encoding)
-    enc.set("rest", rest)
-    by_type["readout.softmax"].set("epochs", epochs)
+    enc = g.add_node("input.dataset", "Digits", (0, 0), encoding=encoding, max_rate=200.0, presentation=100.0,
+                     rest=rest, n_samples=n_samples)
+    pop = g.add_node("neuron.lif", "Liquid", (560, 0), n=125, layout="grid", grid=(5, 5, 5), spacing=1.0,
+                     tau_m=64.0, E_L=0.0, V_th=20.0, V_reset=0.0, t_ref=2.0, R=1.0, synapse="delta")
+    inp = g.add_node("synapse.projection", "Input→liquid", (280, 0), p=0.15, weight=3.0, weight_init="constant")
+    rec = g.add_node("synapse.projection", "Liquid→liquid", (560, 260), connectivity="distance",
+                     distance_C=0.2, distance_lambda=3.0, weight=3.0)
+    rule = g.add_node("plasticity.stdp", "Liquid STDP", (280, 330), A_plus=0.015, A_minus=0.015, tau_plus=10.0,
+                      tau_minus=10.0, same_step="exclusive", w_min=0.0, w_max=3.0)
+    astro = g.add_node("modulator.nalsm_astrocyte", "Astrocyte", (0, 330))
+    readout = g.add_node("readout.softmax", "Readout", (840, 0), epochs=epochs)
+    bf = g.add_node("monitor.branching", "Branching factor", (840, 200))
+    for a, ap, b, bp in [(enc, "spikes", inp, "pre"), (inp, "post", pop, "input"), (pop, "spikes", rec, "pre"),
+                         (rec, "post", pop, "input"), (rule, "rule", rec, "rule"), (astro, "modulation", rec, "modulation"),
+                         (pop, "spikes", astro, "liquid"), (enc, "spikes", astro, "reference"),
+                         (pop, "spikes", readout, "features"), (enc, "labels", readout, "labels"),
+                         (pop, "spikes", bf, "population")]:
+        g.connect(a.id, ap, b.id, bp)
     return project
 
 
