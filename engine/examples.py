@@ -163,15 +163,16 @@ def nalsm_digits() -> Project:
     initialisation") presents 600 samples for 20 ms each with weights carried over; phase 2
     ("Features") presents every sample for 100 ms from the phase-1 weights, plasticity decaying
     x0.99 per ms; a softmax readout on the liquid's spike counts is trained on phase 2.
-    Differences from the reference: the input projections are excitatory (Dale; the reference
-    draws input signs at random), positions are uniform in the cube rather than a shuffled
-    lattice, the readout sees 100-ms presentations instead of 250 ms.
+    Differences from the reference: input signs are drawn per projection (an excitatory and an
+    inhibitory input projection of 7.5 % each, as weights keep their sign here), positions are
+    uniform in the cube rather than a shuffled lattice, rate-coded pixels at up to max_rate, and
+    the readout sees 100-ms presentations instead of 250 ms.
     """
     project = _project("NALSM digits", "Neuron-astrocyte liquid state machine (Ivanov & "
                        "Michmizos 2021) on the 8x8 digits of scikit-learn.",
                        dt=1.0, duration=1000.0, seed=2021)
     g = project.graph
-    enc = g.add_node("input.dataset", "Digits", (0, 120), encoding="rate", max_rate=200.0,
+    enc = g.add_node("input.dataset", "Digits", (0, 120), encoding="rate", max_rate=400.0,
                      presentation=100.0, rest=0.0, n_samples=0)
     liquid = dict(layout="random", extent=(10.0, 10.0, 10.0), tau_m=64.0, E_L=0.0, V_th=20.0, V_reset=0.0,
                   t_ref=2.0, R=1.0, synapse="delta")
@@ -180,13 +181,15 @@ def nalsm_digits() -> Project:
     rule = g.add_node("plasticity.stdp", "Liquid STDP", (300, 520), A_plus=0.015, A_minus=0.015,
                       tau_plus=10.0, tau_minus=10.0, same_step="exclusive", w_min=0.0, w_max=3.0)
     astro = g.add_node("modulator.nalsm_astrocyte", "Astrocyte", (0, 520))
-    wiring = [(enc, exc, "Input→E", dict(p=0.15)), (enc, inh, "Input→I", dict(p=0.15)),
+    # the reference draws each input synapse's sign at random: half the pairs excite, half inhibit
+    wiring = [(enc, exc, "Input→E +", dict(p=0.075)), (enc, exc, "Input→E −", dict(p=0.075, receptor="inhibitory")),
+              (enc, inh, "Input→I +", dict(p=0.075)), (enc, inh, "Input→I −", dict(p=0.075, receptor="inhibitory")),
               (exc, exc, "E→E", dict(connectivity="distance", distance_C=0.2)),
               (exc, inh, "E→I", dict(connectivity="distance", distance_C=0.1)),
               (inh, exc, "I→E", dict(connectivity="distance", distance_C=0.3, receptor="inhibitory")),
               (inh, inh, "I→I", dict(connectivity="distance", distance_C=0.05, receptor="inhibitory"))]
     for i, (pre, post, label, extra) in enumerate(wiring):
-        prj = g.add_node("synapse.projection", label, (300 + 900 * (i // 2 == 2), 60 + 150 * i),
+        prj = g.add_node("synapse.projection", label, (300, 40 + 110 * i),
                          distance_lambda=3.0, weight=3.0, weight_init="constant", **extra)
         g.connect(pre.id, "spikes", prj.id, "pre")
         g.connect(prj.id, "post", post.id, "input")

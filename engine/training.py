@@ -68,6 +68,7 @@ class PhaseSpec:
     overrides: str
     analyse: bool
     checkpoint_every: int
+    workers: int = 1
 
     def learning_rate_at(self, sample: int, n_samples: int) -> float:
         """The linear schedule's scale at ``sample`` (0-based) of ``n_samples``."""
@@ -99,7 +100,7 @@ def phase_specs(graph) -> list[PhaseSpec]:
         node = nxt[0][0] if len(nxt) == 1 else None
     specs = [PhaseSpec(n.id, n.label, int(n.samples), float(n.presentation), bool(n.plasticity), n.reset,
                        float(n.learning_rate), float(n.learning_rate_end), n.overrides, bool(n.analyse),
-                       int(n.checkpoint_every)) for n in chain]
+                       int(n.checkpoint_every), int(n.workers)) for n in chain]
     if not any(s.analyse for s in specs):
         specs[-1] = dataclasses.replace(specs[-1], analyse=True)
     return specs
@@ -337,6 +338,8 @@ class Protocol:
             self.results = start["results"]
             if within and spec.scheduled:
                 sim.backend.set_learning_rate_scale(spec.learning_rate_at(sample, n), amplitudes=False)
+        if spec.workers > 1 and n >= 2 and (start is None or start["state"] is None):
+            return self._run_phase_parallel(p, sim, bounds, initial, start_weights, carry, callback)
         # a phase whose samples need nothing at their boundaries runs in large chunks
         per_sample = spec.reset != "none" or spec.scheduled
         t_phase, done_at_start = time.perf_counter(), sample
@@ -350,13 +353,7 @@ class Protocol:
             if self._stop.is_set():
                 break
             if within == 0:
-                if sample > 0 and spec.reset != "none":
-                    sim.backend.reset_sample_state(initial)
-                    if spec.reset == "state_and_weights":
-                        for name, w in start_weights.items():
-                            sim.backend.set_projection_weights(name, w)
-                if spec.scheduled:
-                    sim.backend.set_learning_rate_scale(spec.learning_rate_at(sample, n))
+                self._prepare_sample(sim, spec, sample, n, sample == 0, initial, start_weights)
             k = int(bounds[sample]) + within
             limit = int(bounds[sample + 1]) if per_sample else int(bounds[n])
             if spec.checkpoint_every and self.checkpoint is not None:  # checkpoints fall on sample starts
@@ -399,9 +396,98 @@ class Protocol:
             self.results.stopped = True
             self._write_checkpoint(p, sample, within, start_weights)
             return None
-        wall = time.perf_counter() - t_phase
-        report = PhaseReport(spec.name, n, int(self.phase_steps[p]), wall,
-                             (n - done_at_start) / wall if wall > 0 else 0.0)
+        return self._finish_phase(p, sim, bounds, start_weights, carry, time.perf_counter() - t_phase,
+                                  n - done_at_start, callback)
+
+    def _prepare_sample(self, sim, spec, sample: int, n: int, first: bool, initial, start_weights) -> None:
+        """Reset before a sample (not before the first one of a run or block) and set its rates."""
+        if not first and spec.reset != "none":
+            sim.backend.reset_sample_state(initial)
+            if spec.reset == "state_and_weights":
+                for name, w in start_weights.items():
+                    sim.backend.set_projection_weights(name, w)
+        if spec.scheduled:
+            sim.backend.set_learning_rate_scale(spec.learning_rate_at(sample, n))
+
+    def _run_phase_parallel(self, p, sim, bounds, initial, start_weights, carry, callback):
+        """Blocks of consecutive samples in ``spec.workers`` threads (numba kernels release the GIL),
+        each on its own build, its step counter moved to the block's first sample."""
+        import copy
+
+        from engine.runner import Simulation
+
+        spec = self.specs[p]
+        n = int(bounds.size - 1)
+        offset = int(self.offsets[p])
+        plan = sim.plan
+        from engine.plan import CurrentSourcePlan, PoissonSourcePlan
+
+        # spike trains and waveforms are indexed by step (a worker can start anywhere); random
+        # streams are drawn in order
+        random_sources = [s.name for s in plan.sources if isinstance(s, PoissonSourcePlan)
+                          or (isinstance(s, CurrentSourcePlan) and s.waveform == "noise")]
+        if random_sources or plan.modulators or plan.tripartites:
+            what = random_sources[:1] or [m.name for m in plan.modulators][:1] or [t.name for t in plan.tripartites][:1]
+            label = plan.metadata["labels"].get(what[0], what[0])
+            raise SimulationError(f"phase {spec.name!r}: {label!r} follows one stream through the whole phase, so "
+                                  "its samples cannot be presented in parallel; set workers to 1")
+        blocks = [b for b in np.array_split(np.arange(n), min(spec.workers, n)) if b.size]
+        sims = [sim] + [Simulation(copy.deepcopy(plan), backend=self.backend_name, **self.backend_options)
+                        for _ in blocks[1:]]
+        outputs: list[list] = [[] for _ in blocks]
+        done = [0] * len(blocks)
+        failures: list[BaseException] = []
+        t_phase = time.perf_counter()
+
+        def work(w: int) -> None:
+            worker, block = sims[w], blocks[w]
+            try:
+                worker.backend._k = int(bounds[block[0]])  # inputs are indexed by step: start at the block
+                for s in block:
+                    while self._pause.is_set() and not self._stop.is_set():
+                        time.sleep(0.01)
+                    if self._stop.is_set() or failures:
+                        return
+                    self._prepare_sample(worker, spec, int(s), n, s == block[0], initial, start_weights)
+                    chunk = worker.backend.run_steps(int(bounds[s + 1] - bounds[s]))
+                    outputs[w].append(shift_chunk(chunk, offset))
+                    done[w] += 1
+            except BaseException as exc:  # reported by the calling thread
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work, args=(w,), name=f"synweave-phase-{w}", daemon=True)
+                   for w in range(len(blocks))]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=self.target_chunk_s)
+            self._report_progress(p, sum(done), n, 0, int(bounds[1] - bounds[0]), t_phase, 0)
+        if failures:
+            raise failures[0]
+        if self._stop.is_set():
+            self.results.stopped = True
+            self._write_checkpoint(p, 0, 0, start_weights, between_phases=True)
+            return None
+        for w in range(len(blocks)):  # in sample order: blocks are consecutive
+            for chunk in outputs[w]:
+                self.results._append(chunk)
+            if callback is not None and outputs[w]:
+                callback(ChunkResult.concatenate(outputs[w]))
+        self.results.wall_time_s += time.perf_counter() - t_phase
+        sim.backend._k = int(bounds[n])
+        if spec.plasticity and len(sims) > 1:
+            # the weights of the phase's last sample are those of the last block's worker
+            for name in start_weights:
+                sim.backend.set_projection_weights(name, sims[-1].backend.projection_weights(name))
+        return self._finish_phase(p, sim, bounds, start_weights, carry, time.perf_counter() - t_phase, n, callback)
+
+    def _finish_phase(self, p, sim, bounds, start_weights, carry, wall, n_done, callback):
+        spec = self.specs[p]
+        plan = sim.plan
+        n = int(bounds.size - 1)
+        offset = int(self.offsets[p])
+        report = PhaseReport(spec.name, n, int(self.phase_steps[p]), wall, n_done / wall if wall > 0 else 0.0)
         if spec.analyse and (plan.metadata.get("readouts") or plan.metadata.get("branching")):
             sim.results = slice_results(self.results, offset, int(bounds[n]))
             chunk = sim.analyse()

@@ -341,3 +341,42 @@ def test_cli_runs_the_phases_and_reports_each(tmp_path):
     assert "Traceback" not in refused.stderr
     missing = run_cli(str(path), "--resume", cwd=tmp_path)
     assert missing.returncode == 1 and "no checkpoint to resume from" in missing.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# parallel presentation
+# ---------------------------------------------------------------------------------------------
+
+
+def frozen_features(workers, n_samples=12):
+    project = liquid(n_samples=n_samples, encoding="rate")
+    add_phases(project, dict(label="Learn", samples=4, presentation=20.0),
+               dict(label="Features", plasticity=False, reset="state", workers=workers))
+    protocol = Protocol(project)
+    return protocol, protocol.run()
+
+
+def test_parallel_workers_give_the_serial_spikes_when_nothing_carries_over():
+    serial, a = frozen_features(1)
+    parallel, b = frozen_features(3)
+    assert a.n_steps == b.n_steps
+    for name, (steps, idx) in a.spikes.items():
+        np.testing.assert_array_equal(b.spikes[name][0], steps)
+        np.testing.assert_array_equal(b.spikes[name][1], idx)
+    for node, r in a.readouts.items():
+        np.testing.assert_array_equal(b.readouts[node]["predicted"], r["predicted"])
+    assert parallel.reports[1].samples == 12
+
+
+def test_parallel_workers_refuse_random_streams_and_no_reset():
+    project = liquid(n_samples=6, encoding="rate")
+    noise = project.graph.add_node("input.poisson", "Noise", (0, 500), n=10, rate=5.0)
+    [pop] = [n for n in project.graph.nodes.values() if n.type_id == "neuron.lif"]
+    prj = project.graph.add_node("synapse.projection", "Noise→liquid", (200, 500))
+    project.graph.connect(noise.id, "spikes", prj.id, "pre")
+    project.graph.connect(prj.id, "post", pop.id, "input")
+    [phase] = add_phases(project, dict(label="Par", plasticity=False, workers=2))
+    with pytest.raises(SimulationError, match="'Noise' follows one stream.*set workers to 1"):
+        Protocol(project).run()
+    phase.set("reset", "none")
+    assert any("'workers'" in m and "reset between them" in m for m in messages(project))
