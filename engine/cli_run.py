@@ -104,9 +104,11 @@ def handler(args) -> int:
     bar = None if args.quiet else ProgressBar(sys.stderr)
     t0 = time.perf_counter()
     phased = has_phases(project.graph)
-    if not phased and (args.checkpoint or args.resume):
-        raise ParameterError("checkpoint", "--checkpoint and --resume apply to projects with training phases; "
-                                           "this project has none (add a Training phase node)")
+    if not phased and (args.checkpoint or args.resume or args.samples):
+        raise ParameterError("checkpoint", "--checkpoint, --resume and --samples apply to projects with training "
+                                           "phases; this project has none (add a Training phase node)")
+    if args.samples is not None and args.samples < 2:
+        raise ParameterError("samples", f"--samples {args.samples}: present at least 2 samples per phase")
     try:
         if phased:
             if args.duration:
@@ -161,7 +163,7 @@ def protocol_for(project, args, backend: str, settings: dict, bar):
     settings = {k: v for k, v in settings.items() if k not in ("duration", "backend")}
     checkpoint = Path(args.checkpoint) if args.checkpoint else Path(f"{Path(args.file).stem}.checkpoint.npz")
     return Protocol(project, backend=backend, settings=settings, on_progress=bar, checkpoint=checkpoint,
-                    resume=args.resume)
+                    resume=args.resume, sample_limit=args.samples)
 
 
 def run_protocol(protocol):
@@ -299,6 +301,8 @@ def register(subparsers) -> None:
                    help="write a copy of the project whose plastic projections start from the learned weights")
     p.add_argument("--checkpoint", metavar="FILE.npz",
                    help="training phases: where checkpoints go (default: <project>.checkpoint.npz here)")
+    p.add_argument("--samples", type=int, metavar="N",
+                   help="training phases: present at most N samples in each phase (a quick try-out)")
     p.add_argument("--resume", action="store_true",
                    help="training phases: continue from the checkpoint of a stopped or crashed run")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

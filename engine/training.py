@@ -151,6 +151,16 @@ def phase_samples(project, spec: PhaseSpec) -> tuple[int, float]:
     return n, presentation + float(encoder.rest)
 
 
+def protocol_duration_ms(project, sample_limit: int | None = None) -> float:
+    """Model time of every phase together (what a plain run's duration is to a protocol)."""
+    dt = float(project.settings.dt)
+    total = 0.0
+    for spec in phase_specs(project.graph):
+        n, ms = phase_samples(project, spec)
+        total += min(n, sample_limit or n) * max(1, int(round(ms / dt))) * dt
+    return total
+
+
 def project_digest(project) -> str:
     """What a checkpoint must match to be resumed: the graph and the settings."""
     doc = project.to_json()
@@ -220,7 +230,7 @@ class Protocol:
 
     def __init__(self, project, backend: str = "numba", settings: dict | None = None, seed: int | None = None,
                  dtype: str | None = None, on_progress: Callable | None = None, checkpoint=None,
-                 resume: bool = False, **backend_options):
+                 resume: bool = False, sample_limit: int | None = None, **backend_options):
         from engine.validate import require_valid
 
         self.project = project.snapshot()
@@ -236,6 +246,9 @@ class Protocol:
         self.specs = phase_specs(self.project.graph)
         if not self.specs:
             raise SimulationError("the project has no training phase")
+        if sample_limit:  # a quick try-out: at most this many samples per phase
+            self.specs = [dataclasses.replace(s, samples=min(phase_samples(self.project, s)[0], int(sample_limit)))
+                          for s in self.specs]
         self.backend_name = backend
         self.backend_options = backend_options
         self.on_progress = on_progress
