@@ -179,6 +179,11 @@ def shift_chunk(chunk: ChunkResult, offset: int) -> ChunkResult:
     out.spikes = {k: (s.astype(np.int64) + offset, i) for k, (s, i) in chunk.spikes.items()}
     out.states = {k: {v: (s + offset, x) for v, (s, x) in d.items()} for k, d in chunk.states.items()}
     out.weights = {k: (s + offset, x) for k, (s, x) in chunk.weights.items()}
+    # what Simulation.analyse() hands to live views: readout results, per-sample signals (ms)
+    if hasattr(chunk, "readouts"):
+        out.readouts = chunk.readouts
+    if hasattr(chunk, "signals"):
+        out.signals = {k: (np.asarray(t) + offset * chunk.dt, v) for k, (t, v) in chunk.signals.items()}
     return out
 
 
