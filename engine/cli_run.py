@@ -145,6 +145,8 @@ def handler(args) -> int:
         print(line)
     for problem in results.analysis_problems:
         print(f"synweave: {problem}", file=sys.stderr)
+    for line in baseline_table(getattr(sim, "baselines", [])):
+        print(line)
     if args.save_weights:
         from engine.learned import save_learned_weights
 
@@ -187,6 +189,17 @@ def phase_summary(protocol) -> list[str]:
         per_sample = r.steps / max(r.samples, 1) * protocol.project.settings.dt
         lines.append(f"phase {i + 1} {r.name!r}: {r.samples} samples x {per_sample:g} ms, "
                      f"{r.samples_per_s:.0f} samples/s, wall {r.wall_s:.1f} s")
+    return lines
+
+
+def baseline_table(rows: list) -> list[str]:
+    """The NALSM / LSM / LSM + STDP comparison (Ivanov & Michmizos 2021) as printed by ``run``."""
+    if not rows:
+        return []
+    lines = [f"{'model':<12}{'test accuracy':>15}{'branching factor':>18}{'liquid rate':>13}"]
+    for r in rows:
+        lines.append(f"{r['model']:<12}{100 * r['accuracy']:>13.1f} %{r['branching_factor']:>18.3f}"
+                     f"{r['rate_hz']:>10.1f} Hz")
     return lines
 
 

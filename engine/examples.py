@@ -180,7 +180,7 @@ def nalsm_digits() -> Project:
     inh = g.add_node("neuron.lif", "Liquid I", (560, 450), n=200, **liquid)
     rule = g.add_node("plasticity.stdp", "Liquid STDP", (280, 720), A_plus=0.015, A_minus=0.015,
                       tau_plus=10.0, tau_minus=10.0, same_step="exclusive", w_min=0.0, w_max=3.0)
-    astro = g.add_node("modulator.nalsm_astrocyte", "Astrocyte", (0, 720))
+    astro = g.add_node("modulator.nalsm_astrocyte", "Astrocyte", (0, 720), compare_baselines=True)
     # the reference draws each input synapse's sign at random: half the pairs excite, half inhibit
     wiring = [(enc, exc, "Input→E +", dict(p=0.075)), (enc, exc, "Input→E −", dict(p=0.075, receptor="inhibitory")),
               (enc, inh, "Input→I +", dict(p=0.075)), (enc, inh, "Input→I −", dict(p=0.075, receptor="inhibitory")),

@@ -161,6 +161,57 @@ def protocol_duration_ms(project, sample_limit: int | None = None) -> float:
     return total
 
 
+def baseline_projects(project) -> list:
+    """``[(name, project)]``: the baselines of Ivanov & Michmizos 2021 on the same liquid and readout,
+    asked for by a NALSM astrocyte's ``compare_baselines`` (none otherwise).
+
+    * ``LSM``: no rule and no astrocyte; every projection the astrocyte gated gets a constant
+      weight magnitude ``lsm_weight``; only the analysed phases run (the others only shape weights);
+    * ``LSM + STDP``: the rules without the astrocyte (their depression rate stays A_minus).
+    """
+    graph = project.graph
+    astrocytes = [n for n in graph.nodes.values() if n.type_id == "modulator.nalsm_astrocyte"]
+    chosen = [n for n in astrocytes if n.compare_baselines]
+    if not chosen:
+        return []
+    gated = {proj.id for astro in astrocytes for proj, _ in graph.downstream(astro.id, "modulation")}
+    lsm = project.snapshot()
+    analysed = {s.node_id for s in phase_specs(graph) if s.analyse}
+    for node in list(lsm.graph.nodes.values()):
+        if (node.category == Category.PLASTICITY or node.type_id in PLASTICITY_DRIVERS
+                or (node.type_id == PHASE_TYPE and node.id not in analysed)):
+            lsm.graph.remove_node(node.id)
+        elif node.id in gated:
+            node.set("weight_init", "constant")
+            node.set("weight", chosen[0].lsm_weight)
+    stdp = project.snapshot()
+    for astro in astrocytes:
+        stdp.graph.remove_node(astro.id)
+    for variant in (lsm, stdp):
+        _drop_overrides_of_removed_nodes(variant.graph)
+    return [("LSM", lsm), ("LSM + STDP", stdp)]
+
+
+def _drop_overrides_of_removed_nodes(graph) -> None:
+    """A phase's overrides that name a node a baseline removed (``Astrocyte.decay``) go with it."""
+    labels = {n.label for n in graph.nodes.values()} | set(graph.nodes)
+    for node in graph.nodes.values():
+        if node.type_id == PHASE_TYPE and node.overrides:
+            kept = [item for item in node.overrides.split(";")
+                    if item.strip() and item.partition("=")[0].strip().rpartition(".")[0] in labels]
+            node.set("overrides", "; ".join(item.strip() for item in kept))
+
+
+def summary_row(name: str, results) -> dict:
+    """Test accuracy of the first readout, branching factor of the first branching monitor."""
+    readout = next(iter(results.readouts.values()), {})
+    branching = next(iter(results.branching.values()), {})
+    return dict(model=name, accuracy=float(readout.get("accuracy", float("nan"))),
+                n_test=int(readout.get("n_test", 0)),
+                branching_factor=float(branching.get("branching_factor", float("nan"))),
+                rate_hz=float(branching.get("rate_hz", float("nan"))))
+
+
 def project_digest(project) -> str:
     """What a checkpoint must match to be resumed: the graph and the settings."""
     doc = project.to_json()
@@ -251,6 +302,8 @@ class Protocol:
         self.specs = phase_specs(self.project.graph)
         if not self.specs:
             raise SimulationError("the project has no training phase")
+        self.sample_limit = sample_limit
+        self.baselines: list = []
         if sample_limit:  # a quick try-out: at most this many samples per phase
             self.specs = [dataclasses.replace(s, samples=min(phase_samples(self.project, s)[0], int(sample_limit)))
                           for s in self.specs]
@@ -283,6 +336,8 @@ class Protocol:
     def stop(self) -> None:
         self._stop.set()
         self._pause.clear()
+        if getattr(self, "_baseline_run", None) is not None:
+            self._baseline_run.stop()
 
     @property
     def paused(self) -> bool:
@@ -305,8 +360,31 @@ class Protocol:
         for p in range(first_phase, len(self.specs)):
             carry = self._run_phase(p, carry, start if p == first_phase else None, callback)
             if carry is None:  # stopped
-                break
+                return self.results
+        variants = baseline_projects(self.project)
+        if variants:
+            self.baselines = [summary_row("NALSM", self.results)]
+            for name, variant in variants:
+                if self._stop.is_set():
+                    break
+                sub = Protocol(variant, backend=self.backend_name, on_progress=self._prefixed(name),
+                               sample_limit=self.sample_limit, **self.backend_options)
+                self._baseline_run = sub
+                self.baselines.append(summary_row(name, sub.run()))
+            self.results.settings["baselines"] = self.baselines
         return self.results
+
+    def _prefixed(self, name: str):
+        """Progress of a baseline run, its phases named after the baseline."""
+        if self.on_progress is None:
+            return None
+
+        def report(progress):
+            if progress.phase_name:
+                progress = dataclasses.replace(progress, phase_name=f"{name}: {progress.phase_name}",
+                                               message=f"{name}: {progress.message}")
+            self.on_progress(progress)
+        return report
 
     def _build(self, p: int, carry: dict):
         from engine.compiler import compile_graph

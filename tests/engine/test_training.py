@@ -380,3 +380,50 @@ def test_parallel_workers_refuse_random_streams_and_no_reset():
         Protocol(project).run()
     phase.set("reset", "none")
     assert any("'workers'" in m and "reset between them" in m for m in messages(project))
+
+
+# ---------------------------------------------------------------------------------------------
+# NALSM baselines
+# ---------------------------------------------------------------------------------------------
+
+
+def test_baselines_are_the_same_liquid_without_plasticity_and_without_the_astrocyte():
+    from engine.training import baseline_projects
+
+    project = liquid(n_samples=8, encoding="rate", epochs=5)
+    add_phases(project, dict(label="Init", samples=4, presentation=20.0),
+               dict(label="Features", reset="state_and_weights", overrides="Astrocyte.decay = 0.99; Readout.epochs = 4"))
+    assert baseline_projects(project) == []
+    node_of(project, "modulator.nalsm_astrocyte").set("compare_baselines", True)
+    node_of(project, "modulator.nalsm_astrocyte").set("lsm_weight", 1.25)
+    (lsm_name, lsm), (stdp_name, stdp) = baseline_projects(project)
+    assert (lsm_name, stdp_name) == ("LSM", "LSM + STDP")
+    lsm_types = [n.type_id for n in lsm.graph.nodes.values()]
+    assert "plasticity.stdp" not in lsm_types and "modulator.nalsm_astrocyte" not in lsm_types
+    assert [s.name for s in phase_specs(lsm.graph)] == ["Features"]  # Init only shaped weights
+    [rec] = [n for n in lsm.graph.nodes.values() if n.label == "Liquid→liquid"]
+    assert rec.weight == 1.25 and rec.weight_init == "constant"
+    stdp_types = [n.type_id for n in stdp.graph.nodes.values()]
+    assert "plasticity.stdp" in stdp_types and "modulator.nalsm_astrocyte" not in stdp_types
+    assert [s.overrides for s in phase_specs(stdp.graph)] == ["", "Readout.epochs = 4"]
+    for variant in (lsm, stdp):
+        assert messages(variant) == []
+
+
+def test_a_run_with_baselines_reports_three_rows():
+    project = liquid(n_samples=10, encoding="rate", epochs=5)
+    add_phases(project, dict(label="Init", samples=4, presentation=20.0),
+               dict(label="Features", reset="state_and_weights"))
+    node_of(project, "modulator.nalsm_astrocyte").set("compare_baselines", True)
+    protocol = Protocol(project)
+    results = protocol.run()
+    rows = results.settings["baselines"]
+    assert [r["model"] for r in rows] == ["NALSM", "LSM", "LSM + STDP"]
+    assert rows[0]["accuracy"] == next(iter(results.readouts.values()))["accuracy"]
+    # the variants differ: the static LSM at |w| = 1 fires far less than the plastic liquids
+    assert rows[1]["rate_hz"] < rows[0]["rate_hz"] and rows[1]["rate_hz"] < rows[2]["rate_hz"]
+    from engine.cli_run import baseline_table
+
+    table = baseline_table(rows)
+    assert table[0].split() == ["model", "test", "accuracy", "branching", "factor", "liquid", "rate"]
+    assert table[2].startswith("LSM ") and "%" in table[2]
