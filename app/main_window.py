@@ -929,6 +929,8 @@ class MainWindow(QMainWindow):
         for node_id, b in getattr(results, "branching", {}).items():
             label = self.doc.graph.node(node_id).label if node_id in self.doc.graph else node_id
             message += f" · {label}: {float(b['branching_factor']):.3f}"
+        for row in results.settings.get("baselines", [])[1:]:
+            message += f" · {row['model']}: {100 * row['accuracy']:.1f} %"
         self.statusBar().showMessage(message, 30000)
 
     def _on_run_failed(self, message: str):

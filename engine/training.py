@@ -372,6 +372,12 @@ class Protocol:
                 self._baseline_run = sub
                 self.baselines.append(summary_row(name, sub.run()))
             self.results.settings["baselines"] = self.baselines
+            if callback is not None and self.results.readouts:
+                # live views: the first readout's panel lists the baselines beside its own result
+                node, result = next(iter(self.results.readouts.items()))
+                chunk = ChunkResult(self.total_steps, self.total_steps, self.results.dt)
+                chunk.readouts = {node: dict(result, baselines=self.baselines)}
+                callback(chunk)
         return self.results
 
     def _prefixed(self, name: str):

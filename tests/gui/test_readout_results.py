@@ -3,6 +3,8 @@ accuracy and the confusion matrix drawn, and the branching factor in its monitor
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
@@ -64,7 +66,6 @@ def test_nalsm_softmax_curves_and_branching_factor(make_window, qtbot, dialogs, 
     QApplication.processEvents()
     assert dialogs.errors() == []
     win.grab().save(str(tmp_path / "nalsm.png"))
-    import os
     if os.environ.get("SYNWEAVE_SHOTS"):
         win.grab().save(os.path.join(os.environ["SYNWEAVE_SHOTS"], "nalsm_phases.png"))
     bf_id = node_by_label(win, "Branching factor")
@@ -73,4 +74,11 @@ def test_nalsm_softmax_curves_and_branching_factor(make_window, qtbot, dialogs, 
     assert signal.has_data and f"mean {bf['branching_factor']:.4g}" in signal.status.text()
     readout = win.plots.panels[node_by_label(win, "Readout")]
     assert "epoch" in readout.status.text() and readout.curve_plot.isVisible()
+    # the example compares itself with the LSM baselines: the panel and the status bar list them
+    assert "LSM:" in readout.status.text() and "LSM + STDP:" in readout.status.text()
+    assert [r["model"] for r in win.run.results.settings["baselines"]] == ["NALSM", "LSM", "LSM + STDP"]
+    if os.environ.get("SYNWEAVE_SHOTS"):
+        win.plot_docks[node_by_label(win, "Readout")].raise_()
+        QApplication.processEvents()
+        win.grab().save(os.path.join(os.environ["SYNWEAVE_SHOTS"], "nalsm_readout.png"))
     assert readout.train_curve.getData()[0].size == 300
