@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -283,6 +284,10 @@ class MainWindow(QMainWindow):
         self.act_pause = self._action("&Pause", self.toggle_pause, ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"],
                                       "Pause or resume the running simulation", checkable=True)
         self.act_stop = self._action("&Stop", self.stop_run, "Ctrl+.", "Stop the simulation; data so far is kept")
+        self.act_resume_training = self._action(
+            "Resume &Training", lambda: self.start_run(resume=True), None,
+            "Continue a stopped training run from its checkpoint (results identical to an uninterrupted run)")
+        self.act_resume_training.setEnabled(False)
         self.act_cheats = self._action("&Keyboard Shortcuts", self.show_cheat_sheet, "?")
         self.act_about = QAction("&About Synweave", self)
         self.act_about.triggered.connect(self.show_about)
@@ -328,7 +333,7 @@ class MainWindow(QMainWindow):
         for dock in (self.palette_dock, self.inspector_dock, self.problems_dock, self.hardware_dock):
             self.panels_menu.addAction(dock.toggleViewAction())
         m = mb.addMenu("&Run")
-        for a in (self.act_run, self.act_pause, self.act_stop):
+        for a in (self.act_run, self.act_pause, self.act_stop, self.act_resume_training):
             m.addAction(a)
         m.addSeparator()
         m.addAction("&Deploy to board…", self.show_hardware)
@@ -530,6 +535,8 @@ class MainWindow(QMainWindow):
         self.count_label.setText(f"{len(g)} nodes · {n_edges} wires")
         if op is not None:
             self.plots.sync(g)
+        if hasattr(self, "act_resume_training"):
+            self._update_resume_action()
         # training phases set how long a run lasts: the duration field would mislead
         field = getattr(self, "setting_fields", {}).get("duration")
         if field is not None:
@@ -787,7 +794,19 @@ class MainWindow(QMainWindow):
         event.accept()
 
     # ------------------------------------------------------------------ running
-    def start_run(self) -> bool:
+    def checkpoint_path(self) -> Path:
+        """Where the designer keeps the checkpoint of this project's training run."""
+        import hashlib
+
+        key = str(Path(self.doc.path).resolve()) if self.doc.path else f"untitled:{self.doc.project.name}"
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", self.doc.project.name)[:40] or "project"
+        return appdata.checkpoint_dir() / f"{stem}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.checkpoint.npz"
+
+    def _update_resume_action(self) -> None:
+        can = (not self.run.running and has_phases(self.doc.graph) and self.checkpoint_path().is_file())
+        self.act_resume_training.setEnabled(can)
+
+    def start_run(self, resume: bool = False) -> bool:
         if self.run.running:
             return False
         # finish a pending edit in a focused field first
@@ -834,8 +853,11 @@ class MainWindow(QMainWindow):
         folder = Path(self.doc.path).parent if self.doc.path else self.example_folder
         if folder is not None:
             settings["base_path"] = str(folder)
+        options = {"device": s.device} if s.backend == "torch" else {}
+        if has_phases(snapshot.graph):
+            options.update(checkpoint=str(self.checkpoint_path()), resume=bool(resume))
         started = self.run.start(snapshot, s.duration, backend=s.backend, settings=settings,
-                                 graph=snapshot.graph, **({"device": s.device} if s.backend == "torch" else {}))
+                                 graph=snapshot.graph, **options)
         if started:
             self.progress_bar.setValue(0)
             self.progress_bar.setFormat("Starting…")
@@ -895,6 +917,7 @@ class MainWindow(QMainWindow):
     def _on_run_state(self, state: str):
         running = state != "idle"
         self.act_run.setEnabled(not running)
+        self._update_resume_action()
         self.act_pause.setEnabled(state in ("running", "paused"))
         self.act_pause.setChecked(state == "paused")
         self.act_pause.setText("Resume" if state == "paused" else "Pause")
@@ -915,6 +938,7 @@ class MainWindow(QMainWindow):
         t = steps * results.dt / 1000.0
         wall = results.wall_time_s
         verb = "Stopped" if results.stopped else "Finished"
+        self._update_resume_action()
         if results.rates or any(not is_internal_recording(name) for name in results.spikes):
             recorded = f"{spike_summary(results)[0]:,} spikes"
         else:  # "0 spikes" would claim a silent network
@@ -931,6 +955,8 @@ class MainWindow(QMainWindow):
             message += f" · {label}: {float(b['branching_factor']):.3f}"
         for row in results.settings.get("baselines", [])[1:]:
             message += f" · {row['model']}: {100 * row['accuracy']:.1f} %"
+        if results.stopped and self.act_resume_training.isEnabled():
+            message += " · Run > Resume Training continues from the checkpoint"
         self.statusBar().showMessage(message, 30000)
 
     def _on_run_failed(self, message: str):

@@ -290,6 +290,8 @@ class Protocol:
         from engine.validate import require_valid
 
         self.project = project.snapshot()
+        #: folder of relative file parameters when the project has no file (an example's copy)
+        self.base_path = (settings or {}).get("base_path")
         if settings:
             for key, value in settings.items():
                 if key in self.project.settings.params:
@@ -399,7 +401,7 @@ class Protocol:
         spec = self.specs[p]
         project = phase_project(self.project, spec)
         n, ms = self.sizes[p]
-        plan = compile_graph(project, {"duration": n * ms})
+        plan = compile_graph(project, {"duration": n * ms, **({"base_path": self.base_path} if self.base_path else {})})
         for proj in plan.projections:
             if proj.name in carry:
                 weights = np.asarray(carry[proj.name])
