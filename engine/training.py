@@ -227,7 +227,8 @@ def project_digest(project) -> str:
 def shift_chunk(chunk: ChunkResult, offset: int) -> ChunkResult:
     """``chunk`` with every step moved by ``offset`` (phase-local -> protocol timeline)."""
     out = ChunkResult(chunk.start_step + offset, chunk.stop_step + offset, chunk.dt, rates=dict(chunk.rates))
-    out.spikes = {k: (s.astype(np.int64) + offset, i) for k, (s, i) in chunk.spikes.items()}
+    steps_type = np.int32 if chunk.stop_step + offset < 2**31 else np.int64  # spike steps are most of a record
+    out.spikes = {k: (s.astype(steps_type) + steps_type(offset), i) for k, (s, i) in chunk.spikes.items()}
     out.states = {k: {v: (s + offset, x) for v, (s, x) in d.items()} for k, d in chunk.states.items()}
     out.weights = {k: (s + offset, x) for k, (s, x) in chunk.weights.items()}
     # what Simulation.analyse() hands to live views: readout results, per-sample signals (ms)
