@@ -68,6 +68,8 @@ TORCH_NODE_TYPES = frozenset({
     "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
     # spike recordings evaluated by the runner after the run (engine/readouts.py): backend-neutral
     "readout.vote", "readout.softmax", "readout.ridge", "monitor.branching",
+    # read by `main.py train` (engine/gradient.py); nothing to simulate
+    "training.surrogate_gradient",
 })
 
 
