@@ -232,15 +232,16 @@ def gradient_digits() -> Project:
     g = project.graph
     lif = dict(tau_m=10.0, E_L=-70.0, V_th=-50.0, V_reset=-70.0, t_ref=1.0, R=0.1,
                synapse="exponential", tau_syn_exc=5.0, tau_syn_inh=5.0)
-    enc = g.add_node("input.dataset", "Digits", (0, 0), encoding="rate", max_rate=200.0,
+    enc = g.add_node("input.dataset", "Digits", (0, 0), encoding="rate", max_rate=500.0,
                      presentation=GRADIENT_PRESENTATION_MS, rest=GRADIENT_REST_MS, split="test")
     hidden = g.add_node("neuron.lif", "Hidden", (560, 0), n=100, **lif)
     out = g.add_node("neuron.lif", "Classes", (1120, 0), n=10, **lif)
     first = g.add_node("synapse.projection", "Input→hidden", (280, 0), connectivity="all_to_all",
-                       weight_init="normal", weight=0.0, weight_std=300.0, delay=1.0)
+                       weight_init="normal", weight=0.0, weight_std=50.0, delay=1.0)
     second = g.add_node("synapse.projection", "Hidden→classes", (840, 0), connectivity="all_to_all",
-                        weight_init="normal", weight=0.0, weight_std=300.0, delay=1.0)
-    train = g.add_node("training.surrogate_gradient", "Surrogate gradients", (1400, 200), epochs=15)
+                        weight_init="normal", weight=0.0, weight_std=30.0, delay=1.0)
+    train = g.add_node("training.surrogate_gradient", "Surrogate gradients", (1400, 200), epochs=15,
+                       learning_rate=0.02)
     readout = g.add_node("readout.vote", "Most spikes", (1400, 0), assignment="by_index")
     g.connect(enc.id, "spikes", first.id, "pre")
     g.connect(first.id, "post", hidden.id, "input")

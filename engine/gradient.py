@@ -698,8 +698,10 @@ def save_trained_project(project, result: TrainingResult, out_path) -> Path:
     if out_path.suffix != ".swproj":
         raise ParameterError("save", f"{str(out_path)!r}: give the trained project a .swproj name")
     copy = Project.loads(project.dumps(), path=project.path)
-    # relative paths of the copy (data files) must still resolve from its new folder
-    copy.absolutize_paths(project.path.parent if project.path else Path.cwd())
+    source_folder = (project.path.parent if project.path else Path.cwd()).resolve()
+    if out_path.parent.resolve() != source_folder:
+        # relative paths of the copy (data files) must still resolve from its new folder
+        copy.absolutize_paths(source_folder)
     for node_id, name, value in write_trained_weights(result, out_path.parent, out_path.stem):
         copy.graph.nodes[node_id].set(name, value)
     copy.save(out_path)
