@@ -59,8 +59,6 @@ from engine.errors import SynweaveError
 TRAINING_TYPE = "training.surrogate_gradient"
 #: final width of the DCLS Gaussians (MODELS.md §3.4: sigma -> 0.23, sigma_eff = |sigma| + 0.27)
 DCLS_SIGMA_END, DCLS_SIGMA_OFFSET = 0.23, 0.27
-#: DCLS position learning rate relative to the weight learning rate (MODELS.md §3.4)
-DCLS_POSITION_LR_FACTOR = 100.0
 #: a state that decayed to this fraction of its value counts as back at rest
 REST_TOLERANCE = math.exp(-10.0)
 
@@ -605,7 +603,9 @@ class SurrogateGradientTrainer:
         model = self._model(gen)
         groups = [dict(params=model.parameters(), lr=p["learning_rate"])]
         if model.learn_delays:
-            groups.append(dict(params=model.positions(), lr=p["learning_rate"] * DCLS_POSITION_LR_FACTOR))
+            # positions are in steps; DCLS's own factor (100 x the weight rate, MODELS.md §3.4) assumes
+            # its weight scale, not ours, so the node states the position step size itself
+            groups.append(dict(params=model.positions(), lr=p["delay_learning_rate"] / self.plan.dt))
         optimiser = torch.optim.Adam(groups)
         epochs, batch = int(p["epochs"]), int(p["batch"])
         sigma_epochs = max(1, epochs // 4)

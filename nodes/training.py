@@ -55,6 +55,9 @@ class SurrogateGradientTraining(NodeType):
     learn_delays = Bool(False, doc="also learn every synapse's delay (DCLS)")
     max_delay = Float(10.0, unit="ms", low=0.0, high=1000.0, visible_if={"learn_delays": (True,)},
                       doc="longest learnable delay")
+    delay_learning_rate = Float(0.1, unit="ms", low=0.0, low_open=True, high=1000.0,
+                                visible_if={"learn_delays": (True,)},
+                                doc="Adam step size of the delay positions")
     seed = Seed()
 
     def check_in_graph(self, graph):
