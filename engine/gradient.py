@@ -22,8 +22,9 @@ trained network is the one the simulator runs (MODELS.md §0.2, §1.1):
 * the input spikes are made by :func:`engine.encoders.encode` from the encoder node's own
   parameters and seed; the test set is exactly the encoder's test split as a run streams it.
 
-Each sample starts from rest (``V = E_L``, no current, not refractory): in a run, the encoder's
-``rest`` between samples must let the state decay (:func:`carry_over_warning`).
+Each sample starts from rest (``V = E_L + R I_e``, no synaptic current, not refractory): in a run,
+the encoder's ``rest`` between samples must let the state decay (:func:`carry_over_warning`); a
+population whose ``I_e`` alone drives it above threshold is refused (it has no rest).
 
 The spike nonlinearity is the Heaviside step forward and the fast sigmoid backward (Zenke & Ganguli
 2018): ``dS/dV = 1/(1 + a |V - V_th| / (V_th - V_reset))^2``. The reset is not differentiated
@@ -172,7 +173,7 @@ def find_chain(project) -> Chain:
     return trainable_chain(project.graph, found[0])
 
 
-def carry_over_warning(project, chain: Chain) -> str | None:
+def carry_over_warning(chain: Chain, plan) -> str | None:
     """A warning when the encoder's rest between samples is too short for the network to return to
     rest: training starts every sample from rest, a run would not."""
     enc = chain.encoder
@@ -181,7 +182,8 @@ def carry_over_warning(project, chain: Chain) -> str | None:
         taus.append(pop.tau_m)
         if pop.synapse == "exponential":
             taus += [pop.tau_syn_exc, pop.tau_syn_inh]
-    longest_delay = max(p.delay if p.delay_init == "constant" else p.delay_high for p in chain.projections)
+    ids = {p.id for p in chain.populations}
+    longest_delay = max(p.max_delay for p in plan.projections if p.post in ids) * plan.dt
     needed = -math.log(REST_TOLERANCE) * max(taus) + longest_delay * len(chain.projections)
     if enc.rest + 1e-9 < needed:
         return (f"encoder {enc.label!r}: rest {enc.rest:g} ms lets the network carry state from one sample "
@@ -284,6 +286,7 @@ class LayerSpec:
     weights: np.ndarray      # [n_pre, n_post] initial weights (receptor units)
     delays: np.ndarray       # [n_pre, n_post] int steps >= 1
     E_L: np.ndarray
+    V_rest: np.ndarray       # fixed point without input: E_L + R I_e (each sample starts there)
     V_th: np.ndarray
     V_reset: np.ndarray
     P22: np.ndarray
@@ -321,10 +324,15 @@ def layer_specs(plan, chain: Chain) -> list[LayerSpec]:
         taus = [np.broadcast_to(np.asarray(r.tau, np.float64), (n_post,)) for r in pop.receptors]
         co = lif_coefficients(dt, pop.param("tau_m"), pop.param("E_L"), pop.param("R"), pop.param("I_e"), kinds, taus)
         gap = pop.param("V_th") - pop.param("V_reset")
+        if np.any(pop.param("E_L") + co["drive"] / (1.0 - co["P22"]) >= pop.param("V_th")):
+            raise TrainingError("its resting potential E_L + R I_e is at or above V_th (it fires without "
+                                "input), so samples have no resting start", node=pop_node.label,
+                                hint="lower I_e or E_L below V_th")
         longest = max(float(np.max(pop.param("tau_m"))), float(np.max(taus[c])) if kinds[c] != "delta" else 0.0)
         peak = unit_psp_peak(co["P22"], co["P21"][c], co["P11"][c], int(np.ceil(10 * longest / dt)) + 2)
         specs.append(LayerSpec(prj_node, pop_node, name, n_pre, n_post, mask, weights, delays,
-                               pop.param("E_L"), pop.param("V_th"), pop.param("V_reset"), co["P22"], co["drive"],
+                               pop.param("E_L"), pop.param("E_L") + co["drive"] / (1.0 - co["P22"]),
+                               pop.param("V_th"), pop.param("V_reset"), co["P22"], co["drive"],
                                co["P21"][c], co["P11"][c], np.rint(pop.param("t_ref") / dt).astype(np.int64),
                                gap / np.maximum(peak, 1e-300)))
     return specs
@@ -370,7 +378,8 @@ class SpikingChain:
         t = lambda a: torch.as_tensor(np.asarray(a, np.float64), dtype=self.dtype)
         self.layers = []
         for s in specs:
-            layer = dict(mask=t(s.mask), unit=t(s.w_unit), E_L=t(s.E_L), V_th=t(s.V_th), V_reset=t(s.V_reset),
+            layer = dict(mask=t(s.mask), unit=t(s.w_unit), E_L=t(s.E_L), V_rest=t(s.V_rest), V_th=t(s.V_th),
+                         V_reset=t(s.V_reset),
                          gap=t(s.V_th - s.V_reset), P22=t(s.P22), drive=t(s.drive), P21=t(s.P21), P11=t(s.P11),
                          nref=torch.as_tensor(s.nref, dtype=torch.int64))
             theta = (s.weights / s.w_unit[None, :]) * s.mask
@@ -454,7 +463,7 @@ class SpikingChain:
         B, T, n = arrivals.shape
         E_L, V_th, V_reset, gap = layer["E_L"], layer["V_th"], layer["V_reset"], layer["gap"]
         P22, drive, P21, P11, nref = layer["P22"], layer["drive"], layer["P21"], layer["P11"], layer["nref"]
-        V = E_L.expand(B, n)
+        V = layer["V_rest"].expand(B, n)
         I = arrivals.new_zeros(B, n)
         ref = torch.zeros(B, n, dtype=torch.int64)
         out = []
@@ -543,7 +552,7 @@ class SurrogateGradientTrainer:
                 raise TrainingError("epochs must be at least 1", node=node.label)
             self.params["epochs"] = int(epochs)
         self.plan = compile_graph(project)
-        self.warnings = [w for w in [carry_over_warning(project, self.chain)] if w]
+        self.warnings = [w for w in [carry_over_warning(self.chain, self.plan)] if w]
         self.data = prepare_data(project, self.chain, self.plan, self.params["validation_fraction"])
         out = self.chain.populations[-1]
         if out.n != self.data.n_classes:

@@ -79,8 +79,8 @@ def test_surrogate_gradient_equals_the_analytic_sum_over_the_psp():
     from engine.gradient import LayerSpec
 
     spec = LayerSpec(None, None, "p", 1, 1, np.ones((1, 1), bool), np.array([[theta0 * w_unit[0]]]),
-                     np.ones((1, 1), np.int64), np.array([-70.0]), np.array([-50.0]), np.array([-70.0]),
-                     P22, np.zeros(1), P21, P11, np.array([1]), w_unit)
+                     np.ones((1, 1), np.int64), np.array([-70.0]), np.array([-70.0]), np.array([-50.0]),
+                     np.array([-70.0]), P22, np.zeros(1), P21, P11, np.array([1]), w_unit)
     model = SpikingChain([spec], "float64", slope, False, 1, torch.Generator().manual_seed(0))
     x = torch.zeros(1, T, 1, dtype=torch.float64)
     x[0, 0, 0] = 1.0
@@ -127,7 +127,8 @@ def test_surrogate_gradient_matches_finite_differences_of_the_smooth_surrogate()
         unit = np.full(n_post, 500.0)
         specs.append(gradient.LayerSpec(None, None, "p", n_pre, n_post, np.ones((n_pre, n_post), bool),
                                         rng.normal(0, 300, (n_pre, n_post)), rng.integers(1, 4, (n_pre, n_post)),
-                                        np.full(n_post, -70.0), np.full(n_post, -50.0), np.full(n_post, -70.0),
+                                        np.full(n_post, -70.0), np.full(n_post, -70.0), np.full(n_post, -50.0),
+                                        np.full(n_post, -70.0),
                                         co["P22"], co["drive"], co["P21"][0], co["P11"][0], np.zeros(n_post, np.int64),
                                         unit))
     model = SpikingChain(specs, "float64", slope, False, 1, torch.Generator().manual_seed(0))
@@ -242,6 +243,17 @@ def test_refusal_shows_as_a_validation_warning_on_the_node(tmp_path):
 def test_refuses_output_size_that_is_not_the_class_count(tmp_path):
     with pytest.raises(TrainingError, match=r"4 neurons but the data set has 3 classes.*set n = 3"):
         SurrogateGradientTrainer(chain_project(tmp_path, n_out=4))
+
+
+def test_refuses_a_population_without_rest(tmp_path):
+    project = chain_project(tmp_path)
+    hidden = next(n for n in project.graph.nodes.values() if n.label == "Layer 0")
+    hidden.set("I_e", 150.0)  # R I_e = 15 mV: rests at -55 mV, below threshold: trainable
+    trainer = SurrogateGradientTrainer(project)
+    assert trainer.specs[0].V_rest == pytest.approx(-55.0)
+    hidden.set("I_e", 250.0)  # rests at -45 mV, above V_th = -50 mV
+    with pytest.raises(TrainingError, match="Layer 0.*resting potential"):
+        SurrogateGradientTrainer(project)
 
 
 def test_train_cli_user_errors_are_one_line(tmp_path, capsys):
