@@ -51,11 +51,14 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from engine.errors import SynweaveError
+
+if TYPE_CHECKING:  # torch is imported when training starts, not with this module
+    import torch
 
 TRAINING_TYPE = "training.surrogate_gradient"
 #: final width of the DCLS Gaussians (MODELS.md §3.4: sigma -> 0.23, sigma_eff = |sigma| + 0.27)
@@ -246,14 +249,14 @@ def prepare_data(project, chain: Chain, plan, validation_fraction: float) -> Dat
 
     n_classes = int(data.labels.max()) + 1
     fit = encoded(fit_data, seed)
-    reencode = None
-    if enc.encoding == "rate":  # fresh Bernoulli spikes every epoch: the encoder's noise, not one draw of it
-        def reencode(epoch: int):
-            s = int(np.random.SeedSequence(seed, spawn_key=(epoch,)).generate_state(1)[0])
-            return encoded(fit_data, s)
+    def reencode(epoch: int):
+        s = int(np.random.SeedSequence(seed, spawn_key=(epoch,)).generate_state(1)[0])
+        return encoded(fit_data, s)
+
     return DataSplits(fit, encoded(val_data, seed + 1) if n_val else (fit[0][:0], fit[1][:0]),
                       (dense_samples(test_enc), test_enc.labels), n_classes, int(test_enc.presentation_steps),
-                      reencode)
+                      # fresh Bernoulli spikes every epoch: the encoder's noise, not one draw of it
+                      reencode if enc.encoding == "rate" else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +447,6 @@ class SpikingChain:
 
     # -- forward --------------------------------------------------------------------------------
     def forward(self, x, exact: bool = False) -> list:
-        torch = self.torch
         out = []
         spikes = x
         for layer, spec in zip(self.layers, self.specs):
@@ -553,6 +555,10 @@ class SurrogateGradientTrainer:
             self.params["epochs"] = int(epochs)
         self.plan = compile_graph(project)
         self.warnings = [w for w in [carry_over_warning(self.chain, self.plan)] if w]
+        if self.chain.encoder.split != "test":
+            self.warnings.append(f"encoder {self.chain.encoder.label!r} streams its {self.chain.encoder.split!r} "
+                                 "split in a run, not the test split training is scored on; set split = test "
+                                 "to score the trained network on unseen samples in a run")
         self.data = prepare_data(project, self.chain, self.plan, self.params["validation_fraction"])
         out = self.chain.populations[-1]
         if out.n != self.data.n_classes:

@@ -334,7 +334,7 @@ def test_cli_round_trip_numba_reproduces_the_trained_accuracy(digits_training, c
 
 
 def test_train_cli_prints_epochs_and_saves(tmp_path, capsys):
-    project = chain_project(tmp_path)
+    chain_project(tmp_path)
     out_path = tmp_path / "out" / "trained.swproj"
     out_path.parent.mkdir()
     assert main.main(["train", str(tmp_path / "chain.swproj"), "--epochs", "2", "--save", str(out_path)]) == 0
