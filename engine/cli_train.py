@@ -19,9 +19,11 @@ def _percent(x: float) -> str:
 
 
 def cmd_train(args) -> int:
-    from engine.gradient import SurrogateGradientTrainer, save_trained_project
+    from engine.gradient import SurrogateGradientTrainer, check_save_path, save_trained_project
     from engine.project import Project
 
+    if args.save:
+        check_save_path(args.save)
     project = Project.load(args.file)
     trainer = SurrogateGradientTrainer(project, epochs=args.epochs)
     for warning in trainer.warnings:

@@ -704,14 +704,24 @@ def write_trained_weights(result: TrainingResult, folder, project_stem: str) -> 
     return edits
 
 
-def save_trained_project(project, result: TrainingResult, out_path) -> Path:
-    """A copy of ``project`` whose trained projections read their connection files, saved at ``out_path``."""
+def check_save_path(out_path) -> Path:
+    """The path a trained project may be saved at (a .swproj in an existing folder), checked before
+    training so that a typo does not cost a training run."""
     from engine.errors import ParameterError
-    from engine.project import Project
 
     out_path = Path(out_path)
     if out_path.suffix != ".swproj":
         raise ParameterError("save", f"{str(out_path)!r}: give the trained project a .swproj name")
+    if not out_path.parent.is_dir():
+        raise ParameterError("save", f"folder {str(out_path.parent)!r} does not exist; create it first")
+    return out_path
+
+
+def save_trained_project(project, result: TrainingResult, out_path) -> Path:
+    """A copy of ``project`` whose trained projections read their connection files, saved at ``out_path``."""
+    from engine.project import Project
+
+    out_path = check_save_path(out_path)
     copy = Project.loads(project.dumps(), path=project.path)
     source_folder = (project.path.parent if project.path else Path.cwd()).resolve()
     if out_path.parent.resolve() != source_folder:

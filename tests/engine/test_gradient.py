@@ -264,6 +264,10 @@ def test_train_cli_user_errors_are_one_line(tmp_path, capsys):
     assert main.main(["train", str(tmp_path / "untrainable.swproj")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no Surrogate-gradient training node" in err
+    # a bad --save name is refused before any training
+    assert main.main(["train", str(tmp_path / "chain.swproj"), "--save", str(tmp_path / "x.json")]) == 1
+    captured = capsys.readouterr()
+    assert "give the trained project a .swproj name" in captured.err and "epoch" not in captured.out
 
 
 # -- the plan is the model; the simulator reproduces the trained network --------------------------
