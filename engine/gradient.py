@@ -388,7 +388,8 @@ class SpikingChain:
             theta = (s.weights / s.w_unit[None, :]) * s.mask
             layer["theta"] = t(theta).requires_grad_(True)
             if learn_delays:
-                K = max_delay_steps + 1 if max_delay_steps % 2 == 0 else max_delay_steps + 2  # odd, >= max + 1
+                # K odd taps of lag 0..K-1 steps = engine delays 1..K steps, K <= max_delay_steps
+                K = max(1, max_delay_steps if max_delay_steps % 2 else max_delay_steps - 1)
                 half = K // 2
                 pos = (torch.rand(s.mask.shape, generator=generator, dtype=torch.float64) * 2 - 1) * half
                 layer.update(K=K, half=half, positions=pos.to(self.dtype).requires_grad_(True))

@@ -54,7 +54,7 @@ class SurrogateGradientTraining(NodeType):
                                     "validation accuracy per epoch (the encoder's test split is the test set)")
     learn_delays = Bool(False, doc="also learn every synapse's delay (DCLS)")
     max_delay = Float(10.0, unit="ms", low=0.0, high=1000.0, visible_if={"learn_delays": (True,)},
-                      doc="longest learnable delay")
+                      doc="longest learnable delay (the kernel has an odd number of steps: one step less when even)")
     delay_learning_rate = Float(0.1, unit="ms", low=0.0, low_open=True, high=1000.0,
                                 visible_if={"learn_delays": (True,)},
                                 doc="Adam step size of the delay positions")

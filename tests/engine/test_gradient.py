@@ -285,7 +285,7 @@ def test_learned_delays_round_trip_through_the_simulator(tmp_path, capsys):
     project = chain_project(tmp_path, epochs=4, learn_delays=True, max_delay=6.0)
     result = SurrogateGradientTrainer(project).train()
     delays = np.concatenate([p.delay_ms for p in result.projections])
-    assert np.all(delays == np.round(delays)) and delays.min() >= 1 and delays.max() <= 7
+    assert np.all(delays == np.round(delays)) and delays.min() >= 1 and delays.max() <= 5  # 5 taps: the odd count within 6 ms
     assert np.unique(delays).size > 3
     path = save_trained_project(project, result, tmp_path / "trained.swproj")
     with np.load(tmp_path / "trained_projection_1_trained.npz") as f:
