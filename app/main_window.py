@@ -964,6 +964,9 @@ class MainWindow(QMainWindow):
         """Put the latest trained weights into the graph (connection files next to the project; undoable)."""
         if self.trained is None:
             return False
+        if self.doc.path is None and not self.file_save_as():  # the weight files go next to the project
+            self.statusBar().showMessage("Trained weights not applied: save the project first", 15000)
+            return False
         try:
             files = apply_trained_weights(self.doc, self.trained)
         except SynweaveError as exc:

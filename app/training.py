@@ -160,8 +160,8 @@ class TrainingPanel(QWidget):
         self.apply_button = QPushButton("Apply trained weights")
         self.apply_button.setObjectName("TrainingApply")
         self.apply_button.setEnabled(False)
-        self.apply_button.setToolTip("write the trained weights next to the project file and make the trained "
-                                     "projections read them (undoable)")
+        self.apply_button.setToolTip("write the trained weights next to the project file (an untitled project is "
+                                     "saved first) and make the trained projections read them (undoable)")
         self.apply_button.clicked.connect(self.applyRequested)
         head.addWidget(self.stop_button)
         head.addWidget(self.apply_button)

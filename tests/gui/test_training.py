@@ -47,12 +47,13 @@ def test_train_shows_the_loss_curve_and_applies_weights_undoably(make_window, qt
     QApplication.processEvents()
     win.grab().save(str(tmp_path / "training.png"))
 
-    # an untitled example copy has no folder for the weight files: refused with the reason
-    assert not win.apply_trained_weights()
-    assert "save the project first" in dialogs.errors()[-1][2]
+    # an untitled example copy has no folder for the weight files: Save As is asked first
+    assert not win.apply_trained_weights()  # the save was cancelled
+    assert dialogs.asked[-1][0] == "save_path" and "save the project first" in win.statusBar().currentMessage()
+    assert win.doc.graph.node(node_by_label(win, "Input→hidden")).connectivity == "all_to_all"
     dialogs.save_path_answer = str(tmp_path / "digits.swproj")
-    assert win.file_save_as()
     assert win.apply_trained_weights()
+    assert win.doc.path == tmp_path / "digits.swproj" and dialogs.errors() == []
     first = win.doc.graph.node(node_by_label(win, "Input→hidden"))
     assert first.connectivity == "from_file" and (tmp_path / first.file).is_file()
     with np.load(tmp_path / first.file) as f:
