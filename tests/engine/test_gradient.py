@@ -34,7 +34,8 @@ def small_dataset(folder, n=90, pixels=6, classes=3, seed=0):
     return path
 
 
-def chain_project(folder, hidden=(8,), n_out=3, presentation=10.0, rest=100.0, **training) -> Project:
+def chain_project(folder, hidden=(8,), n_out=3, presentation=10.0, rest=100.0, weight_std=150.0,
+                  **training) -> Project:
     """dataset -> projection -> LIF ... -> LIF (n_out) with a training node, saved in ``folder``."""
     data = small_dataset(folder)
     project = Project(settings=SimulationSettings(dt=1.0, duration=30 * (presentation + rest), seed=5))
@@ -45,7 +46,7 @@ def chain_project(folder, hidden=(8,), n_out=3, presentation=10.0, rest=100.0, *
     for i, n in enumerate(list(hidden) + [n_out]):
         pop = g.add_node("neuron.lif", f"Layer {i}", n=n, **LIF)
         prj = g.add_node("synapse.projection", f"P{i}", connectivity="all_to_all", weight_init="normal",
-                         weight=0.0, weight_std=150.0, delay=1.0)
+                         weight=0.0, weight_std=weight_std, delay=1.0)
         g.connect(pre.id, "spikes", prj.id, "pre")
         g.connect(prj.id, "post", pop.id, "input")
         pre = pop
@@ -291,6 +292,47 @@ def test_learned_delays_round_trip_through_the_simulator(tmp_path, capsys):
     with np.load(tmp_path / "trained_projection_1_trained.npz") as f:
         assert set(f.files) == {"pre", "post", "weight", "delay"}
     assert _run_accuracy(path, capsys) == pytest.approx(100 * result.test_accuracy, abs=0.051)
+
+
+def test_deeper_chain_with_drawn_delays_and_bias_round_trips(tmp_path, capsys):
+    """Two hidden layers, per-synapse delays drawn from U(1, 4) ms, a bias current resting one layer
+    at -60 mV: the numba run of the trained project scores what the trainer reported."""
+    project = chain_project(tmp_path, hidden=(8, 6), presentation=20.0, rest=120.0, weight_std=250.0, epochs=6)
+    g = project.graph
+    for node in g.nodes.values():
+        if node.type_id == "synapse.projection":
+            node.set("delay_init", "uniform")
+            node.set("delay_low", 1.0)
+            node.set("delay_high", 4.0)
+    next(n for n in g.nodes.values() if n.label == "Layer 1").set("I_e", 100.0)
+    project.save()
+    trainer = SurrogateGradientTrainer(project)
+    assert trainer.warnings == []  # rest 120 ms > 10 tau_m + 3 x 4 ms of delay
+    result = trainer.train()
+    delays = np.concatenate([p.delay_ms for p in result.projections])
+    assert set(np.unique(delays)) == {1.0, 2.0, 3.0, 4.0}
+    assert result.test_accuracy > 0.5  # learned something (chance: 1/3), so the comparison means something
+    path = save_trained_project(project, result, tmp_path / "trained.swproj")
+    assert _run_accuracy(path, capsys) == pytest.approx(100 * result.test_accuracy, abs=0.051)
+
+
+def test_vote_by_index_scores_every_sample_without_training():
+    from engine.readouts import evaluate_readout
+
+    counts = np.array([[3, 1, 0], [0, 2, 1], [1, 1, 0], [0, 0, 4]])  # last: neuron 2 = class 2
+    labels = np.array([0, 1, 1, 2])
+    steps, indices = [], []
+    for s, row in enumerate(counts):
+        for i, c in enumerate(row):
+            steps += [10 * s] * int(c)
+            indices += [i] * int(c)
+    info = dict(kind="vote", params=dict(test_fraction=0.25, validation_fraction=0.0, assignment="by_index"),
+                window_steps=0, sizes=[3])
+    dataset = dict(sample_start=np.arange(4) * 10, labels=labels, presentation_steps=5)
+    out = evaluate_readout(info, dataset, [(np.array(steps), np.array(indices))], 40)
+    assert out["n_train"] == 0 and out["n_test"] == 4
+    assert list(out["predicted"]) == [0, 1, -1, 2]  # sample 2 ties neurons 0 and 1
+    assert out["accuracy"] == 0.75 and out["n_ties"] == 1
 
 
 def test_model_is_built_from_the_plan(tmp_path):
