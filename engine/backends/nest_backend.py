@@ -185,6 +185,8 @@ class NestBackend(Backend):
         "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
         # evaluated by the runner from spike recordings this backend makes like any other
         "readout.vote", "readout.softmax", "readout.ridge", "monitor.branching",
+        # read by `main.py train` (engine/gradient.py); nothing to simulate
+        "training.surrogate_gradient",
     })
 
     @_on_nest_thread

@@ -74,6 +74,8 @@ TORCH_NODE_TYPES = frozenset({
     # plasticity: the numba rule kernels on the host arrays the tensors view (CPU; refused on a GPU)
     "plasticity.stdp", "plasticity.triplet", "plasticity.symmetric", "plasticity.rstdp", "plasticity.scaling",
     "plasticity.intrinsic", "plasticity.oja", "plasticity.bcm", "modulator.reward", "modulator.nalsm_astrocyte",
+    # read by `main.py train` (engine/gradient.py); nothing to simulate
+    "training.surrogate_gradient",
 })
 
 
