@@ -150,7 +150,7 @@ def _set_verbosity() -> None:
 
 def _scalar_or_list(values: np.ndarray):
     """A float when all entries are equal (one value for NEST), else a list (one per node)."""
-    values = np.asarray(values, np.float64)
+    values = np.atleast_1d(np.asarray(values, np.float64))
     if values.size and np.all(values == values[0]):
         return float(values[0])
     return values.tolist()
@@ -307,19 +307,22 @@ class NestBackend(Backend):
         self._build_monitors()
 
     def _volume_transmitter(self, name: str):
-        """The volume transmitter of reward signal ``name``: one spike per reward, at its step.
+        """The volume transmitter of reward signal ``name``: one spike per reward at its step.
 
-        A spike generator fires at ``(k - 1) dt`` and reaches the transmitter one step later, at
-        ``k dt``, the reward's time in our convention (a reward at step 0 arrives at step 1)."""
+        NEST connects no device to a volume transmitter, so a spike generator fires at ``(k - 2) dt``
+        and a parrot relays it (one step per hop) to arrive at ``k dt``, the reward's time in our
+        convention (rewards in the first two steps arrive at step 2)."""
         if name not in self._volume_transmitters:
             reward = next(m for m in self.plan.modulators if m.name == name)
             vt = nest.Create("volume_transmitter")
             steps = np.asarray(reward.steps, np.int64)
             if steps.size:
-                times, counts = np.unique(np.maximum(steps - 1, 1) * self.dt, return_counts=True)
+                times, counts = np.unique(np.maximum(steps - 2, 1) * self.dt, return_counts=True)
                 gen = nest.Create("spike_generator", params={"spike_times": times.tolist(),
                                                              "spike_multiplicities": counts.tolist()})
-                nest.Connect(gen, vt, syn_spec={"delay": self.dt})
+                relay = nest.Create("parrot_neuron")
+                nest.Connect(gen, relay, syn_spec={"delay": self.dt})
+                nest.Connect(relay, vt, syn_spec={"delay": self.dt})
             self._volume_transmitters[name] = vt
         return self._volume_transmitters[name]
 
@@ -669,7 +672,7 @@ class NestBackend(Backend):
         if name not in self.stdp_models:
             return np.array(proj.weights, copy=True)
         conns = nest.GetConnections(synapse_model=self.stdp_models[name])
-        got = conns.get(["source", "target", "delay", "weight"])
+        got = {k: np.atleast_1d(v) for k, v in conns.get(["source", "target", "delay", "weight"]).items()}
         src = np.asarray(got["source"], np.int64) - int(self._emitter_nodes(proj.pre)[0].global_id)
         tgt = np.asarray(got["target"], np.int64) - self.pops[proj.post].first
         delay = np.rint(np.asarray(got["delay"], np.float64) / self.dt).astype(np.int64)

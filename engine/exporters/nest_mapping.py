@@ -14,9 +14,11 @@ Synweave                    NEST
 ==========================  ================================================================================
 static projection           ``static_synapse``
 Tsodyks-Markram STP         ``tsodyks2_synapse``, ``U``, ``tau_fac = tau_facil``, ``tau_rec``, initial
-(projection option ``stp``) ``u = 0``, ``x = 1``. Its update (Fuhrmann et al. 2002) is ours step for step:
-                            ``u <- U + u (1 - U) e^{-h/tau_fac}``, ``x <- 1 + (x - u x - 1) e^{-h/tau_rec}``,
-                            release ``u x``; ``tau_fac = 0`` means ``u = U`` (no facilitation), as ours.
+(projection option ``stp``) ``u = U``, ``x = 1`` (NEST keeps u and x as they are at the next release, ours
+                            keep u before its facilitation jump, so our ``u = 0`` start is NEST's ``u = U``).
+                            Its update (Fuhrmann et al. 2002) is ours: ``u <- U + u (1 - U) e^{-h/tau_fac}``,
+                            ``x <- 1 + (x - u x - 1) e^{-h/tau_rec}``, release ``u x``; ``tau_fac = 0`` means
+                            ``u = U`` (no facilitation), as ours. The releases equal MODELS.md STP-1 exactly.
                             ``tsodyks_synapse`` is not used: it keeps released resources in an
                             "active" state that decays with the PSC time constant before recovering,
                             which our model (and MODELS.md §2.3) does not have.
@@ -162,7 +164,7 @@ def synapse_mapping(proj, post_pop, scale: float, rewards: dict) -> SynapseMappi
     if proj.stp is not None:
         stp = proj.stp
         return SynapseMapping("tsodyks2_synapse", {"U": float(stp.U), "tau_fac": float(stp.tau_facil),
-                                                   "tau_rec": float(stp.tau_rec), "u": 0.0, "x": 1.0},
+                                                   "tau_rec": float(stp.tau_rec), "u": float(stp.U), "x": 1.0},
                               summary=f"Tsodyks-Markram -> NEST tsodyks2_synapse (U {stp.U:g}, tau_fac "
                                       f"{stp.tau_facil:g} ms, tau_rec {stp.tau_rec:g} ms)")
     if not rules:
