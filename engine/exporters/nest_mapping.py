@@ -233,7 +233,7 @@ def _reward_stdp(rule, proj, post_pop, scale, rewards) -> SynapseMapping:
     _require_excitatory(proj, post_pop, "reward STDP")
     params = {"A_plus": float(scale * k * rule.get("A_plus")), "A_minus": float(scale * k * rule.get("A_minus")),
               "tau_plus": float(rule.get("tau_plus")), "tau_c": float(rule.get("tau_c")),
-              "tau_n": float(reward.tau_d), "b": float(-reward.tonic / k),
+              "tau_n": float(reward.tau_d), "b": float(-reward.tonic / k) if reward.tonic else 0.0,
               "Wmin": float(rule.get("w_min") * scale), "Wmax": float(rule.get("w_max") * scale)}
     notes = ["NEST integrates dw/dt = c (n - b) exactly between events (we add c d dt per step) and skips "
              "the potentiation of same-time pre/post pairs"]
@@ -243,7 +243,7 @@ def _reward_stdp(rule, proj, post_pop, scale, rewards) -> SynapseMapping:
     return SynapseMapping("stdp_dopamine_synapse", params, {"tau_minus": float(rule.get("tau_minus"))},
                           reward=reward.name, plastic=True, notes=notes,
                           summary=f"reward STDP -> NEST stdp_dopamine_synapse with a volume transmitter "
-                                  f"(eligibility scaled by A tau_d = {k:g}, b = {-reward.tonic / k:g})")
+                                  f"(eligibility scaled by A tau_d = {k:g}, b = {params['b']:g})")
 
 
 def adaptive_lif_problem(get) -> str | None:
