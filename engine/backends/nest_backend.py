@@ -23,15 +23,29 @@ Poisson source              ``poisson_generator`` -> ``parrot_neuron`` per chann
 spike trains / data sets    ``spike_generator`` per channel -> ``parrot_neuron``
 dc current                  added to the neurons' ``I_e`` (acts from step 0, as ours)
 step / sine / noise         ``step_current_generator`` / ``ac_generator`` / ``noise_generator``
-pair STDP                   ``stdp_synapse`` (all-to-all pairing), ``stdp_nn_symm_synapse``
-                            (nearest); ``lambda``, ``alpha``, ``mu``, ``Wmax`` as the script
-                            exporter (:func:`engine.exporters.nest_script._plasticity_model`)
+synapses and plasticity     the shared table of :mod:`engine.exporters.nest_mapping` (also used by the
+                            script exporter): ``static_synapse``; Tsodyks-Markram STP ->
+                            ``tsodyks2_synapse``; pair STDP -> ``stdp_synapse`` / ``stdp_nn_symm_synapse``;
+                            triplet STDP -> ``stdp_triplet_synapse``; reward STDP ->
+                            ``stdp_dopamine_synapse``
+reward signal               a ``volume_transmitter`` fed by a ``spike_generator`` (through a parrot
+                            relay) that replays the plan's reward steps (random rewards are drawn
+                            by Synweave at compile time, so both backends see the same rewards)
+``alif``                    ``aeif_psc_exp`` / ``aeif_psc_delta`` with ``Delta_T = 0`` (adaptation
+                            current; threshold adaptation refused)
 ==========================  ================================================================
 
-Not mapped (refused with a :class:`SimulationError` naming the node): the adaptive LIF, threshold
-adaptation of ``cobalif``, plasticity rules other than pair STDP, short-term plasticity, reward
-signals and astrocytes, exponential channels on Izhikevich neurons, channels whose weights NEST
-would route to the other time constant (NEST picks the channel by the weight's sign).
+Not mapped (refused with a :class:`SimulationError` naming the node and the reason): threshold
+adaptation (``alif``, ``cobalif``), plasticity rules other than pair / triplet / reward STDP, STP
+combined with a rule, rewards of unequal amplitudes, NALSM astrocytes, the tripartite astrocyte
+(:data:`engine.exporters.nest_mapping.TRIPARTITE_REFUSAL` says why), exponential channels on
+Izhikevich neurons, channels whose weights NEST would route to the other time constant (NEST picks
+the channel by the weight's sign).
+
+Plastic weights read back (:meth:`NestBackend.projection_weights`) are NEST's: its STDP synapses
+apply the potentiation of a postsynaptic spike when the synapse's next presynaptic spike passes, so
+potentiation after a synapse's last presynaptic spike is not in them yet (reward STDP is brought up
+to date every step by its volume transmitter).
 
 Time convention (MODELS.md §0.2)
 --------------------------------
