@@ -170,7 +170,7 @@ def test_pair_stdp_becomes_nest_stdp_synapse_and_learns(tmp_path):
     params = literal(copy.args[2])
     assert params == pytest.approx({"tau_plus": 20.0, "lambda": 0.01, "alpha": 1.05, "mu_plus": 0.0,
                                     "mu_minus": 0.0, "Wmax": 0.1})
-    assert any("Pair STDP -> NEST stdp_synapse" in i.message for i in report.of_level("converted"))
+    assert any("pair STDP (additive) -> NEST stdp_synapse" in i.message for i in report.of_level("converted"))
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     done = subprocess.run([sys.executable, str(tmp_path / "song.py"), "--duration", "20000", "--out",
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=600, env=env)
