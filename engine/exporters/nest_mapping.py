@@ -58,6 +58,12 @@ delays are dendritic (postsynaptic spikes reach the synapse ``d - 1`` steps late
 convention, nothing changes for one-step delays); the reward spike reaches the volume transmitter
 through a one-step relay.
 
+All NEST STDP synapses (pair, triplet, dopamine) update the weight at a presynaptic spike and then
+transmit the new weight; our step order (MODELS.md §0.2) routes the spike with the weight before
+its own update. Weights agree; the transmitted PSPs are one update ahead on NEST, which in
+input-driven populations lowers rates slightly (triplet STDP, whose potentiation grows with the
+rate, then ends ~10 % weaker; measured in tests/engine/test_nest_mappings.py).
+
 Tripartite astrocyte (MODELS.md §5.2) against NEST's ``astrocyte_lr_1994``: refused, see
 :data:`TRIPARTITE_REFUSAL`.
 """

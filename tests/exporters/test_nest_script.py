@@ -262,9 +262,11 @@ def test_new_mappings_script_agrees_with_numba(tmp_path):
     within [0, w_max].
 
     Known difference: in these input-driven groups NEST's stdp_triplet_synapse ends with mean weights
-    about 10 % below ours (measured 2.57 against 2.86 at ~19 Hz, the same at dt = 0.05 ms, so not a
-    one-step timing effect), while single-synapse protocols (TRIP-1, independent random trains) agree
-    within 1.5 % (tests/engine/test_nest_mappings.py); the band is one-sided: lower, by less than 20 %."""
+    about 10 % below ours (measured 2.57 against 2.86 at ~19 Hz, the same at dt = 0.05 ms), while
+    single-synapse protocols (TRIP-1, independent random trains) agree within 1.5 %: NEST transmits a
+    presynaptic spike with the weight after that spike's own depression, ours with the weight before
+    (tests/engine/test_nest_mappings.py), which lowers the drive, the rate and with it the
+    rate-sensitive triplet potentiation; the band is one-sided: lower, by less than 20 %."""
     groups = ("Trip", "Rew", "Dep", "Adapt")
     ours = {name: [] for name in (*groups, "w Trip", "w Rew")}
     for seed in (1, 2, 3, 4):
