@@ -206,6 +206,12 @@ class NestBackend(Backend):
         # evaluated by the runner from spike recordings this backend makes like any other
         "readout.vote", "readout.softmax", "readout.ridge", "monitor.branching",
     })
+    #: shown by validation on nodes of these types (the run refuses them with the same reason)
+    unsupported_reasons = {
+        "modulator.tripartite_astrocyte": TRIPARTITE_REFUSAL.replace("the tripartite (G-ChI) astrocyte is not mapped",
+                                                                     "not mapped"),
+        "modulator.nalsm_astrocyte": "NEST has no synapse whose depression an astrocyte sets",
+    }
 
     @_on_nest_thread
     def __init__(self, plan: SimulationPlan, dtype: str | None = None, threads: int = 1):

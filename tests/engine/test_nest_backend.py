@@ -225,6 +225,7 @@ def test_validation_names_the_nodes_nest_cannot_run():
     project.settings.backend = "nest"
     problems = {p.node: p for p in validate_project(project) if "nest backend" in p.message}
     assert problems["Astrocyte"].severity == "error" and "cannot be run" in problems["Astrocyte"].message
+    assert "NEST has no synapse whose depression an astrocyte sets" in problems["Astrocyte"].message
     assert "Readout" not in problems and "Branching factor" not in problems
     cuba = Project.load(ROOT / "resources/examples/cuba.swproj")
     assert not [p for p in validate_project(cuba) if "backend" in p.message]
@@ -254,3 +255,17 @@ def test_cli_runs_a_project_on_nest(tmp_path):
 
     saved = SimulationResults.load(tmp_path / "r.npz")
     assert saved.settings["backend"] == "nest" and saved.versions["nest"].startswith("3.")
+
+
+def test_validation_says_why_the_tripartite_astrocyte_is_not_mapped():
+    from engine.validate import validate_project
+
+    project = Project.load(ROOT / "resources/examples/cuba.swproj")
+    project.settings.backend = "nest"
+    g = project.graph
+    astro = g.add_node("modulator.tripartite_astrocyte", "Glia")
+    projection = next(n for n in g.nodes.values() if n.type_id == "synapse.projection")
+    g.connect(astro.id, "modulation", projection.id, "modulation")
+    [problem] = [p for p in validate_project(project) if p.node == "Glia" and "backend" in p.message]
+    assert problem.severity == "error"
+    assert "astrocyte_lr_1994" in problem.message and "slow inward current" in problem.message
