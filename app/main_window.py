@@ -25,6 +25,7 @@ from app.palette import Palette
 from app.plots import PlotManager, PlotPanel
 from app.problems import ProblemsPanel
 from app.recovery import Autosaver, orphaned_files
+from app.phases_panel import PhasesPanel
 from app.run_controller import RunController
 from app.training import TrainController, TrainingPanel, apply_trained_weights, trainability
 from engine.cli_run import spike_summary
@@ -33,7 +34,7 @@ from engine.graph import SetParam
 from engine.info import PEAK_FACTOR, available_memory_bytes, check_memory, human_bytes, summarize
 from engine.project import Project, example_projects
 from engine.readouts import is_internal_recording
-from engine.training import has_phases, protocol_duration_ms
+from engine.training import has_phases, phase_specs, protocol_duration_ms
 
 WINDOWS: list["MainWindow"] = []
 
@@ -178,6 +179,7 @@ class MainWindow(QMainWindow):
         self._build_statusbar()
         self._connect_document()
         self.run.progress.connect(self._on_progress)
+        self.run.phaseProgress.connect(self.phases_panel.update_progress)
         self.run.chunks.connect(self._on_chunks)
         self.run.timer.timeout.connect(self.plots.tick)
         self.run.stateChanged.connect(self._on_run_state)
@@ -215,6 +217,11 @@ class MainWindow(QMainWindow):
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.problems_dock, self.training_dock)
         self.training_dock.hide()  # shown by Run > Train
+        self.phases_panel = PhasesPanel()
+        self.phases_dock = self._dock("Phases", "PhasesDock", self.phases_panel,
+                                      Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.problems_dock, self.phases_dock)
+        self.phases_dock.hide()  # shown when a project with training phases runs
         self.problems_dock.raise_()
         self.hardware_dock.hide()  # View > Panels > Hardware, or Run > Deploy to board
         self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 340], Qt.Orientation.Horizontal)
@@ -347,7 +354,7 @@ class MainWindow(QMainWindow):
             tm.addAction(a)
         self.panels_menu = m.addMenu("&Panels")
         for dock in (self.palette_dock, self.inspector_dock, self.problems_dock, self.hardware_dock,
-                     self.training_dock):
+                     self.training_dock, self.phases_dock):
             self.panels_menu.addAction(dock.toggleViewAction())
         m = mb.addMenu("&Run")
         for a in (self.act_run, self.act_pause, self.act_stop, self.act_resume_training):
@@ -885,6 +892,8 @@ class MainWindow(QMainWindow):
         options = {"device": s.device} if s.backend == "torch" else {}
         if has_phases(snapshot.graph):
             options.update(checkpoint=str(self.checkpoint_path()), resume=bool(resume))
+            self.phases_panel.reset([spec.name for spec in phase_specs(snapshot.graph)])
+            self.phases_dock.show()
         started = self.run.start(snapshot, s.duration, backend=s.backend, settings=settings,
                                  graph=snapshot.graph, **options)
         if started:

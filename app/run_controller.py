@@ -119,6 +119,8 @@ class RunController(QObject):
 
     #: phase ("validate", "compile", "jit", "run"), fraction 0..1, human text
     progress = Signal(str, float, str)
+    #: a training protocol's report (engine.runner.Progress with a phase index), for the Phases panel
+    phaseProgress = Signal(object)
     #: a list of LiveChunk drained from the queue in one timer tick
     chunks = Signal(list)
     #: "idle", "starting", "running", "paused", "stopping"
@@ -322,6 +324,8 @@ class RunController(QObject):
         if prog is not None and prog is not self._shown_progress:
             self._shown_progress = prog
             self.progress.emit(prog.phase, float(prog.fraction), self.progress_text(prog))
+            if getattr(prog, "phase_index", -1) >= 0:
+                self.phaseProgress.emit(prog)
         if done:
             self.timer.stop()
             self.wall_run_s = time.perf_counter() - self.wall_start
@@ -337,8 +341,9 @@ class RunController(QObject):
         paused = self.state == "paused"
         text = "Paused" if paused else PHASE_TEXT.get(prog.phase, prog.phase)
         if prog.phase == "run":
-            if prog.n_steps and self.sim is not None:
-                dt = self.sim.plan.dt
+            plan = getattr(self.sim, "plan", None)  # a protocol has none before its first phase is built
+            if prog.n_steps and plan is not None:
+                dt = plan.dt
                 text += f" {prog.step * dt / 1000:.2f} / {prog.n_steps * dt / 1000:.2f} s"
             # an estimate of time left means nothing while nothing runs
             if prog.eta_s is not None and prog.fraction < 1 and not paused:

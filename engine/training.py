@@ -360,6 +360,16 @@ class Protocol:
         start = self._load_checkpoint() if self.resume_requested else None
         first_phase = start["phase"] if start else 0
         carry = start["carry"] if start else {}
+        if self.on_progress is not None:  # phases a resumed run does not repeat are done
+            from engine.runner import Progress
+
+            for p, report in enumerate(self.reports[:first_phase]):
+                n = self.sizes[p][0]
+                self.on_progress(Progress("run", float(self.offsets[p + 1]) / max(self.total_steps, 1), 0.0,
+                                          int(self.offsets[p + 1]), self.total_steps, report.wall_s,
+                                          f"phase {p + 1}/{len(self.specs)} {self.specs[p].name!r} done",
+                                          phase_index=p, phase_name=self.specs[p].name, sample=n, n_samples=n,
+                                          samples_per_s=report.samples_per_s))
         for p in range(first_phase, len(self.specs)):
             carry = self._run_phase(p, carry, start if p == first_phase else None, callback)
             if carry is None:  # stopped

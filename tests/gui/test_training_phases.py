@@ -3,6 +3,8 @@ Training continues, with the results of an uninterrupted run."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
@@ -11,7 +13,7 @@ from tests.engine.test_training import add_phases, liquid
 
 
 def phased_project():
-    project = liquid(n_samples=80, encoding="rate", epochs=10)
+    project = liquid(n_samples=300, encoding="rate", epochs=10)
     add_phases(project, dict(label="Init", samples=6, presentation=20.0),
                dict(label="Features", reset="state_and_weights", presentation=100.0))
     return project
@@ -24,12 +26,15 @@ def test_stop_then_resume_training_matches_an_uninterrupted_run(make_window, qtb
     win.open_path(str(path))
     assert not win.act_resume_training.isEnabled()  # nothing to resume yet
     assert win.start_run()
-    # stop in the middle of the feature phase (80 samples of 100 ms take seconds)
-    qtbot.waitUntil(lambda: "'Features'" in win.progress_bar.format(), timeout=120_000)
-    win.stop_run()
+    # stop early in the feature phase (300 samples of 100 ms take seconds)
+    def stop_in_features(progress):
+        if progress.phase_name == "Features" and progress.sample >= 3:
+            win.stop_run()
+    win.run.phaseProgress.connect(stop_in_features)
     qtbot.waitUntil(lambda: not win.run.running, timeout=60_000)
     QApplication.processEvents()
     assert win.run.results.stopped and 0 < win.run.results.n_steps < reference.n_steps
+    win.run.phaseProgress.disconnect(stop_in_features)
     assert win.checkpoint_path().is_file() and win.act_resume_training.isEnabled()
     assert "Resume Training" in win.statusBar().currentMessage()
     win.act_resume_training.trigger()
@@ -42,3 +47,12 @@ def test_stop_then_resume_training_matches_an_uninterrupted_run(make_window, qtb
         np.testing.assert_array_equal(results.spikes[name][0], steps)
         np.testing.assert_array_equal(results.spikes[name][1], idx)
     assert not win.checkpoint_path().exists() and not win.act_resume_training.isEnabled()
+    # one progress bar per phase, in chain order, each full at the end
+    rows = win.phases_panel.texts()
+    assert list(rows) == ["Init", "Features"]
+    assert rows["Init"][0] == "6 / 6 samples" and rows["Features"][0] == "300 / 300 samples"
+    assert "samples/s" in rows["Features"][1] and "done" in rows["Features"][1]
+    if os.environ.get("SYNWEAVE_SHOTS"):
+        win.phases_dock.raise_()
+        QApplication.processEvents()
+        win.grab().save(os.path.join(os.environ["SYNWEAVE_SHOTS"], "phases_panel.png"))
