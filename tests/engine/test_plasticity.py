@@ -523,11 +523,14 @@ def test_validation_names_nodes_the_backend_cannot_simulate():
         assert [p.node for p in refused] == ["Song STDP"] and refused[0].severity == "error"
     finally:
         _REGISTRY.pop("no_plasticity")
-    song.settings.backend = "torch"  # refuses plans with plasticity: the STDP node is an error naming the way out
-    errors = [p for p in validate(song.graph, song.settings) if p.severity == "error"]
-    stdp = {n.label for n in song.graph.nodes.values() if n.type_id == "plasticity.stdp"}
-    assert stdp and {p.node for p in errors} == stdp
-    assert all("would be refused" in p.message and "numba" in p.hint for p in errors)
+    song.settings.backend = "torch"  # runs plasticity on the CPU: no error
+    assert [p for p in validate(song.graph, song.settings) if p.severity == "error"] == []
+    tripartite = Project()
+    tripartite.graph.add_node("modulator.tripartite_astrocyte", "Glia")
+    tripartite.settings.backend = "torch"  # acts through short-term plasticity, which torch refuses
+    errors = [p for p in validate(tripartite.graph, tripartite.settings) if p.severity == "error"]
+    assert [p.node for p in errors] == ["Glia"]
+    assert "would be refused" in errors[0].message and "numba" in errors[0].hint
 
 
 def test_stdp_and_normalisation_compose_in_the_documented_order():
