@@ -208,7 +208,8 @@ def _population(ctx: _Context, node) -> PopulationPlan:
     initial = {}
     scheme = None
     if model == "izhikevich":
-        a, b, c, d = node.abcd()
+        r = izhikevich_r(ctx.seed, node) if node.is_heterogeneous() else None
+        a, b, c, d = node.abcd(r)
         params = dict(a=a, b=b, c=c, d=d, I_e=node.I_e)
         receptors = [ReceptorPlan("exc", "delta"), ReceptorPlan("inh", "delta")]
         scheme = "split2003" if node.scheme == "split_2003" else "euler"
@@ -230,6 +231,12 @@ def _population(ctx: _Context, node) -> PopulationPlan:
     _positions(ctx, node)
     return PopulationPlan(node.id, model, n, params=params, initial_state=initial, receptors=receptors,
                           scheme=scheme)
+
+
+def izhikevich_r(project_seed: int, node) -> np.ndarray:
+    """The per-neuron r ~ U[0, 1) of an r-dependent Izhikevich preset; drawn from an integer seed
+    so that the NEST script exporter can draw the same values."""
+    return np.random.default_rng(node_seed(project_seed, node, "izhikevich_r")).random(node.size())
 
 
 def _positions(ctx: _Context, node) -> np.ndarray | None:

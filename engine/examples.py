@@ -84,19 +84,23 @@ def song_stdp() -> Project:
     return project
 
 
-def izhikevich_network() -> Project:
-    """Izhikevich (2003) network: 800 regular-spiking and 200 fast-spiking neurons, random
-    all-to-all weights, thalamic noise; shows alpha-band rhythms."""
-    project = _project("Izhikevich 2003 network", "800 RS + 200 FS Izhikevich neurons, all-to-all, "
-                       "1-ms split-step scheme.", dt=1.0, duration=1000.0, seed=2003)
+def izhikevich_network(duration: float = 1000.0) -> Project:
+    """Izhikevich (2003) network (MODELS.md §9.1): 800 excitatory and 200 inhibitory neurons with
+    r-dependent parameters (RS to CH, FS to LTS), random all-to-all weights S = 0.5 U (exc) and
+    -U (inh), thalamic noise 5 N(0,1) / 2 N(0,1); shows alpha-band rhythms at about 8 Hz.
+
+    float64: the 2003 split scheme is chaotic under rounding (see the Izhikevich node's doc)."""
+    project = _project("Izhikevich 2003 network", "800 excitatory + 200 inhibitory Izhikevich neurons "
+                       "with r-dependent parameters, all-to-all, 1-ms split-step scheme (Izhikevich 2003).",
+                       dt=1.0, duration=duration, seed=2003, dtype="float64")
     g = project.graph
-    exc = g.add_node("neuron.izhikevich", "Excitatory (RS)", (0, 0), n=800, preset="RS")
-    inh = g.add_node("neuron.izhikevich", "Inhibitory (FS)", (0, 360), n=200, preset="FS")
-    for pre, w, receptor, y in ((exc, 0.25, "excitatory", -120), (inh, 0.5, "inhibitory", 300)):
+    exc = g.add_node("neuron.izhikevich", "Excitatory (RS-CH)", (0, 0), n=800, preset="exc_2003")
+    inh = g.add_node("neuron.izhikevich", "Inhibitory (FS-LTS)", (0, 360), n=200, preset="inh_2003")
+    for pre, w_high, receptor, y in ((exc, 0.5, "excitatory", -120), (inh, 1.0, "inhibitory", 300)):
         for post, suffix, dy in ((exc, "E", 0), (inh, "I", 180)):
             prj = g.add_node("synapse.projection", f"{pre.label[:3]}→{suffix}", (300, y + dy),
                              connectivity="all_to_all", weight_init="uniform", weight_low=0.0,
-                             weight_high=2 * w, delay=1.0, receptor=receptor)
+                             weight_high=w_high, delay=1.0, receptor=receptor)
             g.connect(pre.id, "spikes", prj.id, "pre")
             g.connect(prj.id, "post", post.id, "input")
     for pop, amp, y in ((exc, 5.0, -200), (inh, 2.0, 520)):
@@ -105,6 +109,8 @@ def izhikevich_network() -> Project:
         g.connect(noise.id, "current", pop.id, "input")
     raster = g.add_node("monitor.spikes", "Raster", (620, 100))
     g.connect(exc.id, "spikes", raster.id, "source")
+    rate = g.add_node("monitor.rate", "Population rate", (620, 260))
+    g.connect(exc.id, "spikes", rate.id, "source")
     return project
 
 
@@ -122,7 +128,8 @@ def reward_conditioning(duration: float = 24_000.0, period: float = 4000.0) -> P
     import numpy as np
 
     project = _project("Reward-modulated STDP", "R-STDP (Izhikevich 2007): dopamine 300 ms after cue A, "
-                       "never after cue B; A's synapses and responses grow.", dt=1.0, duration=duration, seed=2007)
+                       "never after cue B; A's synapses and responses grow.", dt=1.0, duration=duration, seed=2007,
+                       dtype="float64")
     g = project.graph
     rng = np.random.default_rng(7)
     times, idx = [], []
