@@ -15,10 +15,10 @@ from engine.runner import Simulation, SimulationResults
 from engine.validate import validate
 
 
-def tripartite_graph(I_bias=0.8, every=1):
+def tripartite_graph(I_bias=0.8, every=1, graph=None):
     """An ex3 astrocyte covering one synapse that never fires: its calcium runs on IP3 alone
-    (TRI-1 conditions, I(0) = 0), one release event near 2.3 s."""
-    g = ModelGraph()
+    (TRI-1 conditions, I(0) = 0), one release event near 2.3 s. Built into ``graph`` when given."""
+    g = ModelGraph() if graph is None else graph
     src = g.add_node("input.spike_train", "Pre", (0, 0), n=1)
     pop = g.add_node("neuron.lif", "Post", (400, 0), n=1)
     prj = g.add_node("synapse.projection", "Syn", (200, 0), connectivity="all_to_all", weight=1.0,
