@@ -42,6 +42,7 @@ def import_worker_modules(backend: str = "numba") -> None:
     import engine.backends.numba_backend  # noqa: F401  (numba itself)
     import engine.compiler  # noqa: F401
     import engine.runner  # noqa: F401
+    import engine.training  # noqa: F401
     import engine.branching_kernel  # noqa: F401  (readouts and branching monitors, after the run)
     import scipy.sparse  # noqa: F401
     import sklearn.datasets  # noqa: F401
@@ -234,9 +235,15 @@ class RunController(QObject):
         results = None
         try:
             from engine.runner import Simulation
+            from engine.training import Protocol, has_phases
 
-            sim = Simulation(source, backend=backend, settings=settings, seed=seed, dtype=dtype,
-                             on_progress=self._on_progress, **options)
+            if hasattr(source, "graph") and has_phases(source.graph):
+                # training phases: sample-by-sample presentation, one progress report per phase
+                sim = Protocol(source, backend=backend, settings=settings, seed=seed, dtype=dtype,
+                               on_progress=self._on_progress, **options)
+            else:
+                sim = Simulation(source, backend=backend, settings=settings, seed=seed, dtype=dtype,
+                                 on_progress=self._on_progress, **options)
             self.sim = sim
             if self._pause.is_set():
                 sim.pause()
@@ -335,7 +342,7 @@ class RunController(QObject):
             # an estimate of time left means nothing while nothing runs
             if prog.eta_s is not None and prog.fraction < 1 and not paused:
                 text += f" — {prog.eta_s:.0f} s left" if prog.eta_s >= 1 else " — <1 s left"
-        elif prog.message:
+        if prog.message:
             text += f" — {prog.message}"
         return text
 

@@ -8,6 +8,7 @@ prints without a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 import time
@@ -16,6 +17,7 @@ import numpy as np
 
 from engine.errors import ParameterError
 from engine.readouts import is_internal_recording
+from engine.training import has_phases
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|min)?\s*$")
 _UNIT_MS = {None: 1.0, "ms": 1.0, "s": 1000.0, "min": 60_000.0}
@@ -44,6 +46,10 @@ class ProgressBar:
 
     def __call__(self, progress) -> None:
         now = time.monotonic()
+        if progress.phase_index >= 0:  # a training phase: one bar per phase, counted in samples
+            progress = dataclasses.replace(
+                progress, phase=f"phase {progress.phase_index + 1} {progress.phase_name!r}",
+                fraction=progress.sample / max(progress.n_samples, 1))
         phase_changed = progress.phase != self._last_phase
         if not phase_changed and progress.fraction < 1.0 and now - self._last_draw < 0.1:
             return  # at most 10 redraws per second
@@ -55,6 +61,8 @@ class ProgressBar:
         bar = "#" * filled + "." * (self.width - filled)
         eta = f" ETA {progress.eta_s:5.1f} s" if progress.eta_s is not None and progress.fraction < 1 else ""
         line = f"{progress.phase:<8} [{bar}] {100 * progress.fraction:5.1f}%{eta}"
+        if progress.phase_index >= 0:
+            line += f" {progress.sample}/{progress.n_samples} samples, {progress.samples_per_s:.0f}/s"
         if self.tty:
             self.stream.write("\r" + line)
         elif phase_changed or progress.fraction >= 1.0:
@@ -95,11 +103,23 @@ def handler(args) -> int:
     preflight(project)
     bar = None if args.quiet else ProgressBar(sys.stderr)
     t0 = time.perf_counter()
+    phased = has_phases(project.graph)
+    if not phased and (args.checkpoint or args.resume):
+        raise ParameterError("checkpoint", "--checkpoint and --resume apply to projects with training phases; "
+                                           "this project has none (add a Training phase node)")
     try:
-        sim = Simulation(project, backend=backend, settings=settings, on_progress=bar, **options)
-        for warning in sim.plan.metadata.get("warnings", []):
-            print(f"synweave: {warning}", file=sys.stderr)
-        results = sim.run(duration)
+        if phased:
+            if args.duration:
+                raise ParameterError("duration", "--duration does not apply: this project's training phases set "
+                                                 "how long it runs (samples x presentation per phase)")
+            sim = protocol_for(project, args, backend, settings, bar)
+            results = run_protocol(sim)
+            duration = results.n_steps * results.dt
+        else:
+            sim = Simulation(project, backend=backend, settings=settings, on_progress=bar, **options)
+            for warning in sim.plan.metadata.get("warnings", []):
+                print(f"synweave: {warning}", file=sys.stderr)
+            results = sim.run(duration)
     finally:
         if bar is not None:
             bar.close()
@@ -110,6 +130,13 @@ def handler(args) -> int:
     saved = f", results in {args.out}" if args.out else ""
     print(f"{project.name}: {duration:g} ms simulated, {n_spikes} spikes recorded, mean rate {rate:.2f} Hz, "
           f"wall {wall:.2f} s (run {results.wall_time_s:.2f} s){saved}")
+    if phased:
+        for line in phase_summary(sim):
+            print(line)
+        if results.stopped:
+            print(f"stopped; checkpoint {sim.checkpoint} — continue with: python main.py run {args.file} --resume"
+                  + (f" --checkpoint {sim.checkpoint}" if args.checkpoint else ""))
+            return 130
     for line in weight_summary(results, sim.plan):
         print(line)
     for line in analysis_summary(results, sim.plan):
@@ -122,6 +149,43 @@ def handler(args) -> int:
         written = save_learned_weights(project, sim, args.save_weights)
         print(f"learned weights of {len(written)} projection(s) written; project copy {args.save_weights}")
     return 0
+
+
+def protocol_for(project, args, backend: str, settings: dict, bar):
+    """The :class:`engine.training.Protocol` of a project with training phases; checkpoints go to
+    ``--checkpoint`` or ``<project stem>.checkpoint.npz`` in the working folder."""
+    from pathlib import Path
+
+    from engine.training import Protocol
+
+    settings = {k: v for k, v in settings.items() if k not in ("duration", "backend")}
+    checkpoint = Path(args.checkpoint) if args.checkpoint else Path(f"{Path(args.file).stem}.checkpoint.npz")
+    return Protocol(project, backend=backend, settings=settings, on_progress=bar, checkpoint=checkpoint,
+                    resume=args.resume)
+
+
+def run_protocol(protocol):
+    """Run the phases; Ctrl+C stops after the current chunk and writes a checkpoint."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return protocol.run()
+    previous = signal.signal(signal.SIGINT, lambda *_: protocol.stop())
+    try:
+        return protocol.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def phase_summary(protocol) -> list[str]:
+    """One line per finished phase: samples, time per sample, throughput and wall time."""
+    lines = []
+    for i, r in enumerate(protocol.reports):
+        per_sample = r.steps / max(r.samples, 1) * protocol.project.settings.dt
+        lines.append(f"phase {i + 1} {r.name!r}: {r.samples} samples x {per_sample:g} ms, "
+                     f"{r.samples_per_s:.0f} samples/s, wall {r.wall_s:.1f} s")
+    return lines
 
 
 def weight_summary(results, plan) -> list[str]:
@@ -233,5 +297,9 @@ def register(subparsers) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), help="state precision (default: the project's)")
     p.add_argument("--save-weights", metavar="OUT.swproj",
                    help="write a copy of the project whose plastic projections start from the learned weights")
+    p.add_argument("--checkpoint", metavar="FILE.npz",
+                   help="training phases: where checkpoints go (default: <project>.checkpoint.npz here)")
+    p.add_argument("--resume", action="store_true",
+                   help="training phases: continue from the checkpoint of a stopped or crashed run")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=handler)

@@ -774,3 +774,9 @@ def _build_branching_monitor(ctx: _Context, node, plan: SimulationPlan) -> None:
     from engine.readouts import plan_branching
 
     plan_branching(ctx.graph, node, plan, ctx.steps)
+
+
+@builds("training.phase", phase=PHASE_MONITORS)
+def _build_training_phase(ctx: _Context, node, plan: SimulationPlan) -> None:
+    """Phases shape how a run is driven (engine.training.Protocol builds each phase's graph
+    without them), not what is simulated: nothing to add to a plan."""

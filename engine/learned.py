@@ -29,9 +29,10 @@ def save_learned_weights(project, sim, out_path) -> list[Path]:
         raise ParameterError("save_weights", f"{str(out_path)!r}: give the project copy a .swproj name")
     copy = Project.loads(project.dumps(), path=project.path)
     plan, dt = sim.plan, sim.plan.dt
+    learned = sim.final_weights()  # projection name -> weights, for every projection that learned
     by_node: dict[str, list] = {}
     for proj in plan.projections:
-        if proj.plastic:
+        if proj.name in learned:
             by_node.setdefault(proj.name.split("->")[0], []).append(proj)
     written = []
     for node_id, projs in by_node.items():
@@ -40,7 +41,7 @@ def save_learned_weights(project, sim, out_path) -> list[Path]:
             raise ParameterError("save_weights", f"projection {node.label!r} targets {len(projs)} populations; "
                                  "learned weights can only be written for a single target", node=node.label)
         proj = projs[0]
-        weights = np.asarray(sim.backend.projection_weights(proj.name), np.float64)
+        weights = np.asarray(learned[proj.name], np.float64)
         target = out_path.with_name(f"{out_path.stem}_{node_id}_weights.npz")
         _atomic_npz(target, pre=proj.pre_indices().astype(np.int64), post=proj.indices.astype(np.int64),
                     weight=weights, delay=proj.delays.astype(np.float64) * dt)

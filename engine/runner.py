@@ -60,6 +60,12 @@ class Progress:
     n_steps: int = 0
     wall_s: float = 0.0
     message: str = ""
+    #: training protocols (engine.training): the phase, its sample count and throughput
+    phase_index: int = -1
+    phase_name: str = ""
+    sample: int = 0
+    n_samples: int = 0
+    samples_per_s: float = 0.0
 
 
 def library_versions() -> dict:
@@ -103,10 +109,11 @@ class SimulationResults:
 
     dt: float
     n_steps: int = 0
-    spikes: dict = field(default_factory=dict)
-    states: dict = field(default_factory=dict)
-    rates: dict = field(default_factory=dict)
-    weights: dict = field(default_factory=dict)
+    _spikes: dict = field(default_factory=dict, repr=False)
+    _states: dict = field(default_factory=dict, repr=False)
+    _rates: dict = field(default_factory=dict, repr=False)
+    _weights: dict = field(default_factory=dict, repr=False)
+    _pending: list = field(default_factory=list, repr=False)
     weight_synapses: dict = field(default_factory=dict)
     readouts: dict = field(default_factory=dict)
     branching: dict = field(default_factory=dict)
@@ -141,31 +148,65 @@ class SimulationResults:
         return self.n_spikes / (n * duration_s) if n and duration_s else 0.0
 
     # -- accumulation --------------------------------------------------------------------------
+    # Chunks are kept as they come and concatenated when the data is read: appending one chunk per
+    # sample to ever longer arrays would copy the whole record each time (quadratic).
     def _append(self, chunk: ChunkResult) -> None:
         self.n_steps += chunk.n_steps
+        self._pending.append(chunk)
+
+    def _consolidate(self) -> None:
+        if not self._pending:
+            return
+        chunks, self._pending = self._pending, []
+        chunk = ChunkResult.concatenate(chunks)
+        spikes, rates, weights, states = self._spikes, self._rates, self._weights, self._states
         for name, (s, i) in chunk.spikes.items():
-            if name in self.spikes:
-                s0, i0 = self.spikes[name]
+            if name in spikes:
+                s0, i0 = spikes[name]
                 s, i = np.concatenate([s0, s]), np.concatenate([i0, i])
-            self.spikes[name] = (s, i)
+            spikes[name] = (s, i)
         for name, counts in chunk.rates.items():
-            self.rates[name] = np.concatenate([self.rates[name], counts]) if name in self.rates else counts
+            rates[name] = np.concatenate([rates[name], counts]) if name in rates else counts
         for name, (steps, values) in chunk.weights.items():
-            if name in self.weights:
-                s0, v0 = self.weights[name]
+            if name in weights:
+                s0, v0 = weights[name]
                 steps, values = np.concatenate([s0, steps]), np.concatenate([v0, values])
-            self.weights[name] = (steps, values)
+            weights[name] = (steps, values)
         for name, variables in chunk.states.items():
-            store = self.states.setdefault(name, {})
+            store = states.setdefault(name, {})
             for var, (steps, values) in variables.items():
                 if var in store:
                     s0, v0 = store[var]
                     steps, values = np.concatenate([s0, steps]), np.concatenate([v0, values])
                 store[var] = (steps, values)
 
+    @property
+    def spikes(self) -> dict:
+        self._consolidate()
+        return self._spikes
+
+    @property
+    def states(self) -> dict:
+        self._consolidate()
+        return self._states
+
+    @property
+    def rates(self) -> dict:
+        self._consolidate()
+        return self._rates
+
+    @property
+    def weights(self) -> dict:
+        self._consolidate()
+        return self._weights
+
     # -- files ---------------------------------------------------------------------------------
     def save(self, path) -> None:
         """Write all recorded data, the settings and library versions to an ``.npz`` (no pickle)."""
+        np.savez_compressed(path, **self.to_arrays())
+
+    def to_arrays(self) -> dict:
+        """Name -> array of everything recorded (the ``.npz`` layout of :meth:`save`)."""
         arrays = {
             "dt": np.array(self.dt), "n_steps": np.array(self.n_steps, np.int64),
             "settings": np.array(json.dumps(self.settings, default=str)),
@@ -192,35 +233,44 @@ class SimulationResults:
                 for key, value in values.items():
                     arrays[f"{group}/{name}/{key}"] = np.asarray(value)
         arrays["analysis_problems"] = np.array(json.dumps(self.analysis_problems))
-        np.savez_compressed(path, **arrays)
+        arrays["stopped"] = np.array(self.stopped)
+        return arrays
 
     @classmethod
     def load(cls, path) -> "SimulationResults":
         with np.load(path, allow_pickle=False) as data:
-            res = cls(dt=float(data["dt"]), n_steps=int(data["n_steps"]),
-                      settings=json.loads(str(data["settings"])), versions=json.loads(str(data["versions"])),
-                      sizes=json.loads(str(data["sizes"])), wall_time_s=float(data["wall_time_s"]))
-            for key in data.files:
-                parts = key.split("/")
-                if parts[0] == "spikes" and parts[-1] == "steps":
-                    name = "/".join(parts[1:-1])
-                    res.spikes[name] = (data[key], data[f"spikes/{name}/indices"])
-                elif parts[0] == "rates":
-                    res.rates["/".join(parts[1:])] = data[key]
-                elif parts[0] == "states" and parts[-1] == "steps":
-                    name, var = "/".join(parts[1:-2]), parts[-2]
-                    res.states.setdefault(name, {})[var] = (data[key], data[f"states/{name}/{var}/values"])
-                elif parts[0] == "weights" and parts[-1] == "steps":
-                    name = "/".join(parts[1:-1])
-                    res.weights[name] = (data[key], data[f"weights/{name}/values"])
-                    if f"weights/{name}/pre" in data.files:
-                        res.weight_synapses[name] = (data[f"weights/{name}/pre"], data[f"weights/{name}/post"])
-                elif parts[0] in ("readouts", "branching") and len(parts) >= 3:
-                    value = data[key]
-                    value = value.item() if value.ndim == 0 else value
-                    getattr(res, parts[0]).setdefault("/".join(parts[1:-1]), {})[parts[-1]] = value
-            if "analysis_problems" in data.files:
-                res.analysis_problems = json.loads(str(data["analysis_problems"]))
+            return cls.from_arrays(data)
+
+    @classmethod
+    def from_arrays(cls, data) -> "SimulationResults":
+        """Inverse of :meth:`to_arrays` (``data``: a mapping or an open ``.npz``)."""
+        res = cls(dt=float(data["dt"]), n_steps=int(data["n_steps"]),
+                  settings=json.loads(str(data["settings"])), versions=json.loads(str(data["versions"])),
+                  sizes=json.loads(str(data["sizes"])), wall_time_s=float(data["wall_time_s"]))
+        files = list(data.files) if hasattr(data, "files") else list(data)
+        for key in files:
+            parts = key.split("/")
+            if parts[0] == "spikes" and parts[-1] == "steps":
+                name = "/".join(parts[1:-1])
+                res.spikes[name] = (data[key], data[f"spikes/{name}/indices"])
+            elif parts[0] == "rates":
+                res.rates["/".join(parts[1:])] = data[key]
+            elif parts[0] == "states" and parts[-1] == "steps":
+                name, var = "/".join(parts[1:-2]), parts[-2]
+                res.states.setdefault(name, {})[var] = (data[key], data[f"states/{name}/{var}/values"])
+            elif parts[0] == "weights" and parts[-1] == "steps":
+                name = "/".join(parts[1:-1])
+                res.weights[name] = (data[key], data[f"weights/{name}/values"])
+                if f"weights/{name}/pre" in files:
+                    res.weight_synapses[name] = (data[f"weights/{name}/pre"], data[f"weights/{name}/post"])
+            elif parts[0] in ("readouts", "branching") and len(parts) >= 3:
+                value = data[key]
+                value = value.item() if value.ndim == 0 else value
+                getattr(res, parts[0]).setdefault("/".join(parts[1:-1]), {})[parts[-1]] = value
+        if "analysis_problems" in files:
+            res.analysis_problems = json.loads(str(data["analysis_problems"]))
+        if "stopped" in files:
+            res.stopped = bool(data["stopped"])
         return res
 
 

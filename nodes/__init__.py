@@ -6,7 +6,7 @@ stable id, :func:`all_node_types` for the palette order, and :func:`create` to m
 
 from nodes.base import (Category, NodeType, Port, PortKind, all_node_types, node_type,  # noqa: F401
                         register)
-from nodes import inputs, neurons, synapses, plasticity, modulators, readouts, monitors  # noqa: F401,E402
+from nodes import inputs, neurons, synapses, plasticity, modulators, readouts, monitors, training  # noqa: F401,E402
 
 
 def create(type_id: str, node_id: str = "", label: str = "", position=(0.0, 0.0), **values) -> NodeType:

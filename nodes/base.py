@@ -34,6 +34,7 @@ class PortKind(str, Enum):
     LABELS = "labels"          # class labels of a data set, for readouts
     STATE = "state"            # access to a population's state variables (monitors)
     WEIGHTS = "weights"        # access to a projection's weights (monitors)
+    PHASE = "phase"            # the order of training phases
 
     @property
     def colour(self) -> str:
@@ -49,6 +50,7 @@ PORT_COLOURS = {
     PortKind.LABELS: "#bdbdbd",
     PortKind.STATE: "#26a69a",
     PortKind.WEIGHTS: "#ff8a65",
+    PortKind.PHASE: "#eceff1",
 }
 
 
@@ -104,6 +106,7 @@ class Category(str, Enum):
     MODULATOR = "Modulators"
     READOUT = "Readouts"
     MONITOR = "Monitors"
+    TRAINING = "Training"
 
     @property
     def colour(self) -> str:
@@ -118,6 +121,7 @@ CATEGORY_COLOURS = {
     Category.MODULATOR: "#00a878",
     Category.READOUT: "#5c6b73",
     Category.MONITOR: "#2e86ab",
+    Category.TRAINING: "#6d4c41",
 }
 
 

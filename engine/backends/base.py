@@ -45,6 +45,26 @@ class ChunkResult:
     def n_spikes(self) -> int:
         return sum(int(s.size) for s, _ in self.spikes.values())
 
+    @classmethod
+    def concatenate(cls, chunks: list) -> "ChunkResult":
+        """Consecutive chunks of one run as one chunk."""
+        if len(chunks) == 1:
+            return chunks[0]
+        out = cls(chunks[0].start_step, chunks[-1].stop_step, chunks[0].dt)
+
+        def cat(pairs):
+            return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+        for name in chunks[0].spikes:
+            out.spikes[name] = cat([c.spikes[name] for c in chunks])
+        for name in chunks[0].rates:
+            out.rates[name] = np.concatenate([c.rates[name] for c in chunks])
+        for name in chunks[0].states:
+            out.states[name] = {var: cat([c.states[name][var] for c in chunks]) for var in chunks[0].states[name]}
+        for name in dict.fromkeys(n for c in chunks for n in c.weights):
+            out.weights[name] = cat([c.weights[name] for c in chunks if name in c.weights])
+        return out
+
 
 class Backend(ABC):
     """A plan turned into runnable state.
@@ -98,6 +118,19 @@ class Backend(ABC):
     def projection_weights(self, name: str) -> np.ndarray:
         """Current weights of projection ``name`` in its CSR order (may be a live view)."""
         raise NotImplementedError(f"the {self.name} backend cannot read weights")
+
+    #: whether :mod:`engine.training` can present samples one by one on this backend
+    #: (:meth:`reset_sample_state`, :meth:`set_learning_rate_scale`, :meth:`set_projection_weights`)
+    supports_training_phases = False
+
+    def reset_sample_state(self, initial: dict) -> None:
+        raise NotImplementedError(f"the {self.name} backend cannot reset the network between samples")
+
+    def set_learning_rate_scale(self, scale: float, amplitudes: bool = True) -> None:
+        raise NotImplementedError(f"the {self.name} backend cannot schedule learning rates")
+
+    def set_projection_weights(self, name: str, weights) -> None:
+        raise NotImplementedError(f"the {self.name} backend cannot set weights")
 
     @abstractmethod
     def state_arrays(self) -> dict:

@@ -873,6 +873,53 @@ class NumbaBackend(Backend):
             "tripartite_acc": self.plast.tri_acc, "post_trace_history": self.rules.yhist,
         }
 
+    # ------------------------------------------------------------------------------------------
+    # sample-by-sample presentation (engine.training)
+    # ------------------------------------------------------------------------------------------
+    #: state put back before each sample: neurons (the adaptive threshold theta excepted: it is the
+    #: homeostatic memory of Diehl & Cook / Hao), inputs in flight, short-term plasticity,
+    #: eligibility, astrocytes and the rules' (decaying) learning rates. Kept: weights, random
+    #: streams, input positions, STDP traces and their histories (as in the NALSM reference).
+    supports_training_phases = True
+    SAMPLE_STATE = ("lif_chan", "lif_ref", "coba_chan", "coba_ref", "izh_state", "izh_chan", "ring", "stp_u",
+                    "stp_x", "stp_last", "eligibility", "astrocyte_A", "astrocyte_w", "astrocyte_b",
+                    "rule_params", "tripartite_state", "tripartite_armed", "tripartite_acc")
+
+    def reset_sample_state(self, initial: dict) -> None:
+        """Put the per-sample state back to ``initial`` (a :meth:`state_arrays` taken after build)."""
+        live = self._dynamic()
+        for key in self.SAMPLE_STATE:
+            np.copyto(live[key], initial[key])
+        lif, coba = self.lif[0], self.coba[0]
+        for rows, source in ((lif, initial["lif_state"]), (coba, initial["coba_state"])):
+            keep_theta = rows[1].copy() if rows.shape[0] > 1 else None  # row 1 is theta in both models
+            np.copyto(rows, source)
+            if keep_theta is not None:
+                rows[1] = keep_theta
+
+    def set_learning_rate_scale(self, scale: float, amplitudes: bool = True) -> None:
+        """Scale every rule's learning rates by ``scale`` relative to their built values.
+
+        ``amplitudes=False`` only rescales the astrocyte-driven depression (a static table), for a
+        run resumed in the middle of a sample whose rule parameters come from the state file.
+        """
+        if not hasattr(self, "_base_rates"):
+            self._base_rates = (self.rules.r_prm.copy(), self.rules.r_astro_scale.copy())
+        base_prm, base_astro = self._base_rates
+        if amplitudes:
+            for r, kind in enumerate(self.rules.r_kind):
+                cols = list(pk.LEARNING_RATE_COLUMNS[int(kind)])
+                self.rules.r_prm[r, cols] = base_prm[r, cols] * scale
+        self.rules.r_astro_scale[:] = base_astro * scale
+
+    def set_projection_weights(self, name: str, weights) -> None:
+        """Overwrite the weights of a plastic projection (CSR order)."""
+        target = self.projection_weights(name)
+        weights = np.asarray(weights)
+        if weights.shape != target.shape:
+            raise SimulationError(f"projection {name!r} has {target.size} synapses; got {weights.size} weights")
+        np.copyto(target, weights.astype(target.dtype, copy=False))
+
     def _fingerprint(self) -> str:
         return json.dumps({
             "dt": self.dt, "dtype": str(self.dtype), "entities": self.entity_names,

@@ -43,6 +43,10 @@ R_PARAMS = 16
 C_LO, C_HI = 0, 1
 C_LOG_X0, C_LOG_X1, C_LOG_Y0, C_LOG_Y1 = 12, 13, 14, 15
 
+#: ``r_prm`` columns that hold a rule's learning rates (scaled by training phases' schedules)
+LEARNING_RATE_COLUMNS = {K_STDP_ADD: (2, 3), K_STDP_MULT: (2, 3), K_TRIPLET: (2, 3, 4, 5), K_SYMMETRIC: (2, 3),
+                         K_RSTDP: (2, 3), K_OJA: (2,), K_BCM: (2,), K_SCALE_ACTIVITY: (2,), K_SCALE_NORMALIZE: ()}
+
 _INLINE = dict(cache=True, nogil=True, inline="always")
 
 

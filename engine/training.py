@@ -1,0 +1,512 @@
+"""Training protocols: phases that present a data set sample by sample (no Qt).
+
+A project whose graph holds ``training.phase`` nodes is run as a :class:`Protocol` instead of one
+plain simulation. The phases form a chain (``next`` -> ``previous``); each runs on its own build
+of the graph (:func:`phase_project`):
+
+* the data-set encoder presents ``samples`` samples for ``presentation`` ms each;
+* with ``plasticity`` off, the rules, the NALSM astrocytes that drive them and reward sources
+  that only feed them are left out, so the phase runs the static (fast) kernels;
+* ``overrides`` set parameters for the phase only (``Astrocyte.decay = 0.99``).
+
+The plastic weights one phase ends with are the initial weights of the next (the same projection
+by name, the same connectivity by construction: connectivity depends only on seeds). Within a
+phase, before each sample, ``reset`` puts back the per-sample state
+(:attr:`engine.backends.numba_backend.NumbaBackend.SAMPLE_STATE`) and with
+``state_and_weights`` the weights the phase started with (NALSM phase 2: every sample starts
+from the weights of phase 1). The rules' learning rates follow a linear per-sample schedule.
+
+The timeline is continuous: phase ``p`` occupies global steps ``[offset_p, offset_p + n_p)``, so
+rasters and results read as one run. Readouts and branching monitors are trained and scored on the
+samples of each phase marked ``analyse`` (the last phase when none is).
+
+Checkpoints are single ``.npz`` files written atomically (temporary file + rename) every
+``checkpoint_every`` samples, at the end of every phase and when a run is stopped. They hold the
+backend's dynamic state, the phase's starting weights and everything recorded so far; resuming
+from one gives results identical to an uninterrupted run (the kernels are deterministic and
+chunking never changes a result).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from engine.backends.base import ChunkResult
+from engine.errors import SimulationError
+from nodes.base import Category
+from nodes.training import parse_overrides
+
+PHASE_TYPE = "training.phase"
+CHECKPOINT_VERSION = 1
+#: nodes that only exist to drive plasticity (left out of a phase with plasticity off)
+PLASTICITY_DRIVERS = ("modulator.nalsm_astrocyte", "modulator.reward")
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """One phase as read from its node (see :class:`nodes.training.TrainingPhase`)."""
+
+    node_id: str
+    name: str
+    samples: int
+    presentation: float
+    plasticity: bool
+    reset: str
+    learning_rate: float
+    learning_rate_end: float
+    overrides: str
+    analyse: bool
+    checkpoint_every: int
+
+    def learning_rate_at(self, sample: int, n_samples: int) -> float:
+        """The linear schedule's scale at ``sample`` (0-based) of ``n_samples``."""
+        if n_samples <= 1:
+            return self.learning_rate
+        return self.learning_rate + (self.learning_rate_end - self.learning_rate) * sample / (n_samples - 1)
+
+    @property
+    def scheduled(self) -> bool:
+        return self.plasticity and (self.learning_rate != 1.0 or self.learning_rate_end != 1.0)
+
+
+def has_phases(graph) -> bool:
+    return any(n.type_id == PHASE_TYPE for n in graph.nodes.values())
+
+
+def phase_specs(graph) -> list[PhaseSpec]:
+    """The phases of a (validated) graph in chain order; the last is analysed when none is."""
+    phases = {n.id: n for n in graph.nodes.values() if n.type_id == PHASE_TYPE}
+    if not phases:
+        return []
+    roots = [n for n in phases.values() if not graph.upstream(n.id, "previous")]
+    if len(roots) != 1:
+        raise SimulationError("the training phases must form one chain; run 'validate' for details")
+    chain, node = [], roots[0]
+    while node is not None and node.id not in {n.id for n in chain}:
+        chain.append(node)
+        nxt = graph.downstream(node.id, "next")
+        node = nxt[0][0] if len(nxt) == 1 else None
+    specs = [PhaseSpec(n.id, n.label, int(n.samples), float(n.presentation), bool(n.plasticity), n.reset,
+                       float(n.learning_rate), float(n.learning_rate_end), n.overrides, bool(n.analyse),
+                       int(n.checkpoint_every)) for n in chain]
+    if not any(s.analyse for s in specs):
+        specs[-1] = dataclasses.replace(specs[-1], analyse=True)
+    return specs
+
+
+def dataset_node(graph):
+    found = [n for n in graph.nodes.values() if n.type_id == "input.dataset"]
+    if len(found) != 1:
+        raise SimulationError(f"training phases need exactly one Dataset encoder; the graph has {len(found)}")
+    return found[0]
+
+
+def phase_project(project, spec: PhaseSpec):
+    """An independent copy of ``project`` as ``spec`` runs it (see the module docs)."""
+    copy = project.snapshot()
+    graph = copy.graph
+    for node, param, value in parse_overrides(spec.overrides, graph):
+        node.set(param, value)
+    encoder = dataset_node(graph)
+    if spec.samples:
+        encoder.set("n_samples", spec.samples)
+    if spec.presentation:
+        encoder.set("presentation", spec.presentation)
+    drop = [n.id for n in graph.nodes.values() if n.type_id == PHASE_TYPE]
+    if not spec.plasticity:
+        drop += [n.id for n in graph.nodes.values()
+                 if n.category == Category.PLASTICITY or n.type_id in PLASTICITY_DRIVERS]
+    for node_id in drop:
+        graph.remove_node(node_id)
+    return copy
+
+
+def phase_samples(project, spec: PhaseSpec) -> tuple[int, float]:
+    """(samples, ms per sample) of a phase, before compiling it."""
+    from engine import encoders
+
+    encoder = dataset_node(project.graph)
+    n = spec.samples or int(encoder.n_samples)
+    if not n:
+        if encoder.dataset == "sklearn_digits":
+            data = encoders.load_digits()
+        else:
+            data = encoders.load_npz_dataset(project.resolve_path(encoder.file))
+        if encoder.split != "all":
+            data = encoders.split_dataset(data, encoder.split, encoder.test_fraction, 0)
+        n = len(data.labels)
+    presentation = spec.presentation or float(encoder.presentation)
+    return n, presentation + float(encoder.rest)
+
+
+def project_digest(project) -> str:
+    """What a checkpoint must match to be resumed: the graph and the settings."""
+    doc = project.to_json()
+    text = json.dumps({"graph": doc["graph"], "settings": doc["settings"]}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# chunks on the protocol's timeline
+# ---------------------------------------------------------------------------------------------
+
+
+def shift_chunk(chunk: ChunkResult, offset: int) -> ChunkResult:
+    """``chunk`` with every step moved by ``offset`` (phase-local -> protocol timeline)."""
+    out = ChunkResult(chunk.start_step + offset, chunk.stop_step + offset, chunk.dt, rates=dict(chunk.rates))
+    out.spikes = {k: (s.astype(np.int64) + offset, i) for k, (s, i) in chunk.spikes.items()}
+    out.states = {k: {v: (s + offset, x) for v, (s, x) in d.items()} for k, d in chunk.states.items()}
+    out.weights = {k: (s + offset, x) for k, (s, x) in chunk.weights.items()}
+    return out
+
+
+def slice_results(results, start_step: int, n_steps: int):
+    """The spikes of ``results`` in ``[start_step, start_step + n_steps)`` on a phase-local clock
+    (what :func:`engine.readouts.analyse` reads)."""
+    from engine.runner import SimulationResults
+
+    out = SimulationResults(dt=results.dt, n_steps=n_steps, settings=results.settings, sizes=results.sizes)
+    for name, (steps, idx) in results.spikes.items():
+        lo, hi = np.searchsorted(steps, [start_step, start_step + n_steps])
+        out.spikes[name] = (steps[lo:hi] - start_step, idx[lo:hi])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the protocol runner
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PhaseReport:
+    """What one finished phase did (printed by the CLI, kept in the results' settings)."""
+
+    name: str
+    samples: int
+    steps: int
+    wall_s: float
+    samples_per_s: float
+    readouts: dict = dataclasses.field(default_factory=dict)
+    branching: dict = dataclasses.field(default_factory=dict)
+    problems: list = dataclasses.field(default_factory=list)
+
+
+class Protocol:
+    """Runs the phases of a project (the :class:`engine.runner.Simulation` interface: ``run``,
+    ``pause``/``resume``/``stop``, ``results``, ``plan``, progress callbacks).
+
+    Parameters
+    ----------
+    project : engine.project.Project
+    backend : str
+        A backend with ``supports_training_phases`` (numba).
+    checkpoint : path, optional
+        Where checkpoints are written; None writes none.
+    resume : bool
+        Continue from ``checkpoint`` (which must exist and belong to this project).
+    """
+
+    def __init__(self, project, backend: str = "numba", settings: dict | None = None, seed: int | None = None,
+                 dtype: str | None = None, on_progress: Callable | None = None, checkpoint=None,
+                 resume: bool = False, **backend_options):
+        from engine.validate import require_valid
+
+        self.project = project.snapshot()
+        if settings:
+            for key, value in settings.items():
+                if key in self.project.settings.params:
+                    self.project.settings.set(key, value)
+        if seed is not None:
+            self.project.settings.set("seed", int(seed))
+        if dtype is not None:
+            self.project.settings.set("dtype", str(dtype))
+        require_valid(self.project.graph, self.project.settings)
+        self.specs = phase_specs(self.project.graph)
+        if not self.specs:
+            raise SimulationError("the project has no training phase")
+        self.backend_name = backend
+        self.backend_options = backend_options
+        self.on_progress = on_progress
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.resume_requested = bool(resume)
+        self.sizes = [phase_samples(self.project, s) for s in self.specs]
+        dt = float(self.project.settings.dt)
+        self.phase_steps = [n * max(1, int(round(ms / dt))) for n, ms in self.sizes]
+        self.offsets = np.concatenate([[0], np.cumsum(self.phase_steps)]).astype(np.int64)
+        self.total_steps = int(self.offsets[-1])
+        self.target_chunk_s = 0.1
+        self._pause = threading.Event()
+        self._stop = threading.Event()
+        self.sim = None
+        self.results = None
+        self.reports: list[PhaseReport] = []
+        self.checkpoints_written = 0
+        self.learned: dict = {}
+
+    # -- control (any thread) --------------------------------------------------------------------
+    def pause(self) -> None:
+        self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pause.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    def final_weights(self) -> dict:
+        """Projection name -> weights at the end, for every projection that was plastic in a phase."""
+        return {name: np.array(w, copy=True) for name, w in self.learned.items()}
+
+    @property
+    def plan(self):
+        return self.sim.plan if self.sim is not None else None
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, duration_ms: float | None = None, callback: Callable[[ChunkResult], None] | None = None):
+        """Run every phase (``duration_ms`` is ignored: the phases set the length)."""
+        start = self._load_checkpoint() if self.resume_requested else None
+        first_phase = start["phase"] if start else 0
+        carry = start["carry"] if start else {}
+        for p in range(first_phase, len(self.specs)):
+            carry = self._run_phase(p, carry, start if p == first_phase else None, callback)
+            if carry is None:  # stopped
+                break
+        return self.results
+
+    def _build(self, p: int, carry: dict):
+        from engine.compiler import compile_graph
+        from engine.runner import Simulation
+
+        spec = self.specs[p]
+        project = phase_project(self.project, spec)
+        n, ms = self.sizes[p]
+        plan = compile_graph(project, {"duration": n * ms})
+        for proj in plan.projections:
+            if proj.name in carry:
+                weights = np.asarray(carry[proj.name])
+                if weights.shape != proj.weights.shape:
+                    raise SimulationError(f"phase {spec.name!r}: projection {proj.name!r} has {proj.n_synapses} "
+                                          f"synapses but the previous phase ended with {weights.size}")
+                proj.weights = weights.astype(proj.weights.dtype, copy=True)
+        sim = Simulation(plan, backend=self.backend_name, on_progress=self.on_progress, **self.backend_options)
+        if not getattr(sim.backend, "supports_training_phases", False):
+            raise SimulationError(f"the {self.backend_name} backend cannot run training phases yet; "
+                                  "use the numba backend")
+        return sim
+
+    def _run_phase(self, p: int, carry: dict, start: dict | None, callback):
+        spec = self.specs[p]
+        sim = self.sim = self._build(p, carry)
+        self._carry = carry
+        plan = sim.plan
+        dataset = next(iter(plan.metadata["datasets"].values()))
+        starts = np.asarray(dataset["sample_start"], np.int64)
+        n = int(starts.size)
+        period = int(starts[1] - starts[0]) if n > 1 else int(self.phase_steps[p] // max(n, 1))
+        bounds = np.append(starts, starts[-1] + period if n else 0)
+        offset = int(self.offsets[p])
+        initial = sim.backend.state_arrays()
+        start_weights = {proj.name: np.array(sim.backend.projection_weights(proj.name), copy=True)
+                         for proj in plan.projections if proj.plastic}
+        if self.results is None:
+            self.results = sim.results
+            self.results.settings["phases"] = [dataclasses.asdict(s) for s in self.specs]
+            self.results.n_steps = 0
+        sample, within = 0, 0
+        if start is not None:
+            sample, within = start["sample"], start["within"]
+            if start["state"] is not None:  # None: the checkpoint was written between two phases
+                sim.backend.load_state_arrays(start["state"])
+                start_weights = {k: np.asarray(v) for k, v in start["start_weights"].items()}
+            self.results = start["results"]
+            if within and spec.scheduled:
+                sim.backend.set_learning_rate_scale(spec.learning_rate_at(sample, n), amplitudes=False)
+        # a phase whose samples need nothing at their boundaries runs in large chunks
+        per_sample = spec.reset != "none" or spec.scheduled
+        t_phase, done_at_start = time.perf_counter(), sample
+        last_checkpoint = sample
+        chunk_target = period
+        pending: list[ChunkResult] = []
+        t_yield = time.perf_counter()
+        while sample < n:
+            while self._pause.is_set() and not self._stop.is_set():
+                time.sleep(0.01)
+            if self._stop.is_set():
+                break
+            if within == 0:
+                if sample > 0 and spec.reset != "none":
+                    sim.backend.reset_sample_state(initial)
+                    if spec.reset == "state_and_weights":
+                        for name, w in start_weights.items():
+                            sim.backend.set_projection_weights(name, w)
+                if spec.scheduled:
+                    sim.backend.set_learning_rate_scale(spec.learning_rate_at(sample, n))
+            k = int(bounds[sample]) + within
+            limit = int(bounds[sample + 1]) if per_sample else int(bounds[n])
+            if spec.checkpoint_every and self.checkpoint is not None:  # checkpoints fall on sample starts
+                limit = min(limit, int(bounds[min(n, last_checkpoint + spec.checkpoint_every)]))
+            steps = max(1, min(limit - k, chunk_target, sim._steps_to_next_snapshot()))
+            snapshots = sim._weight_snapshots(periodic=True)
+            t0 = time.perf_counter()
+            chunk = sim.backend.run_steps(steps)
+            wall = time.perf_counter() - t0
+            if k + steps >= int(bounds[n]):
+                for name, (s, v) in sim._weight_snapshots(periodic=False).items():
+                    if name in snapshots:
+                        s, v = np.concatenate([snapshots[name][0], s]), np.concatenate([snapshots[name][1], v])
+                    snapshots[name] = (s, v)
+            chunk.weights.update(snapshots)
+            shifted = shift_chunk(chunk, offset)
+            self.results._append(shifted)
+            self.results.wall_time_s += wall
+            pending.append(shifted)
+            # where the chunk ended: sample index and steps into it
+            k_end = k + steps
+            sample = int(np.searchsorted(bounds, k_end, side="right")) - 1
+            within = k_end - int(bounds[sample]) if sample < n else 0
+            if not per_sample:
+                chunk_target = int(min(max(steps * min(self.target_chunk_s / max(wall, 1e-6), 4.0), 10), 1_000_000))
+            else:
+                chunk_target = period
+            if time.perf_counter() - t_yield >= self.target_chunk_s or sample >= n:
+                if callback is not None:
+                    callback(ChunkResult.concatenate(pending))
+                pending, t_yield = [], time.perf_counter()
+            self._report_progress(p, sample, n, within, period, t_phase, done_at_start)
+            if (spec.checkpoint_every and within == 0 and sample < n
+                    and sample - last_checkpoint >= spec.checkpoint_every):
+                self._write_checkpoint(p, sample, within, start_weights)
+                last_checkpoint = sample
+        if pending and callback is not None:
+            callback(ChunkResult.concatenate(pending))
+        if self._stop.is_set() and sample < n:
+            self.results.stopped = True
+            self._write_checkpoint(p, sample, within, start_weights)
+            return None
+        wall = time.perf_counter() - t_phase
+        report = PhaseReport(spec.name, n, int(self.phase_steps[p]), wall,
+                             (n - done_at_start) / wall if wall > 0 else 0.0)
+        if spec.analyse and (plan.metadata.get("readouts") or plan.metadata.get("branching")):
+            sim.results = slice_results(self.results, offset, int(bounds[n]))
+            chunk = sim.analyse()
+            report.readouts, report.branching = sim.results.readouts, sim.results.branching
+            report.problems = sim.results.analysis_problems
+            self.results.readouts.update(report.readouts)
+            self.results.branching.update(report.branching)
+            self.results.analysis_problems = list(report.problems)
+            if callback is not None and chunk is not None:
+                callback(shift_chunk(chunk, offset))
+        self.reports.append(report)
+        self.results.settings["phase_reports"] = [
+            dict(name=r.name, samples=r.samples, steps=r.steps, wall_s=round(r.wall_s, 3),
+                 samples_per_s=round(r.samples_per_s, 1)) for r in self.reports]
+        # weights learned in earlier phases pass through phases without plasticity unchanged
+        carry = dict(carry)
+        carry.update({name: np.array(sim.backend.projection_weights(name), copy=True) for name in start_weights})
+        self.learned = carry
+        if p + 1 < len(self.specs):
+            self._carry = carry
+            self._write_checkpoint(p + 1, 0, 0, carry, between_phases=True)
+        elif self.checkpoint is not None and self.checkpoint.exists():
+            self.checkpoint.unlink()  # finished: a stale checkpoint would only mislead a later --resume
+        return carry
+
+    def _report_progress(self, p, sample, n, within, period, t_phase, done_at_start):
+        if self.on_progress is None:
+            return
+        from engine.runner import Progress
+
+        spec = self.specs[p]
+        done_global = int(self.offsets[p]) + min(sample, n) * period + within
+        elapsed = time.perf_counter() - t_phase
+        done_here = sample + within / max(period, 1) - done_at_start
+        rate = done_here / elapsed if elapsed > 0 else 0.0
+        phase_eta = (n - sample - within / max(period, 1)) / rate if rate > 0 else None
+        message = (f"phase {p + 1}/{len(self.specs)} {spec.name!r}: sample {min(sample, n)}/{n}"
+                   + (f", {rate:.0f} samples/s" if rate else ""))
+        self.on_progress(Progress("run", done_global / max(self.total_steps, 1), phase_eta, done_global,
+                                  self.total_steps, elapsed, message, phase_index=p, phase_name=spec.name,
+                                  sample=min(sample, n), n_samples=n, samples_per_s=rate))
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def _write_checkpoint(self, phase: int, sample: int, within: int, start_weights: dict,
+                          between_phases: bool = False) -> None:
+        """Atomic: a crash while writing leaves the previous checkpoint intact. ``start_weights``:
+        the plastic weights the phase started with; ``self._carry``: every weight carried into it."""
+        if self.checkpoint is None:
+            return
+        meta = dict(version=CHECKPOINT_VERSION, digest=project_digest(self.project), phase=phase, sample=sample,
+                    within=within, backend=self.backend_name, reports=self.results.settings.get("phase_reports", []))
+        arrays = {"checkpoint": np.array(json.dumps(meta))}
+        if not between_phases:  # inside a phase: the backend's state continues it
+            for key, value in self.sim.backend.state_arrays().items():
+                arrays[f"state/{key}"] = value
+        for name, w in start_weights.items():
+            arrays[f"start_weights/{name}"] = w
+        for name, w in self._carry.items():
+            arrays[f"carry/{name}"] = w
+        for key, value in self.results.to_arrays().items():
+            arrays[f"results/{key}"] = value
+        folder = self.checkpoint.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.checkpoint.name}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.checkpoint)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.checkpoints_written += 1
+
+    def _load_checkpoint(self) -> dict:
+        from engine.runner import SimulationResults
+
+        path = self.checkpoint
+        if path is None or not path.is_file():
+            raise SimulationError(f"no checkpoint to resume from at {str(path)!r}; run without --resume")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["checkpoint"]))
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, KeyError) as exc:
+            raise SimulationError(f"checkpoint {str(path)!r} cannot be read ({exc}); delete it and run again") from None
+        if meta.get("version") != CHECKPOINT_VERSION:
+            raise SimulationError(f"checkpoint {str(path)!r} has version {meta.get('version')!r}, "
+                                  f"expected {CHECKPOINT_VERSION}; delete it and run again")
+        if meta.get("digest") != project_digest(self.project):
+            raise SimulationError(f"checkpoint {str(path)!r} belongs to another version of this project (the "
+                                  "graph or settings changed since it was written); delete it or undo the change")
+        phase = int(meta["phase"])
+        if not 0 <= phase < len(self.specs):
+            raise SimulationError(f"checkpoint {str(path)!r} names phase {phase}; the project has {len(self.specs)}")
+
+        def group(prefix):
+            return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+        weights = group("start_weights/")
+        state = group("state/")
+        self.results = SimulationResults.from_arrays(group("results/"))
+        self.results.stopped = False  # this run continues it
+        self.reports = [PhaseReport(r["name"], r["samples"], r["steps"], r["wall_s"], r["samples_per_s"])
+                        for r in meta.get("reports", [])]
+        return dict(phase=phase, sample=int(meta["sample"]), within=int(meta["within"]),
+                    state=state or None, start_weights=weights, carry=group("carry/"), results=self.results)

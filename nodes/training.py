@@ -1,0 +1,124 @@
+"""Training protocols: phases that present a data set sample by sample."""
+
+from __future__ import annotations
+
+from engine.errors import Problem
+from nodes.base import Category, In, NodeType, Out, PortKind, register
+from nodes.params import Bool, Choice, Float, Int, Text
+
+RESET_MODES = ("none", "state", "state_and_weights")
+
+
+@register
+class TrainingPhase(NodeType):
+    """One phase of a training protocol: the data-set encoder's samples, presented one by one.
+
+    Phases run in the order of their chain (previous -> next), each on a fresh build of the graph
+    with this phase's settings; the plastic weights one phase ends with are the weights the next
+    starts from. Between samples the network can be reset (neuron, synapse, short-term and
+    astrocyte state and the rules' learning rates; with state_and_weights also the plastic
+    weights, back to the ones the phase started with). STDP traces carry over, as in the NALSM
+    reference (Ivanov & Michmizos 2021). The learning rates of every rule are scaled by
+    learning_rate at the first sample and move linearly to learning_rate_end at the last one.
+    Readouts and branching monitors are trained and evaluated on the samples of the phases marked
+    analyse (the last phase when none is). Checkpoints (atomic .npz) are written every
+    checkpoint_every samples and at the end of each phase, so that a stopped or crashed run
+    resumes with identical results (main.py run --resume).
+    """
+
+    type_id = "training.phase"
+    title = "Training phase"
+    category = Category.TRAINING
+    ports = (
+        In("previous", PortKind.PHASE, "the phase that runs before this one"),
+        Out("next", PortKind.PHASE, "the phase that runs after this one"),
+    )
+    summary = ("samples", "plasticity", "reset")
+
+    samples = Int(0, low=0, high=100_000_000,
+                  doc="samples presented in this phase; 0 = the data-set encoder's n_samples")
+    presentation = Float(0.0, unit="ms", low=0.0, high=1e6,
+                         doc="time each sample is shown in this phase; 0 = the encoder's presentation")
+    plasticity = Bool(True, doc="plasticity rules (and the astrocytes that drive them) act in this phase")
+    reset = Choice("state", RESET_MODES,
+                   doc="what is reset before each sample: nothing, the network state, or the state "
+                       "and the plastic weights")
+    learning_rate = Float(1.0, low=0.0, high=1e6, doc="scale of every rule's learning rates at the first sample")
+    learning_rate_end = Float(1.0, low=0.0, high=1e6,
+                              doc="scale at the last sample (linear schedule from learning_rate)")
+    overrides = Text("", max_length=2000,
+                     doc="parameter values for this phase only: 'Node label.parameter = value', "
+                         "separated by ';' (e.g. 'Astrocyte.decay = 0.99')")
+    analyse = Bool(False, doc="train and score the readouts and branching monitors on this phase's samples")
+    checkpoint_every = Int(0, low=0, high=100_000_000,
+                           doc="samples between checkpoints; 0 = only at the end of the phase")
+
+    def check(self):
+        if self.plasticity is False and (self.learning_rate != 1.0 or self.learning_rate_end != 1.0):
+            yield Problem("learning rates are set but plasticity is off in this phase", node=self.label,
+                          field="learning_rate", severity="warning",
+                          hint="turn plasticity on, or leave the learning rates at 1")
+
+    def check_in_graph(self, graph):
+        phases = [n for n in graph.nodes.values() if n.type_id == self.type_id]
+        following = graph.downstream(self.id, "next")
+        if len(following) > 1:
+            names = ", ".join(repr(n.label) for n, _ in following)
+            yield Problem(f"{len(following)} phases follow this one ({names}); phases run one after another",
+                          node=self.label, field="next", hint="keep one wire from 'next'")
+        roots = [n for n in phases if not graph.upstream(n.id, "previous")]
+        if not roots:
+            yield Problem("the phases form a loop, so none runs first", node=self.label, field="previous",
+                          hint="remove the wire into the first phase's 'previous'")
+        elif len(roots) > 1 and roots[0].id == self.id:
+            names = ", ".join(repr(n.label) for n in roots)
+            yield Problem(f"the phases form {len(roots)} separate chains (first phases: {names})",
+                          node=self.label, field="previous",
+                          hint="wire each phase's 'next' into the following phase's 'previous'")
+        datasets = [n for n in graph.nodes.values() if n.type_id == "input.dataset"]
+        if len(datasets) != 1 and (not roots or roots[0].id == self.id):
+            found = "no Dataset encoder" if not datasets else f"{len(datasets)} Dataset encoders"
+            yield Problem(f"training phases present the samples of one data set; the graph has {found}",
+                          node=self.label, hint="use exactly one Dataset encoder node")
+        try:
+            parse_overrides(self.overrides, graph)
+        except ValueError as exc:
+            yield Problem(str(exc), node=self.label, field="overrides",
+                          hint="write 'Node label.parameter = value; ...' with the labels shown on the canvas")
+
+
+def parse_overrides(text: str, graph) -> list[tuple[NodeType, str, object]]:
+    """``'Label.param = value; ...'`` -> ``[(node, param, value)]``, each value checked by the
+    parameter's descriptor; values are JSON (numbers, true/false, "strings") or bare words for
+    choices. Raises ValueError naming the faulty item."""
+    import json
+
+    out = []
+    by_label: dict[str, list[NodeType]] = {}
+    for node in graph.nodes.values():
+        by_label.setdefault(node.label, []).append(node)
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        target, sep, raw = item.partition("=")
+        name, dot, param = target.strip().rpartition(".")
+        if not sep or not dot or not name or not param.strip():
+            raise ValueError(f"cannot read {item!r}: expected 'Node label.parameter = value'")
+        nodes = by_label.get(name) or ([graph.nodes[name]] if name in graph.nodes else [])
+        if not nodes:
+            raise ValueError(f"{item!r}: no node labelled {name!r}")
+        if len(nodes) > 1:
+            raise ValueError(f"{item!r}: {len(nodes)} nodes are labelled {name!r}; rename one")
+        node, param = nodes[0], param.strip()
+        if param not in node.params:
+            raise ValueError(f"{item!r}: node {name!r} has no parameter {param!r}; it has "
+                             f"{', '.join(node.params)}")
+        raw = raw.strip()
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw  # a bare word, e.g. a choice
+        try:
+            node.params[param].coerce(value)
+        except Exception as exc:  # ParameterError: its detail names the fix
+            raise ValueError(f"{item!r}: {getattr(exc, 'detail', exc)}") from None
+        out.append((node, param, value))
+    return out
