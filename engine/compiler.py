@@ -306,6 +306,25 @@ def _build_dataset(ctx: _Context, node, plan: SimulationPlan) -> None:
                                              kind="dataset"))
 
 
+@builds("input.teacher", phase=PHASE_PROJECTIONS)
+def _build_teacher(ctx: _Context, node, plan: SimulationPlan) -> None:
+    """The label channel's spikes while each sample is shown (after the data sets are built)."""
+    from engine import encoders
+
+    ups = ctx.graph.upstream(node.id, "labels")
+    dataset = plan.metadata["datasets"].get(ups[0][0].id) if ups else None
+    if dataset is None:
+        steps, indices = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    else:
+        labels = np.asarray(dataset["labels"], np.int64)
+        if labels.size and labels.max() >= node.n:
+            raise ParameterError("n", f"label {labels.max()} has no channel: the teacher has n = {node.n}",
+                                 node=node.label)
+        steps, indices = encoders.teacher_spikes(labels, dataset["sample_start"], int(dataset["presentation_steps"]),
+                                                 node.rate * ctx.dt * 1e-3, node_rng(ctx.seed, node, "teacher"))
+    plan.sources.append(SpikeTrainSourcePlan(node.id, size=node.size(), steps=steps, indices=indices))
+
+
 @builds("input.event_stream")
 def _build_event_stream(ctx: _Context, node, plan: SimulationPlan) -> None:
     from engine import encoders

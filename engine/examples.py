@@ -219,6 +219,76 @@ def nalsm_digits() -> Project:
     return project
 
 
+def symmetric_stdp_digits(n_hidden: int = 100, train_samples: int = 1204, test_samples: int = 0,
+                          input_rate: float = 200.0, eta_input: float = 0.02, eta_class: float = 0.04,
+                          input_sum: float = 12.8) -> Project:
+    """Supervised symmetric STDP (Hao et al. 2020) on the 8x8 digits of scikit-learn.
+
+    64 Poisson inputs (rate = pixel x input_rate) -> n_hidden conductance LIF neurons (tau_m
+    100 ms, V_th -52 mV + theta - 20 with Hao's adaptive theta, theta_+ 0.07 mV) with lateral
+    inhibition (w 17, E_inh -100 mV) -> 10 class neurons (tau_m 10 ms, V_th -40, reset -45). Both
+    plastic projections learn with symmetric STDP (traces tau 20 ms, a 0.1; bounds [0, 1] and
+    [0, 8]) and are normalised before every sample (input sums scaled to the 64 pixels; class sums
+    0.1 n_hidden 8). Phase "Training" (the train split, plasticity on): the teacher drives the
+    label's class neuron at 200 Hz. Phase "Test" (the test split, plasticity and teacher off):
+    prediction = the class neuron with the most spikes (vote by index). dt = 0.5 ms, 350 ms per
+    sample, the network state reset between samples.
+
+    Differences from the reference (MNIST, 784 inputs): input rates and the input normalisation sum
+    are scaled to 64 brighter pixels; the E -> I -> E relay (I_i fires exactly once, one step after
+    E_i: HAO-2) is one inhibitory E -> E projection without autapses and with 1 ms delay; no rest
+    period (the state is reset instead) and no intensity retry; the learned theta is not carried
+    into the test phase (phases carry weights only); learning rates are race-free (one trace
+    increment per spike, MODELS.md §8.6), input -> hidden eta raised to 0.02.
+    """
+    project = _project("Symmetric STDP digits", "Supervised symmetric STDP (Hao et al. 2020): hidden "
+                       "layer with lateral inhibition and a teacher-driven class layer, digits of scikit-learn.",
+                       dt=0.5, duration=350.0, seed=2020)
+    g = project.graph
+    enc = g.add_node("input.dataset", "Digits", (0, 0), encoding="rate", max_rate=input_rate,
+                     presentation=350.0, rest=0.0, split="train", n_samples=0)
+    hidden = g.add_node("neuron.cobalif", "Hidden", (600, 0), n=n_hidden, tau_m=100.0, E_L=-65.0, V_reset=-65.0,
+                        V_th=-52.0, t_ref=2.0, E_exc=0.0, tau_exc=1.0, E_inh=-100.0, tau_inh=2.0)
+    classes = g.add_node("neuron.cobalif", "Classes", (1200, 0), n=10, tau_m=10.0, E_L=-60.0, V_reset=-45.0,
+                         V_th=-40.0, t_ref=0.0, E_exc=0.0, tau_exc=1.0)
+    teacher = g.add_node("input.teacher", "Teacher", (600, 360), n=10, rate=200.0)
+    plastic = dict(connectivity="all_to_all", weight_init="uniform", weight_low=0.0, weight_high=0.3,
+                   receptor_type="conductance", delay=0.5)
+    inp = g.add_node("synapse.projection", "Input→hidden", (300, 0), **plastic)
+    out = g.add_node("synapse.projection", "Hidden→classes", (900, 0), **plastic)
+    lateral = g.add_node("synapse.projection", "Lateral inhibition", (600, -220), connectivity="all_to_all",
+                         weight=17.0, receptor="inhibitory", receptor_type="conductance", delay=1.0)
+    supervise = g.add_node("synapse.projection", "Teacher→classes", (900, 360), connectivity="one_to_one",
+                           weight=50.0, receptor_type="conductance", delay=0.5)
+    for pre, prj, post in ((enc, inp, hidden), (hidden, out, classes), (hidden, lateral, hidden),
+                           (teacher, supervise, classes)):
+        g.connect(pre.id, "spikes", prj.id, "pre")
+        g.connect(prj.id, "post", post.id, "input")
+    g.connect(enc.id, "labels", teacher.id, "labels")
+    rules = [(inp, "plasticity.symmetric", "Sym-STDP input", (300, 200),
+              dict(eta_pre=eta_input, eta_post=eta_input, w_max=1.0)),
+             (inp, "plasticity.scaling", "Input normalisation", (300, 340), dict(target_sum=input_sum, interval=0.0)),
+             (inp, "plasticity.intrinsic", "Adaptive threshold", (300, 480),
+              dict(form="hao", theta_plus=0.07, tau_theta=6e6, theta_init=20.0, offset=20.0)),
+             (out, "plasticity.symmetric", "Sym-STDP classes", (900, 200),
+              dict(eta_pre=eta_class, eta_post=eta_class, w_max=8.0)),
+             (out, "plasticity.scaling", "Class normalisation", (1200, 200),
+              dict(target_sum=0.1 * n_hidden * 8.0, interval=0.0))]
+    for prj, type_id, label, pos, params in rules:
+        rule = g.add_node(type_id, label, pos, **params)
+        g.connect(rule.id, "rule", prj.id, "rule")
+    vote = g.add_node("readout.vote", "Most spikes", (1500, 0), assignment="by_index")
+    g.connect(classes.id, "spikes", vote.id, "features")
+    g.connect(enc.id, "labels", vote.id, "labels")
+    train = g.add_node("training.phase", "Training", (0, 640), samples=train_samples, reset="state")
+    test = g.add_node("training.phase", "Test", (300, 640), samples=test_samples, plasticity=False,
+                      reset="state", overrides="Digits.split = \"test\"; Teacher.rate = 0", analyse=True)
+    g.connect(train.id, "next", test.id, "previous")
+    g.comment("Training: the teacher makes the label's class neuron fire; both projections learn with "
+              "symmetric STDP. Test: teacher and plasticity off, the class with most spikes wins.", (0, 780))
+    return project
+
+
 def neurocorex_digits() -> Project:
     """The NeuroCoreX digits demo (board spec §8): 64 inputs, 10 output LIF neurons, FF only,
     delta synapses, threshold 100, no leak."""
@@ -281,6 +351,7 @@ BUILDERS: dict[str, Callable[[], Project]] = {
     "reward_stdp": reward_conditioning,
     "nalsm_digits": nalsm_digits,
     "neurocorex_digits": neurocorex_digits,
+    "symmetric_stdp_digits": symmetric_stdp_digits,
 }
 
 

@@ -81,5 +81,10 @@ class VoteClassifier(Readout):
     type_id = "readout.vote"
     title = "Vote classifier"
 
+    assignment = Choice("learned", ("learned", "by_index"),
+                        doc="learned: each neuron's class from the training samples; by_index: neuron c "
+                            "votes for class c (a supervised class layer), nothing is trained and every "
+                            "sample is a test sample")
+
     validation_fraction = Float(0.0, low=0.0, high=0.9,
                                 doc="fraction of samples (before the test ones) only scored, not trained on")
