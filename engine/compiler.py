@@ -321,7 +321,8 @@ def _build_teacher(ctx: _Context, node, plan: SimulationPlan) -> None:
             raise ParameterError("n", f"label {labels.max()} has no channel: the teacher has n = {node.n}",
                                  node=node.label)
         steps, indices = encoders.teacher_spikes(labels, dataset["sample_start"], int(dataset["presentation_steps"]),
-                                                 node.rate * ctx.dt * 1e-3, node_rng(ctx.seed, node, "teacher"))
+                                                 node.rate * ctx.dt * 1e-3, node_rng(ctx.seed, node, "teacher"),
+                                                 node.n, others=node.channels == "all_but_label")
     plan.sources.append(SpikeTrainSourcePlan(node.id, size=node.size(), steps=steps, indices=indices))
 
 

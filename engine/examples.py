@@ -221,7 +221,7 @@ def nalsm_digits() -> Project:
 
 def symmetric_stdp_digits(n_hidden: int = 100, train_samples: int = 1204, test_samples: int = 0,
                           input_rate: float = 200.0, eta_input: float = 0.02, eta_class: float = 0.04,
-                          input_sum: float = 12.8) -> Project:
+                          input_sum: float = 12.8, adaptive_threshold: bool = True) -> Project:
     """Supervised symmetric STDP (Hao et al. 2020) on the 8x8 digits of scikit-learn.
 
     64 Poisson inputs (rate = pixel x input_rate) -> n_hidden conductance LIF neurons (tau_m
@@ -258,13 +258,17 @@ def symmetric_stdp_digits(n_hidden: int = 100, train_samples: int = 1204, test_s
     out = g.add_node("synapse.projection", "Hidden→classes", (900, 0), **plastic)
     lateral = g.add_node("synapse.projection", "Lateral inhibition", (600, -220), connectivity="all_to_all",
                          weight=17.0, receptor="inhibitory", receptor_type="conductance", delay=1.0)
+    silencer = g.add_node("input.teacher", "Silencer", (600, 500), n=10, rate=2000.0, channels="all_but_label")
     supervise = g.add_node("synapse.projection", "Teacher→classes", (900, 360), connectivity="one_to_one",
                            weight=50.0, receptor_type="conductance", delay=0.5)
+    silence = g.add_node("synapse.projection", "Silencer→classes", (900, 500), connectivity="one_to_one",
+                         weight=50.0, receptor="inhibitory", receptor_type="conductance", delay=0.5)
     for pre, prj, post in ((enc, inp, hidden), (hidden, out, classes), (hidden, lateral, hidden),
-                           (teacher, supervise, classes)):
+                           (teacher, supervise, classes), (silencer, silence, classes)):
         g.connect(pre.id, "spikes", prj.id, "pre")
         g.connect(prj.id, "post", post.id, "input")
-    g.connect(enc.id, "labels", teacher.id, "labels")
+    for source in (teacher, silencer):
+        g.connect(enc.id, "labels", source.id, "labels")
     rules = [(inp, "plasticity.symmetric", "Sym-STDP input", (300, 200),
               dict(eta_pre=eta_input, eta_post=eta_input, w_max=1.0)),
              (inp, "plasticity.scaling", "Input normalisation", (300, 340), dict(target_sum=input_sum, interval=0.0)),
@@ -274,6 +278,8 @@ def symmetric_stdp_digits(n_hidden: int = 100, train_samples: int = 1204, test_s
               dict(eta_pre=eta_class, eta_post=eta_class, w_max=8.0)),
              (out, "plasticity.scaling", "Class normalisation", (1200, 200),
               dict(target_sum=0.1 * n_hidden * 8.0, interval=0.0))]
+    if not adaptive_threshold:
+        rules = [r for r in rules if r[1] != "plasticity.intrinsic"]
     for prj, type_id, label, pos, params in rules:
         rule = g.add_node(type_id, label, pos, **params)
         g.connect(rule.id, "rule", prj.id, "rule")
@@ -282,7 +288,7 @@ def symmetric_stdp_digits(n_hidden: int = 100, train_samples: int = 1204, test_s
     g.connect(enc.id, "labels", vote.id, "labels")
     train = g.add_node("training.phase", "Training", (0, 640), samples=train_samples, reset="state")
     test = g.add_node("training.phase", "Test", (300, 640), samples=test_samples, plasticity=False,
-                      reset="state", overrides="Digits.split = \"test\"; Teacher.rate = 0", analyse=True)
+                      reset="state", overrides="Digits.split = \"test\"; Teacher.rate = 0; Silencer.rate = 0", analyse=True)
     g.connect(train.id, "next", test.id, "previous")
     g.comment("Training: the teacher makes the label's class neuron fire; both projections learn with "
               "symmetric STDP. Test: teacher and plasticity off, the class with most spikes wins.", (0, 780))

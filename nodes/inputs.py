@@ -176,7 +176,8 @@ class DatasetEncoder(SpikeSource):
 @register
 class TeacherSource(SpikeSource):
     """Supervision spikes (Hao et al. 2020): while a data-set sample is shown, the channel of its
-    label fires at `rate`; the other channels are silent, and so is every channel during the rest.
+    label fires at `rate`; the other channels are silent, and so is every channel during the rest
+    (channels = all_but_label: the other way round, to silence the wrong classes).
 
     Each step of the presentation the label channel spikes with probability p = rate * dt, except
     in the step right after one of its spikes (a one-step dead time, as the reference's Poisson
@@ -194,7 +195,10 @@ class TeacherSource(SpikeSource):
     summary = ("n", "rate")
 
     n = Int(10, low=1, high=1_000_000, doc="number of channels, one per class (label c drives channel c)")
-    rate = Float(200.0, unit="Hz", low=0.0, high=10_000.0, doc="rate of the label's channel while a sample is shown")
+    rate = Float(200.0, unit="Hz", low=0.0, high=10_000.0, doc="rate of the driven channels while a sample is shown")
+    channels = Choice("label", ("label", "all_but_label"),
+                      doc="which channels fire: the label's (drive it), or all others (wire them "
+                          "inhibitory to silence the wrong classes)")
     seed = Seed()
 
     def size(self):
