@@ -219,9 +219,9 @@ def nalsm_digits() -> Project:
     return project
 
 
-def symmetric_stdp_digits(n_hidden: int = 100, train_samples: int = 1204, test_samples: int = 0,
-                          input_rate: float = 200.0, eta_input: float = 0.02, eta_class: float = 0.04,
-                          input_sum: float = 12.8, adaptive_threshold: bool = True) -> Project:
+def symmetric_stdp_digits(n_hidden: int = 100, train_samples: int = 2408, test_samples: int = 0,
+                          input_rate: float = 200.0, eta_input: float = 0.005, eta_class: float = 0.04,
+                          input_sum: float = 12.8) -> Project:
     """Supervised symmetric STDP (Hao et al. 2020) on the 8x8 digits of scikit-learn.
 
     64 Poisson inputs (rate = pixel x input_rate) -> n_hidden conductance LIF neurons (tau_m
@@ -229,17 +229,19 @@ def symmetric_stdp_digits(n_hidden: int = 100, train_samples: int = 1204, test_s
     inhibition (w 17, E_inh -100 mV) -> 10 class neurons (tau_m 10 ms, V_th -40, reset -45). Both
     plastic projections learn with symmetric STDP (traces tau 20 ms, a 0.1; bounds [0, 1] and
     [0, 8]) and are normalised before every sample (input sums scaled to the 64 pixels; class sums
-    0.1 n_hidden 8). Phase "Training" (the train split, plasticity on): the teacher drives the
-    label's class neuron at 200 Hz. Phase "Test" (the test split, plasticity and teacher off):
-    prediction = the class neuron with the most spikes (vote by index). dt = 0.5 ms, 350 ms per
-    sample, the network state reset between samples.
+    0.1 n_hidden 8). Phase "Training" (two passes over the 1204 samples of the train split,
+    plasticity on): the teacher drives the label's class neuron at 200 Hz and a second teacher
+    (all_but_label, inhibitory) keeps the other class neurons silent. Phase "Test" (the 593 samples
+    of the test split, plasticity and teachers off, the learned thresholds frozen): prediction =
+    the class neuron with the most spikes (vote by index). dt = 0.5 ms, 350 ms per sample, the
+    network state reset between samples. Measured: 88.5 % test accuracy (one pass: 87.2 %).
 
     Differences from the reference (MNIST, 784 inputs): input rates and the input normalisation sum
     are scaled to 64 brighter pixels; the E -> I -> E relay (I_i fires exactly once, one step after
     E_i: HAO-2) is one inhibitory E -> E projection without autapses and with 1 ms delay; no rest
-    period (the state is reset instead) and no intensity retry; the learned theta is not carried
-    into the test phase (phases carry weights only); learning rates are race-free (one trace
-    increment per spike, MODELS.md §8.6), input -> hidden eta raised to 0.02.
+    period (the state is reset instead) and no intensity retry;
+    learning rates are the reference's (0.005, 0.04) with race-free traces (one increment per spike,
+    MODELS.md §8.6); 100 hidden neurons, one simultaneous schedule, two passes instead of twenty.
     """
     project = _project("Symmetric STDP digits", "Supervised symmetric STDP (Hao et al. 2020): hidden "
                        "layer with lateral inhibition and a teacher-driven class layer, digits of scikit-learn.",
@@ -278,11 +280,11 @@ def symmetric_stdp_digits(n_hidden: int = 100, train_samples: int = 1204, test_s
               dict(eta_pre=eta_class, eta_post=eta_class, w_max=8.0)),
              (out, "plasticity.scaling", "Class normalisation", (1200, 200),
               dict(target_sum=0.1 * n_hidden * 8.0, interval=0.0))]
-    if not adaptive_threshold:
-        rules = [r for r in rules if r[1] != "plasticity.intrinsic"]
     for prj, type_id, label, pos, params in rules:
         rule = g.add_node(type_id, label, pos, **params)
         g.connect(rule.id, "rule", prj.id, "rule")
+    raster = g.add_node("monitor.spikes", "Class spikes", (1500, 200))
+    g.connect(classes.id, "spikes", raster.id, "source")
     vote = g.add_node("readout.vote", "Most spikes", (1500, 0), assignment="by_index")
     g.connect(classes.id, "spikes", vote.id, "features")
     g.connect(enc.id, "labels", vote.id, "labels")

@@ -165,7 +165,7 @@ def phase_samples(project, spec: PhaseSpec) -> tuple[int, float]:
     """(samples, ms per sample) of a phase, before compiling it."""
     from engine import encoders
 
-    encoder = dataset_node(project.graph)
+    encoder = dataset_node(phase_project(project, spec).graph)  # with the phase's overrides (e.g. its split)
     n = spec.samples or int(encoder.n_samples)
     if not n:
         if encoder.dataset == "sklearn_digits":
