@@ -103,3 +103,10 @@ def test_shortened_symmetric_stdp_digits_is_well_above_chance(short_run):
     assert readout["n_test"] == 150
     assert readout["accuracy"] >= 0.5
     assert readout["confusion"].sum() + readout["n_ties"] == 150
+
+
+def test_the_test_phase_presents_the_whole_test_split():
+    """The test phase's override (Digits.split = test) sets its length: 593 of the 1797 digits."""
+    protocol = Protocol(examples.symmetric_stdp_digits())
+    assert protocol.sizes == [(2408, 350.0), (593, 350.0)]
+    assert protocol.total_steps == (2408 + 593) * 700
