@@ -30,6 +30,8 @@ from engine.errors import ParameterError, ProjectFileError, SimulationError, Syn
 from engine.graph import SetParam
 from engine.info import PEAK_FACTOR, available_memory_bytes, check_memory, human_bytes, summarize
 from engine.project import Project, example_projects
+from engine.readouts import is_internal_recording
+from engine.training import has_phases, protocol_duration_ms
 
 WINDOWS: list["MainWindow"] = []
 
@@ -528,6 +530,15 @@ class MainWindow(QMainWindow):
         self.count_label.setText(f"{len(g)} nodes · {n_edges} wires")
         if op is not None:
             self.plots.sync(g)
+        # training phases set how long a run lasts: the duration field would mislead
+        field = getattr(self, "setting_fields", {}).get("duration")
+        if field is not None:
+            phased = has_phases(g)
+            field.setEnabled(not phased)
+            if phased:
+                field.edit.setToolTip("set by the training phases (samples x presentation of each phase)")
+            else:
+                field._mark(field.error)
 
     def _on_problems(self, problems):
         self.scene.set_problems(self.problems.by_node())
@@ -813,8 +824,9 @@ class MainWindow(QMainWindow):
             dialogs.show_error(self, "Cannot run", "The network does not fit in memory.", str(exc))
             return False
         s = snapshot.settings
+        duration = protocol_duration_ms(snapshot) if has_phases(snapshot.graph) else s.duration
         self.plots.sync(self.doc.graph)
-        self.plots.begin_run(snapshot.graph, s.duration, s.dt)
+        self.plots.begin_run(snapshot.graph, duration, s.dt)
         for dock in self.plot_docks.values():
             dock.show()
         settings = s.values_json()
@@ -903,7 +915,7 @@ class MainWindow(QMainWindow):
         t = steps * results.dt / 1000.0
         wall = results.wall_time_s
         verb = "Stopped" if results.stopped else "Finished"
-        if results.spikes or results.rates:
+        if results.rates or any(not is_internal_recording(name) for name in results.spikes):
             recorded = f"{spike_summary(results)[0]:,} spikes"
         else:  # "0 spikes" would claim a silent network
             recorded = "no spike monitor"
@@ -917,6 +929,8 @@ class MainWindow(QMainWindow):
         for node_id, b in getattr(results, "branching", {}).items():
             label = self.doc.graph.node(node_id).label if node_id in self.doc.graph else node_id
             message += f" · {label}: {float(b['branching_factor']):.3f}"
+        for row in results.settings.get("baselines", [])[1:]:
+            message += f" · {row['model']}: {100 * row['accuracy']:.1f} %"
         self.statusBar().showMessage(message, 30000)
 
     def _on_run_failed(self, message: str):

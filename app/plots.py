@@ -950,10 +950,13 @@ class ReadoutPanel(PlotPanel):
             text += f" · {int(r.get('n_ties', 0))} ties (counted wrong)"
         if r.get("kind") == "softmax" and "best_epoch" in r:
             text += f" · epoch {int(r['best_epoch'])} selected"
+        for row in r.get("baselines", [])[1:]:  # the same liquid and readout without astrocyte / plasticity
+            text += f" · {row['model']}: {100 * row['accuracy']:.1f} % (BF {row['branching_factor']:.2f})"
         self.status.setText(text)
 
     def data_arrays(self):
-        out = {k: np.asarray(v) for k, v in self.result.items() if np.asarray(v).dtype.kind in "biuf"}
+        out = {k: np.asarray(v) for k, v in self.result.items()
+               if k != "baselines" and np.asarray(v).dtype.kind in "biuf"}
         if "accuracy" not in out:
             out["accuracy"] = np.array(np.nan)
         return out

@@ -104,9 +104,11 @@ def handler(args) -> int:
     bar = None if args.quiet else ProgressBar(sys.stderr)
     t0 = time.perf_counter()
     phased = has_phases(project.graph)
-    if not phased and (args.checkpoint or args.resume):
-        raise ParameterError("checkpoint", "--checkpoint and --resume apply to projects with training phases; "
-                                           "this project has none (add a Training phase node)")
+    if not phased and (args.checkpoint or args.resume or args.samples):
+        raise ParameterError("checkpoint", "--checkpoint, --resume and --samples apply to projects with training "
+                                           "phases; this project has none (add a Training phase node)")
+    if args.samples is not None and args.samples < 2:
+        raise ParameterError("samples", f"--samples {args.samples}: present at least 2 samples per phase")
     try:
         if phased:
             if args.duration:
@@ -143,6 +145,8 @@ def handler(args) -> int:
         print(line)
     for problem in results.analysis_problems:
         print(f"synweave: {problem}", file=sys.stderr)
+    for line in baseline_table(getattr(sim, "baselines", [])):
+        print(line)
     if args.save_weights:
         from engine.learned import save_learned_weights
 
@@ -161,7 +165,7 @@ def protocol_for(project, args, backend: str, settings: dict, bar):
     settings = {k: v for k, v in settings.items() if k not in ("duration", "backend")}
     checkpoint = Path(args.checkpoint) if args.checkpoint else Path(f"{Path(args.file).stem}.checkpoint.npz")
     return Protocol(project, backend=backend, settings=settings, on_progress=bar, checkpoint=checkpoint,
-                    resume=args.resume)
+                    resume=args.resume, sample_limit=args.samples)
 
 
 def run_protocol(protocol):
@@ -185,6 +189,17 @@ def phase_summary(protocol) -> list[str]:
         per_sample = r.steps / max(r.samples, 1) * protocol.project.settings.dt
         lines.append(f"phase {i + 1} {r.name!r}: {r.samples} samples x {per_sample:g} ms, "
                      f"{r.samples_per_s:.0f} samples/s, wall {r.wall_s:.1f} s")
+    return lines
+
+
+def baseline_table(rows: list) -> list[str]:
+    """The NALSM / LSM / LSM + STDP comparison (Ivanov & Michmizos 2021) as printed by ``run``."""
+    if not rows:
+        return []
+    lines = [f"{'model':<12}{'test accuracy':>15}{'branching factor':>18}{'liquid rate':>13}"]
+    for r in rows:
+        lines.append(f"{r['model']:<12}{100 * r['accuracy']:>13.1f} %{r['branching_factor']:>18.3f}"
+                     f"{r['rate_hz']:>10.1f} Hz")
     return lines
 
 
@@ -302,6 +317,8 @@ def register(subparsers) -> None:
                    help="write a copy of the project whose plastic projections start from the learned weights")
     p.add_argument("--checkpoint", metavar="FILE.npz",
                    help="training phases: where checkpoints go (default: <project>.checkpoint.npz here)")
+    p.add_argument("--samples", type=int, metavar="N",
+                   help="training phases: present at most N samples in each phase (a quick try-out)")
     p.add_argument("--resume", action="store_true",
                    help="training phases: continue from the checkpoint of a stopped or crashed run")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

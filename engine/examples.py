@@ -170,30 +170,33 @@ def nalsm_digits() -> Project:
     initialisation") presents 600 samples for 20 ms each with weights carried over; phase 2
     ("Features") presents every sample for 100 ms from the phase-1 weights, plasticity decaying
     x0.99 per ms; a softmax readout on the liquid's spike counts is trained on phase 2.
-    Differences from the reference: the input projections are excitatory (Dale; the reference
-    draws input signs at random), positions are uniform in the cube rather than a shuffled
-    lattice, the readout sees 100-ms presentations instead of 250 ms.
+    Differences from the reference: input signs are drawn per projection (an excitatory and an
+    inhibitory input projection of 7.5 % each, as weights keep their sign here), positions are
+    uniform in the cube rather than a shuffled lattice, rate-coded pixels at up to max_rate, and
+    the readout sees 100-ms presentations instead of 250 ms.
     """
     project = _project("NALSM digits", "Neuron-astrocyte liquid state machine (Ivanov & "
                        "Michmizos 2021) on the 8x8 digits of scikit-learn.",
                        dt=1.0, duration=1000.0, seed=2021)
     g = project.graph
-    enc = g.add_node("input.dataset", "Digits", (0, 120), encoding="rate", max_rate=200.0,
+    enc = g.add_node("input.dataset", "Digits", (0, 250), encoding="rate", max_rate=400.0,
                      presentation=100.0, rest=0.0, n_samples=0)
     liquid = dict(layout="random", extent=(10.0, 10.0, 10.0), tau_m=64.0, E_L=0.0, V_th=20.0, V_reset=0.0,
                   t_ref=2.0, R=1.0, synapse="delta")
-    exc = g.add_node("neuron.lif", "Liquid E", (620, 0), n=800, **liquid)
-    inh = g.add_node("neuron.lif", "Liquid I", (620, 300), n=200, **liquid)
-    rule = g.add_node("plasticity.stdp", "Liquid STDP", (300, 520), A_plus=0.015, A_minus=0.015,
+    exc = g.add_node("neuron.lif", "Liquid E", (560, 150), n=800, **liquid)
+    inh = g.add_node("neuron.lif", "Liquid I", (560, 450), n=200, **liquid)
+    rule = g.add_node("plasticity.stdp", "Liquid STDP", (280, 720), A_plus=0.015, A_minus=0.015,
                       tau_plus=10.0, tau_minus=10.0, same_step="exclusive", w_min=0.0, w_max=3.0)
-    astro = g.add_node("modulator.nalsm_astrocyte", "Astrocyte", (0, 520))
-    wiring = [(enc, exc, "Input→E", dict(p=0.15)), (enc, inh, "Input→I", dict(p=0.15)),
+    astro = g.add_node("modulator.nalsm_astrocyte", "Astrocyte", (0, 720), compare_baselines=True)
+    # the reference draws each input synapse's sign at random: half the pairs excite, half inhibit
+    wiring = [(enc, exc, "Input→E +", dict(p=0.075)), (enc, exc, "Input→E −", dict(p=0.075, receptor="inhibitory")),
+              (enc, inh, "Input→I +", dict(p=0.075)), (enc, inh, "Input→I −", dict(p=0.075, receptor="inhibitory")),
               (exc, exc, "E→E", dict(connectivity="distance", distance_C=0.2)),
               (exc, inh, "E→I", dict(connectivity="distance", distance_C=0.1)),
               (inh, exc, "I→E", dict(connectivity="distance", distance_C=0.3, receptor="inhibitory")),
               (inh, inh, "I→I", dict(connectivity="distance", distance_C=0.05, receptor="inhibitory"))]
     for i, (pre, post, label, extra) in enumerate(wiring):
-        prj = g.add_node("synapse.projection", label, (300 + 900 * (i // 2 == 2), 60 + 150 * i),
+        prj = g.add_node("synapse.projection", label, (280 + 560 * (i // 4), 170 * (i % 4)),
                          distance_lambda=3.0, weight=3.0, weight_init="constant", **extra)
         g.connect(pre.id, "spikes", prj.id, "pre")
         g.connect(prj.id, "post", post.id, "input")
@@ -202,20 +205,22 @@ def nalsm_digits() -> Project:
     for pop in (exc, inh):
         g.connect(pop.id, "spikes", astro.id, "liquid")
     g.connect(enc.id, "spikes", astro.id, "reference")
-    readout = g.add_node("readout.softmax", "Readout", (1000, 0), epochs=1000, test_fraction=0.2,
+    readout = g.add_node("readout.softmax", "Readout", (1120, 100), epochs=1000, test_fraction=0.2,
                          validation_fraction=0.1)
     g.connect(exc.id, "spikes", readout.id, "features")
     g.connect(inh.id, "spikes", readout.id, "features")
     g.connect(enc.id, "labels", readout.id, "labels")
-    bf = g.add_node("monitor.branching", "Branching factor", (1000, 220))
+    bf = g.add_node("monitor.branching", "Branching factor", (1120, 300))
     g.connect(exc.id, "spikes", bf.id, "population")
-    init = g.add_node("training.phase", "Liquid initialisation", (0, 760), samples=600, presentation=20.0,
+    rate = g.add_node("monitor.rate", "Liquid activity", (1120, 450))
+    g.connect(exc.id, "spikes", rate.id, "source")
+    init = g.add_node("training.phase", "Liquid initialisation", (560, 720), samples=600, presentation=20.0,
                       reset="state")
-    features = g.add_node("training.phase", "Features", (300, 760), reset="state_and_weights",
+    features = g.add_node("training.phase", "Features", (880, 720), reset="state_and_weights",
                           overrides="Astrocyte.decay = 0.99", analyse=True, checkpoint_every=500)
     g.connect(init.id, "next", features.id, "previous")
     g.comment("Phase 1 shapes the liquid with astrocyte-gated STDP; phase 2 extracts features from "
-              "the phase-1 weights, one sample at a time.", (0, 900))
+              "the phase-1 weights, one sample at a time.", (0, 880))
     return project
 
 

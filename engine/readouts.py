@@ -571,8 +571,17 @@ def analyse(plan, results) -> Analysis:
     """Readouts and branching factors of a finished (or stopped) run, from ``results.spikes``.
 
     A node that cannot be evaluated (no data set, run shorter than two samples, no recurrent
-    projection) gets a problem line instead of numbers.
+    projection) gets a problem line instead of numbers. BLAS runs single-threaded here: the
+    matrices are small, and OpenBLAS's threads spinning against a busy second core made softmax
+    training 20x slower on a loaded 2-core machine (and one thread gives one summation order).
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _analyse(plan, results)
+
+
+def _analyse(plan, results) -> Analysis:
     out = Analysis()
     labels = plan.metadata.get("labels", {})
     datasets = {k: dict(v, dt=plan.dt) for k, v in plan.metadata.get("datasets", {}).items()}

@@ -68,6 +68,7 @@ class PhaseSpec:
     overrides: str
     analyse: bool
     checkpoint_every: int
+    workers: int = 1
 
     def learning_rate_at(self, sample: int, n_samples: int) -> float:
         """The linear schedule's scale at ``sample`` (0-based) of ``n_samples``."""
@@ -128,7 +129,7 @@ def phase_specs(graph) -> list[PhaseSpec]:
         node = nxt[0][0] if len(nxt) == 1 else None
     specs = [PhaseSpec(n.id, n.label, int(n.samples), float(n.presentation), bool(n.plasticity), n.reset,
                        float(n.learning_rate), float(n.learning_rate_end), n.overrides, bool(n.analyse),
-                       int(n.checkpoint_every)) for n in chain]
+                       int(n.checkpoint_every), int(n.workers)) for n in chain]
     if not any(s.analyse for s in specs):
         specs[-1] = dataclasses.replace(specs[-1], analyse=True)
     return specs
@@ -179,6 +180,67 @@ def phase_samples(project, spec: PhaseSpec) -> tuple[int, float]:
     return n, presentation + float(encoder.rest)
 
 
+def protocol_duration_ms(project, sample_limit: int | None = None) -> float:
+    """Model time of every phase together (what a plain run's duration is to a protocol)."""
+    dt = float(project.settings.dt)
+    total = 0.0
+    for spec in phase_specs(project.graph):
+        n, ms = phase_samples(project, spec)
+        total += min(n, sample_limit or n) * max(1, int(round(ms / dt))) * dt
+    return total
+
+
+def baseline_projects(project) -> list:
+    """``[(name, project)]``: the baselines of Ivanov & Michmizos 2021 on the same liquid and readout,
+    asked for by a NALSM astrocyte's ``compare_baselines`` (none otherwise).
+
+    * ``LSM``: no rule and no astrocyte; every projection the astrocyte gated gets a constant
+      weight magnitude ``lsm_weight``; only the analysed phases run (the others only shape weights);
+    * ``LSM + STDP``: the rules without the astrocyte (their depression rate stays A_minus).
+    """
+    graph = project.graph
+    astrocytes = [n for n in graph.nodes.values() if n.type_id == "modulator.nalsm_astrocyte"]
+    chosen = [n for n in astrocytes if n.compare_baselines]
+    if not chosen:
+        return []
+    gated = {proj.id for astro in astrocytes for proj, _ in graph.downstream(astro.id, "modulation")}
+    lsm = project.snapshot()
+    analysed = {s.node_id for s in phase_specs(graph) if s.analyse}
+    for node in list(lsm.graph.nodes.values()):
+        if (node.category == Category.PLASTICITY or node.type_id in PLASTICITY_DRIVERS
+                or (node.type_id == PHASE_TYPE and node.id not in analysed)):
+            lsm.graph.remove_node(node.id)
+        elif node.id in gated:
+            node.set("weight_init", "constant")
+            node.set("weight", chosen[0].lsm_weight)
+    stdp = project.snapshot()
+    for astro in astrocytes:
+        stdp.graph.remove_node(astro.id)
+    for variant in (lsm, stdp):
+        _drop_overrides_of_removed_nodes(variant.graph)
+    return [("LSM", lsm), ("LSM + STDP", stdp)]
+
+
+def _drop_overrides_of_removed_nodes(graph) -> None:
+    """A phase's overrides that name a node a baseline removed (``Astrocyte.decay``) go with it."""
+    labels = {n.label for n in graph.nodes.values()} | set(graph.nodes)
+    for node in graph.nodes.values():
+        if node.type_id == PHASE_TYPE and node.overrides:
+            kept = [item for item in node.overrides.split(";")
+                    if item.strip() and item.partition("=")[0].strip().rpartition(".")[0] in labels]
+            node.set("overrides", "; ".join(item.strip() for item in kept))
+
+
+def summary_row(name: str, results) -> dict:
+    """Test accuracy of the first readout, branching factor of the first branching monitor."""
+    readout = next(iter(results.readouts.values()), {})
+    branching = next(iter(results.branching.values()), {})
+    return dict(model=name, accuracy=float(readout.get("accuracy", float("nan"))),
+                n_test=int(readout.get("n_test", 0)),
+                branching_factor=float(branching.get("branching_factor", float("nan"))),
+                rate_hz=float(branching.get("rate_hz", float("nan"))))
+
+
 def project_digest(project) -> str:
     """What a checkpoint must match to be resumed: the graph and the settings."""
     doc = project.to_json()
@@ -197,6 +259,11 @@ def shift_chunk(chunk: ChunkResult, offset: int) -> ChunkResult:
     out.spikes = {k: (s.astype(np.int64) + offset, i) for k, (s, i) in chunk.spikes.items()}
     out.states = {k: {v: (s + offset, x) for v, (s, x) in d.items()} for k, d in chunk.states.items()}
     out.weights = {k: (s + offset, x) for k, (s, x) in chunk.weights.items()}
+    # what Simulation.analyse() hands to live views: readout results, per-sample signals (ms)
+    if hasattr(chunk, "readouts"):
+        out.readouts = chunk.readouts
+    if hasattr(chunk, "signals"):
+        out.signals = {k: (np.asarray(t) + offset * chunk.dt, v) for k, (t, v) in chunk.signals.items()}
     return out
 
 
@@ -248,7 +315,7 @@ class Protocol:
 
     def __init__(self, project, backend: str = "numba", settings: dict | None = None, seed: int | None = None,
                  dtype: str | None = None, on_progress: Callable | None = None, checkpoint=None,
-                 resume: bool = False, **backend_options):
+                 resume: bool = False, sample_limit: int | None = None, **backend_options):
         from engine.validate import require_valid
 
         self.project = project.snapshot()
@@ -264,6 +331,11 @@ class Protocol:
         self.specs = phase_specs(self.project.graph)
         if not self.specs:
             raise SimulationError("the project has no training phase")
+        self.sample_limit = sample_limit
+        self.baselines: list = []
+        if sample_limit:  # a quick try-out: at most this many samples per phase
+            self.specs = [dataclasses.replace(s, samples=min(phase_samples(self.project, s)[0], int(sample_limit)))
+                          for s in self.specs]
         self.backend_name = backend
         self.backend_options = backend_options
         self.on_progress = on_progress
@@ -293,6 +365,8 @@ class Protocol:
     def stop(self) -> None:
         self._stop.set()
         self._pause.clear()
+        if getattr(self, "_baseline_run", None) is not None:
+            self._baseline_run.stop()
 
     @property
     def paused(self) -> bool:
@@ -316,8 +390,37 @@ class Protocol:
         for p in range(first_phase, len(self.specs)):
             carry = self._run_phase(p, carry, start if p == first_phase else None, callback)
             if carry is None:  # stopped
-                break
+                return self.results
+        variants = baseline_projects(self.project)
+        if variants:
+            self.baselines = [summary_row("NALSM", self.results)]
+            for name, variant in variants:
+                if self._stop.is_set():
+                    break
+                sub = Protocol(variant, backend=self.backend_name, on_progress=self._prefixed(name),
+                               sample_limit=self.sample_limit, **self.backend_options)
+                self._baseline_run = sub
+                self.baselines.append(summary_row(name, sub.run()))
+            self.results.settings["baselines"] = self.baselines
+            if callback is not None and self.results.readouts:
+                # live views: the first readout's panel lists the baselines beside its own result
+                node, result = next(iter(self.results.readouts.items()))
+                chunk = ChunkResult(self.total_steps, self.total_steps, self.results.dt)
+                chunk.readouts = {node: dict(result, baselines=self.baselines)}
+                callback(chunk)
         return self.results
+
+    def _prefixed(self, name: str):
+        """Progress of a baseline run, its phases named after the baseline."""
+        if self.on_progress is None:
+            return None
+
+        def report(progress):
+            if progress.phase_name:
+                progress = dataclasses.replace(progress, phase_name=f"{name}: {progress.phase_name}",
+                                               message=f"{name}: {progress.message}")
+            self.on_progress(progress)
+        return report
 
     def _build(self, p: int, carry: dict):
         from engine.compiler import compile_graph
@@ -368,6 +471,8 @@ class Protocol:
             self.results = start["results"]
             if within and spec.scheduled:
                 sim.backend.set_learning_rate_scale(spec.learning_rate_at(sample, n), amplitudes=False)
+        if spec.workers > 1 and n >= 2 and (start is None or start["state"] is None):
+            return self._run_phase_parallel(p, sim, bounds, initial, start_weights, carry, callback)
         # a phase whose samples need nothing at their boundaries runs in large chunks
         per_sample = spec.reset != "none" or spec.scheduled
         t_phase, done_at_start = time.perf_counter(), sample
@@ -381,13 +486,7 @@ class Protocol:
             if self._stop.is_set():
                 break
             if within == 0:
-                if sample > 0 and spec.reset != "none":
-                    sim.backend.reset_sample_state(initial)
-                    if spec.reset == "state_and_weights":
-                        for name, w in start_weights.items():
-                            sim.backend.set_projection_weights(name, w)
-                if spec.scheduled:
-                    sim.backend.set_learning_rate_scale(spec.learning_rate_at(sample, n))
+                self._prepare_sample(sim, spec, sample, n, sample == 0, initial, start_weights)
             k = int(bounds[sample]) + within
             limit = int(bounds[sample + 1]) if per_sample else int(bounds[n])
             if spec.checkpoint_every and self.checkpoint is not None:  # checkpoints fall on sample starts
@@ -430,9 +529,98 @@ class Protocol:
             self.results.stopped = True
             self._write_checkpoint(p, sample, within, start_weights)
             return None
-        wall = time.perf_counter() - t_phase
-        report = PhaseReport(spec.name, n, int(self.phase_steps[p]), wall,
-                             (n - done_at_start) / wall if wall > 0 else 0.0)
+        return self._finish_phase(p, sim, bounds, start_weights, carry, time.perf_counter() - t_phase,
+                                  n - done_at_start, callback)
+
+    def _prepare_sample(self, sim, spec, sample: int, n: int, first: bool, initial, start_weights) -> None:
+        """Reset before a sample (not before the first one of a run or block) and set its rates."""
+        if not first and spec.reset != "none":
+            sim.backend.reset_sample_state(initial)
+            if spec.reset == "state_and_weights":
+                for name, w in start_weights.items():
+                    sim.backend.set_projection_weights(name, w)
+        if spec.scheduled:
+            sim.backend.set_learning_rate_scale(spec.learning_rate_at(sample, n))
+
+    def _run_phase_parallel(self, p, sim, bounds, initial, start_weights, carry, callback):
+        """Blocks of consecutive samples in ``spec.workers`` threads (numba kernels release the GIL),
+        each on its own build, its step counter moved to the block's first sample."""
+        import copy
+
+        from engine.runner import Simulation
+
+        spec = self.specs[p]
+        n = int(bounds.size - 1)
+        offset = int(self.offsets[p])
+        plan = sim.plan
+        from engine.plan import CurrentSourcePlan, PoissonSourcePlan
+
+        # spike trains and waveforms are indexed by step (a worker can start anywhere); random
+        # streams are drawn in order
+        random_sources = [s.name for s in plan.sources if isinstance(s, PoissonSourcePlan)
+                          or (isinstance(s, CurrentSourcePlan) and s.waveform == "noise")]
+        if random_sources or plan.modulators or plan.tripartites:
+            what = random_sources[:1] or [m.name for m in plan.modulators][:1] or [t.name for t in plan.tripartites][:1]
+            label = plan.metadata["labels"].get(what[0], what[0])
+            raise SimulationError(f"phase {spec.name!r}: {label!r} follows one stream through the whole phase, so "
+                                  "its samples cannot be presented in parallel; set workers to 1")
+        blocks = [b for b in np.array_split(np.arange(n), min(spec.workers, n)) if b.size]
+        sims = [sim] + [Simulation(copy.deepcopy(plan), backend=self.backend_name, **self.backend_options)
+                        for _ in blocks[1:]]
+        outputs: list[list] = [[] for _ in blocks]
+        done = [0] * len(blocks)
+        failures: list[BaseException] = []
+        t_phase = time.perf_counter()
+
+        def work(w: int) -> None:
+            worker, block = sims[w], blocks[w]
+            try:
+                worker.backend._k = int(bounds[block[0]])  # inputs are indexed by step: start at the block
+                for s in block:
+                    while self._pause.is_set() and not self._stop.is_set():
+                        time.sleep(0.01)
+                    if self._stop.is_set() or failures:
+                        return
+                    self._prepare_sample(worker, spec, int(s), n, s == block[0], initial, start_weights)
+                    chunk = worker.backend.run_steps(int(bounds[s + 1] - bounds[s]))
+                    outputs[w].append(shift_chunk(chunk, offset))
+                    done[w] += 1
+            except BaseException as exc:  # reported by the calling thread
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work, args=(w,), name=f"synweave-phase-{w}", daemon=True)
+                   for w in range(len(blocks))]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=self.target_chunk_s)
+            self._report_progress(p, sum(done), n, 0, int(bounds[1] - bounds[0]), t_phase, 0)
+        if failures:
+            raise failures[0]
+        if self._stop.is_set():
+            self.results.stopped = True
+            self._write_checkpoint(p, 0, 0, start_weights, between_phases=True)
+            return None
+        for w in range(len(blocks)):  # in sample order: blocks are consecutive
+            for chunk in outputs[w]:
+                self.results._append(chunk)
+            if callback is not None and outputs[w]:
+                callback(ChunkResult.concatenate(outputs[w]))
+        self.results.wall_time_s += time.perf_counter() - t_phase
+        sim.backend._k = int(bounds[n])
+        if spec.plasticity and len(sims) > 1:
+            # the weights of the phase's last sample are those of the last block's worker
+            for name in start_weights:
+                sim.backend.set_projection_weights(name, sims[-1].backend.projection_weights(name))
+        return self._finish_phase(p, sim, bounds, start_weights, carry, time.perf_counter() - t_phase, n, callback)
+
+    def _finish_phase(self, p, sim, bounds, start_weights, carry, wall, n_done, callback):
+        spec = self.specs[p]
+        plan = sim.plan
+        n = int(bounds.size - 1)
+        offset = int(self.offsets[p])
+        report = PhaseReport(spec.name, n, int(self.phase_steps[p]), wall, n_done / wall if wall > 0 else 0.0)
         if spec.analyse and (plan.metadata.get("readouts") or plan.metadata.get("branching")):
             sim.results = slice_results(self.results, offset, int(bounds[n]))
             chunk = sim.analyse()

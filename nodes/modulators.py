@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.errors import Problem
 from nodes.base import Category, In, NodeType, Out, PortKind, register
-from nodes.params import MAX_TIME_MS, Choice, Float, FloatList, Seed
+from nodes.params import MAX_TIME_MS, Bool, Choice, Float, FloatList, Seed
 
 
 @register
@@ -15,6 +15,9 @@ class NALSMAstrocyte(NodeType):
     A is the depression rate of excitatory STDP (and potentiation rate of inhibitory synapses) of
     the rules it modulates; A is not clipped and may become negative. With decay < 1, A, w_astro
     and b_astro are multiplied by `decay` every step (NALSM phase 2 uses 0.99).
+    With compare_baselines, a run with training phases also runs the paper's baselines on the same
+    liquid and readout: LSM (no plasticity, every weight magnitude set to lsm_weight, only the
+    analysed phases) and LSM + STDP (the rules without the astrocyte: a fixed depression rate).
     """
 
     type_id = "modulator.nalsm_astrocyte"
@@ -36,6 +39,12 @@ class NALSMAstrocyte(NodeType):
     b_astro = Float(0.15, low=-10.0, high=10.0, doc="bias (resting value of A)")
     A_init = Float(0.15, low=-10.0, high=10.0, doc="initial state A")
     decay = Float(1.0, low=0.0, high=1.0, doc="per-step multiplier of A, w_astro and b_astro")
+    compare_baselines = Bool(False, doc="after a run with training phases, run the same liquid as an LSM "
+                                        "(no plasticity, every |w| = lsm_weight) and as LSM + STDP (no "
+                                        "astrocyte) and report the three side by side")
+    lsm_weight = Float(1.0, unit="w", low=0.0, low_open=True, high=1e6,
+                       visible_if={"compare_baselines": (True,)},
+                       doc="weight magnitude of every projection of the LSM baseline")
 
 
 TRIPARTITE_PRESETS = ("ex2_synapse_driven", "ex3_gliotransmission", "ex6_network")

@@ -23,7 +23,11 @@ class TrainingPhase(NodeType):
     Readouts and branching monitors are trained and evaluated on the samples of the phases marked
     analyse (the last phase when none is). Checkpoints (atomic .npz) are written every
     checkpoint_every samples and at the end of each phase, so that a stopped or crashed run
-    resumes with identical results (main.py run --resume).
+    resumes with identical results (main.py run --resume). With workers > 1, blocks of
+    consecutive samples run in parallel threads, each block starting from the phase's initial
+    state: what carries over between samples (STDP traces) restarts at each block, so a plastic
+    phase's result depends slightly on the number of workers; a phase without plasticity gives
+    the same spikes for any number.
     """
 
     type_id = "training.phase"
@@ -52,8 +56,19 @@ class TrainingPhase(NodeType):
     analyse = Bool(False, doc="train and score the readouts and branching monitors on this phase's samples")
     checkpoint_every = Int(0, low=0, high=100_000_000,
                            doc="samples between checkpoints; 0 = only at the end of the phase")
+    workers = Int(1, low=1, high=256,
+                  doc="threads presenting samples at once (blocks of consecutive samples; needs a reset "
+                      "between samples and data-set input only)")
 
     def check(self):
+        if self.workers > 1 and self.reset == "none":
+            yield Problem("samples can only be presented in parallel when the network is reset between them",
+                          node=self.label, field="workers", hint="set reset to state (or state_and_weights), "
+                                                                 "or workers to 1")
+        if self.workers > 1 and self.checkpoint_every:
+            yield Problem("a phase with several workers writes checkpoints only at its end", node=self.label,
+                          field="checkpoint_every", severity="warning",
+                          hint="set checkpoint_every to 0, or workers to 1")
         if self.plasticity is False and (self.learning_rate != 1.0 or self.learning_rate_end != 1.0):
             yield Problem("learning rates are set but plasticity is off in this phase", node=self.label,
                           field="learning_rate", severity="warning",

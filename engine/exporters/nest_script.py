@@ -56,6 +56,7 @@ NOT_MAPPED = {
     "Plasticity": "plasticity rule: only pair STDP is mapped to NEST (stdp_synapse) yet; static synapses used",
     "Modulators": "modulator: not mapped to NEST yet (no astrocyte / dopamine in the script)",
     "Readouts": "readout: trained readouts have no NEST counterpart; use the spike files",
+    "Training": "training phase: the script runs one plain simulation of the graph, not sample by sample",
 }
 
 

@@ -70,6 +70,7 @@ DROPPED_CATEGORY = {
     "Modulators": "modulator (astrocyte / reward / neuromodulator): NIR has no neuromodulation",
     "Readouts": "readout: NIR has no trained readouts; use the population's Output",
     "Monitors": "monitor: NIR has no recording devices (watched populations get Output nodes)",
+    "Training": "training phase: NIR describes one network, not how samples are presented to it",
 }
 
 

@@ -268,7 +268,7 @@ def test_noisy_pixels_clip_to_zero_and_the_maximum():
 # ---------------------------------------------------------------------------------------------
 
 
-def _run_example(name, duration, tmp_path, capsys):
+def _run_example(name, duration, tmp_path, capsys, limit=("--duration",)):
     import argparse
 
     from engine.cli_run import register
@@ -278,7 +278,8 @@ def _run_example(name, duration, tmp_path, capsys):
     register(parser.add_subparsers(dest="command"))
     path = next(p for p in example_projects() if p.name == f"{name}.swproj")
     out = tmp_path / "r.npz"
-    args = parser.parse_args(["run", str(path), "--duration", duration, "--out", str(out), "-q"])
+    extra = ["--checkpoint", str(tmp_path / "checkpoint.npz")] if limit == ("--samples",) else []
+    args = parser.parse_args(["run", str(path), *limit, duration, "--out", str(out), "-q", *extra])
     assert args.func(args) == 0
     return capsys.readouterr(), out, path
 
@@ -300,27 +301,34 @@ def test_neurocorex_digits_vote_readout(tmp_path, capsys):
 
 
 def test_nalsm_digits_readout_and_branching_factor(tmp_path, capsys):
-    """A shortened NALSM run prints accuracy and the branching factor; the branching factor equals
-    a loop transcription of §6.3 on the recorded spikes and the compiled connectivity."""
+    """A shortened NALSM run (30 samples per phase) prints accuracy and the branching factor; the
+    branching factor equals a loop transcription of §6.3 on the recorded spikes of the feature
+    phase and the compiled connectivity."""
     from engine.compiler import compile_graph
     from engine.project import Project
     from engine.runner import SimulationResults
+    from engine.training import phase_project, phase_specs
 
-    captured, out, path = _run_example("nalsm_digits", "3s", tmp_path, capsys)
+    captured, out, path = _run_example("nalsm_digits", "30", tmp_path, capsys, limit=("--samples",))
     assert "readout 'Readout' (softmax): test accuracy" in captured.out
     assert "branching factor 'Branching factor':" in captured.out
+    assert "phase 1 'Liquid initialisation': 30 samples x 20 ms" in captured.out
     res = SimulationResults.load(out)
     bf = res.branching["branching_1"]
     assert bf["n_samples"] == 30 and np.isfinite(bf["branching_factor"])
-    plan = compile_graph(Project.load(path), {"duration": 3000.0})
+    project = Project.load(path)
+    features = phase_specs(project.graph)[1]
+    plan = compile_graph(phase_project(project, features), {"duration": 3000.0})
     [info] = plan.metadata["branching"].values()
     [proj] = [p for p in plan.projections if p.name in info["projections"]]
     n = info["size"]
     adjacency = np.zeros((n, n), bool)
     adjacency[proj.pre_indices(), proj.indices] = True
     steps, idx = res.spikes[info["recording"]]
-    raster = np.zeros((res.n_steps, n), bool)
-    raster[steps, idx] = True
+    offset = 30 * 20  # the feature phase follows 30 samples of 20 ms
+    keep = steps >= offset
+    raster = np.zeros((res.n_steps - offset, n), bool)
+    raster[steps[keep] - offset, idx[keep]] = True
     sample = 7
     r = raster[sample * 100:(sample + 1) * 100].copy()
     r[:25] = r[75:] = False

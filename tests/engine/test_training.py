@@ -341,3 +341,89 @@ def test_cli_runs_the_phases_and_reports_each(tmp_path):
     assert "Traceback" not in refused.stderr
     missing = run_cli(str(path), "--resume", cwd=tmp_path)
     assert missing.returncode == 1 and "no checkpoint to resume from" in missing.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# parallel presentation
+# ---------------------------------------------------------------------------------------------
+
+
+def frozen_features(workers, n_samples=12):
+    project = liquid(n_samples=n_samples, encoding="rate")
+    add_phases(project, dict(label="Learn", samples=4, presentation=20.0),
+               dict(label="Features", plasticity=False, reset="state", workers=workers))
+    protocol = Protocol(project)
+    return protocol, protocol.run()
+
+
+def test_parallel_workers_give_the_serial_spikes_when_nothing_carries_over():
+    serial, a = frozen_features(1)
+    parallel, b = frozen_features(3)
+    assert a.n_steps == b.n_steps
+    for name, (steps, idx) in a.spikes.items():
+        np.testing.assert_array_equal(b.spikes[name][0], steps)
+        np.testing.assert_array_equal(b.spikes[name][1], idx)
+    for node, r in a.readouts.items():
+        np.testing.assert_array_equal(b.readouts[node]["predicted"], r["predicted"])
+    assert parallel.reports[1].samples == 12
+
+
+def test_parallel_workers_refuse_random_streams_and_no_reset():
+    project = liquid(n_samples=6, encoding="rate")
+    noise = project.graph.add_node("input.poisson", "Noise", (0, 500), n=10, rate=5.0)
+    [pop] = [n for n in project.graph.nodes.values() if n.type_id == "neuron.lif"]
+    prj = project.graph.add_node("synapse.projection", "Noise→liquid", (200, 500))
+    project.graph.connect(noise.id, "spikes", prj.id, "pre")
+    project.graph.connect(prj.id, "post", pop.id, "input")
+    [phase] = add_phases(project, dict(label="Par", plasticity=False, workers=2))
+    with pytest.raises(SimulationError, match="'Noise' follows one stream.*set workers to 1"):
+        Protocol(project).run()
+    phase.set("reset", "none")
+    assert any("'workers'" in m and "reset between them" in m for m in messages(project))
+
+
+# ---------------------------------------------------------------------------------------------
+# NALSM baselines
+# ---------------------------------------------------------------------------------------------
+
+
+def test_baselines_are_the_same_liquid_without_plasticity_and_without_the_astrocyte():
+    from engine.training import baseline_projects
+
+    project = liquid(n_samples=8, encoding="rate", epochs=5)
+    add_phases(project, dict(label="Init", samples=4, presentation=20.0),
+               dict(label="Features", reset="state_and_weights", overrides="Astrocyte.decay = 0.99; Readout.epochs = 4"))
+    assert baseline_projects(project) == []
+    node_of(project, "modulator.nalsm_astrocyte").set("compare_baselines", True)
+    node_of(project, "modulator.nalsm_astrocyte").set("lsm_weight", 1.25)
+    (lsm_name, lsm), (stdp_name, stdp) = baseline_projects(project)
+    assert (lsm_name, stdp_name) == ("LSM", "LSM + STDP")
+    lsm_types = [n.type_id for n in lsm.graph.nodes.values()]
+    assert "plasticity.stdp" not in lsm_types and "modulator.nalsm_astrocyte" not in lsm_types
+    assert [s.name for s in phase_specs(lsm.graph)] == ["Features"]  # Init only shaped weights
+    [rec] = [n for n in lsm.graph.nodes.values() if n.label == "Liquid→liquid"]
+    assert rec.weight == 1.25 and rec.weight_init == "constant"
+    stdp_types = [n.type_id for n in stdp.graph.nodes.values()]
+    assert "plasticity.stdp" in stdp_types and "modulator.nalsm_astrocyte" not in stdp_types
+    assert [s.overrides for s in phase_specs(stdp.graph)] == ["", "Readout.epochs = 4"]
+    for variant in (lsm, stdp):
+        assert messages(variant) == []
+
+
+def test_a_run_with_baselines_reports_three_rows():
+    project = liquid(n_samples=10, encoding="rate", epochs=5)
+    add_phases(project, dict(label="Init", samples=4, presentation=20.0),
+               dict(label="Features", reset="state_and_weights"))
+    node_of(project, "modulator.nalsm_astrocyte").set("compare_baselines", True)
+    protocol = Protocol(project)
+    results = protocol.run()
+    rows = results.settings["baselines"]
+    assert [r["model"] for r in rows] == ["NALSM", "LSM", "LSM + STDP"]
+    assert rows[0]["accuracy"] == next(iter(results.readouts.values()))["accuracy"]
+    # the variants differ: the static LSM at |w| = 1 fires far less than the plastic liquids
+    assert rows[1]["rate_hz"] < rows[0]["rate_hz"] and rows[1]["rate_hz"] < rows[2]["rate_hz"]
+    from engine.cli_run import baseline_table
+
+    table = baseline_table(rows)
+    assert table[0].split() == ["model", "test", "accuracy", "branching", "factor", "liquid", "rate"]
+    assert table[2].startswith("LSM ") and "%" in table[2]

@@ -71,16 +71,21 @@ def test_explicit_connection_lists_and_encoded_inputs_go_next_to_the_script(tmp_
     report = export(project, "nest", tmp_path / "nalsm.py")
     plan = compile_graph(project)
     with np.load(tmp_path / "nalsm_connections.npz") as data:
-        recurrent = [k for k in data.files if k.endswith("_pre")]
-        [key] = recurrent  # distance connectivity: the one explicit list
-        prj = next(p for p in plan.projections if p.pre == p.post)
-        np.testing.assert_array_equal(data[key], prj.pre_indices())
-        np.testing.assert_allclose(data[key.replace("_pre", "_weight")], prj.weights)
+        explicit = sorted(k[:-4] for k in data.files if k.endswith("_pre"))
+        by_distance = {n.id for n in project.graph.nodes.values()
+                       if n.type_id == "synapse.projection" and n.connectivity == "distance"}
+        distance = sorted(p.name.replace("->", "_") for p in plan.projections if p.name.split("->")[0] in by_distance)
+        assert explicit == distance and len(explicit) == 4  # E->E, E->I, I->E, I->I: explicit lists
+        for prj in plan.projections:
+            key = prj.name.replace("->", "_")
+            if key in explicit:
+                np.testing.assert_array_equal(data[f"{key}_pre"], prj.pre_indices())
+                np.testing.assert_allclose(data[f"{key}_weight"], prj.weights)
     with np.load(tmp_path / "nalsm_inputs.npz") as data:
         [src] = [s for s in plan.sources if s.emits_spikes]
         np.testing.assert_array_equal(data["digits_steps"], src.steps)
     dropped = {i.node for i in report.of_level("dropped")}
-    assert {"Astrocyte", "Readout", "Branching factor"} <= dropped
+    assert {"Astrocyte", "Readout", "Branching factor", "Liquid initialisation", "Features"} <= dropped
     converted = {i.node for i in report.of_level("converted")}
     assert "Liquid STDP" in converted  # pair STDP -> stdp_synapse, 'exclusive' same-step pairs noted
 

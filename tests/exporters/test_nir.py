@@ -110,7 +110,8 @@ def test_report_names_every_node_nir_cannot_carry():
     assert "encoder" in dropped["Digits"]
     assert "monitor" in dropped["Branching factor"]
     assert "readout" in dropped["Readout"]
-    assert "refractory" in dropped["Liquid"]
+    assert "refractory" in dropped["Liquid E"] and "refractory" in dropped["Liquid I"]
+    assert "training phase" in dropped["Features"]
 
 
 def test_conductance_and_izhikevich_models_are_refused_with_the_reasons():
