@@ -265,10 +265,10 @@ def symmetric_stdp_digits(n_hidden: int = 100, train_samples: int = 2408, test_s
     out = g.add_node("synapse.projection", "Hidden→classes", (900, 0), **plastic)
     lateral = g.add_node("synapse.projection", "Lateral inhibition", (600, -220), connectivity="all_to_all",
                          weight=17.0, receptor="inhibitory", receptor_type="conductance", delay=1.0)
-    silencer = g.add_node("input.teacher", "Silencer", (600, 500), n=10, rate=2000.0, channels="all_but_label")
+    silencer = g.add_node("input.teacher", "Silencer", (600, 560), n=10, rate=2000.0, channels="all_but_label")
     supervise = g.add_node("synapse.projection", "Teacher→classes", (900, 360), connectivity="one_to_one",
                            weight=50.0, receptor_type="conductance", delay=0.5)
-    silence = g.add_node("synapse.projection", "Silencer→classes", (900, 500), connectivity="one_to_one",
+    silence = g.add_node("synapse.projection", "Silencer→classes", (900, 560), connectivity="one_to_one",
                          weight=50.0, receptor="inhibitory", receptor_type="conductance", delay=0.5)
     for pre, prj, post in ((enc, inp, hidden), (hidden, out, classes), (hidden, lateral, hidden),
                            (teacher, supervise, classes), (silencer, silence, classes)):
@@ -293,12 +293,12 @@ def symmetric_stdp_digits(n_hidden: int = 100, train_samples: int = 2408, test_s
     vote = g.add_node("readout.vote", "Most spikes", (1500, 0), assignment="by_index")
     g.connect(classes.id, "spikes", vote.id, "features")
     g.connect(enc.id, "labels", vote.id, "labels")
-    train = g.add_node("training.phase", "Training", (0, 640), samples=train_samples, reset="state")
-    test = g.add_node("training.phase", "Test", (300, 640), samples=test_samples, plasticity=False,
+    train = g.add_node("training.phase", "Training", (0, 800), samples=train_samples, reset="state")
+    test = g.add_node("training.phase", "Test", (300, 800), samples=test_samples, plasticity=False,
                       reset="state", overrides="Digits.split = \"test\"; Teacher.rate = 0; Silencer.rate = 0", analyse=True)
     g.connect(train.id, "next", test.id, "previous")
     g.comment("Training: the teacher makes the label's class neuron fire; both projections learn with "
-              "symmetric STDP. Test: teacher and plasticity off, the class with most spikes wins.", (0, 780))
+              "symmetric STDP. Test: teacher and plasticity off, the class with most spikes wins.", (0, 940))
     return project
 
 
