@@ -6,6 +6,7 @@
     python main.py info FILE           populations, neurons, synapses and a memory estimate
     python main.py nodes [--markdown]  the node catalogue with parameters and units
     python main.py run FILE ...        simulate headless (see `run --help`)
+    python main.py train FILE ...      train a LIF chain with surrogate gradients (see `train --help`)
     python main.py export FILE ...     export to NIR, NEST, GraphML ... (see `export --help`)
     python main.py deploy FILE ...     deploy to a NeuroCoreX board (see `deploy --help`)
     python main.py board ...           list boards, or emulate one on a pseudo-terminal
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 
 # Subcommands contributed by other modules: each has ``register(subparsers)``.
-COMMAND_MODULES = ("engine.cli_run", "engine.cli_export", "hardware.cli", "hardware.deploy")
+COMMAND_MODULES = ("engine.cli_run", "engine.cli_train", "engine.cli_export", "hardware.cli", "hardware.deploy")
 
 
 def _load_project(path: str):

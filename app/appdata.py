@@ -34,6 +34,13 @@ def recovery_dir() -> Path:
     return path
 
 
+def checkpoint_dir() -> Path:
+    """Checkpoints of training runs started in the designer (one per project)."""
+    path = data_dir() / "checkpoints"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def settings() -> QSettings:
     return QSettings(str(data_dir() / "synweave.ini"), QSettings.Format.IniFormat)
 

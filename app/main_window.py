@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from app.plots import PlotManager, PlotPanel
 from app.problems import ProblemsPanel
 from app.recovery import Autosaver, orphaned_files
 from app.run_controller import RunController
+from app.training import TrainController, TrainingPanel, apply_trained_weights, trainability
 from engine.cli_run import spike_summary
 from engine.errors import ParameterError, ProjectFileError, SimulationError, SynweaveError
 from engine.graph import SetParam
@@ -160,6 +162,12 @@ class MainWindow(QMainWindow):
         self.view = GraphView(self.scene, self)
         self.setCentralWidget(self.view)
         self.run = RunController(self)
+        self.trainer = TrainController(self)
+        self.trainer.epoch.connect(lambda stats: self.training_panel.add_epoch(stats))
+        self.trainer.stateChanged.connect(self._on_train_state)
+        self.trainer.finished.connect(self._on_training_finished)
+        self.trainer.failed.connect(self._on_training_failed)
+        self.trained = None  # the latest TrainingResult, until applied or the project changes
         self.plots = PlotManager(self)
         self.plots.panelAdded.connect(self._add_plot_dock)
         self.plots.panelRemoved.connect(self._remove_plot_dock)
@@ -200,6 +208,13 @@ class MainWindow(QMainWindow):
         self.hardware_dock = self._dock("Hardware", "HardwareDock", self.hardware,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.problems_dock, self.hardware_dock)
+        self.training_panel = TrainingPanel()
+        self.training_panel.applyRequested.connect(self.apply_trained_weights)
+        self.training_panel.stopRequested.connect(lambda: self.trainer.stop())
+        self.training_dock = self._dock("Training", "TrainingDock", self.training_panel,
+                                        Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.problems_dock, self.training_dock)
+        self.training_dock.hide()  # shown by Run > Train
         self.problems_dock.raise_()
         self.hardware_dock.hide()  # View > Panels > Hardware, or Run > Deploy to board
         self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 340], Qt.Orientation.Horizontal)
@@ -283,6 +298,12 @@ class MainWindow(QMainWindow):
         self.act_pause = self._action("&Pause", self.toggle_pause, ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"],
                                       "Pause or resume the running simulation", checkable=True)
         self.act_stop = self._action("&Stop", self.stop_run, "Ctrl+.", "Stop the simulation; data so far is kept")
+        self.act_resume_training = self._action(
+            "Resume &Training", lambda: self.start_run(resume=True), None,
+            "Continue a stopped training run from its checkpoint (results identical to an uninterrupted run)")
+        self.act_resume_training.setEnabled(False)
+        self.act_train = self._action("&Train", self.start_training, "Ctrl+Shift+T",
+                                      "Train the LIF chain with surrogate gradients (needs a training node)")
         self.act_cheats = self._action("&Keyboard Shortcuts", self.show_cheat_sheet, "?")
         self.act_about = QAction("&About Synweave", self)
         self.act_about.triggered.connect(self.show_about)
@@ -325,11 +346,14 @@ class MainWindow(QMainWindow):
         for a in self.theme_actions.values():
             tm.addAction(a)
         self.panels_menu = m.addMenu("&Panels")
-        for dock in (self.palette_dock, self.inspector_dock, self.problems_dock, self.hardware_dock):
+        for dock in (self.palette_dock, self.inspector_dock, self.problems_dock, self.hardware_dock,
+                     self.training_dock):
             self.panels_menu.addAction(dock.toggleViewAction())
         m = mb.addMenu("&Run")
-        for a in (self.act_run, self.act_pause, self.act_stop):
+        for a in (self.act_run, self.act_pause, self.act_stop, self.act_resume_training):
             m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.act_train)
         m.addSeparator()
         m.addAction("&Deploy to board…", self.show_hardware)
         m = mb.addMenu("&Help")
@@ -383,7 +407,8 @@ class MainWindow(QMainWindow):
                 tb.addWidget(spacer)
             tb.addWidget(f)
         tb.addSeparator()
-        for act, name in ((self.act_run, "RunButton"), (self.act_pause, "PauseButton"), (self.act_stop, "StopButton")):
+        for act, name in ((self.act_run, "RunButton"), (self.act_pause, "PauseButton"), (self.act_stop, "StopButton"),
+                          (self.act_train, "TrainButton")):
             tb.addAction(act)
             tb.widgetForAction(act).setObjectName(name)
         tb.addSeparator()
@@ -430,6 +455,11 @@ class MainWindow(QMainWindow):
         if self.run.running:
             self.run.stop()
             self.run.wait(10.0)
+        if self.trainer.running:
+            self.trainer.stop()
+            self.trainer.wait(30.0)
+        self.trained = None
+        self.training_panel.apply_button.setEnabled(False)
         old = self.doc
         #: folder relative file paths of an untitled example copy start at (None otherwise)
         self.example_folder = None
@@ -525,11 +555,14 @@ class MainWindow(QMainWindow):
         self.zoom_label.setText(f"zoom {z * 100:.0f}%{lod}")
 
     def _on_graph_changed(self, op):
+        self._update_train_action()
         g = self.doc.graph
         n_edges = len(g.edges)
         self.count_label.setText(f"{len(g)} nodes · {n_edges} wires")
         if op is not None:
             self.plots.sync(g)
+        if hasattr(self, "act_resume_training"):
+            self._update_resume_action()
         # training phases set how long a run lasts: the duration field would mislead
         field = getattr(self, "setting_fields", {}).get("duration")
         if field is not None:
@@ -777,6 +810,9 @@ class MainWindow(QMainWindow):
         if self.run.running:
             self.run.stop()
             self.run.wait(10.0)
+        if self.trainer.running:
+            self.trainer.stop()
+            self.trainer.wait(30.0)
         self.autosaver.stop()
         self.hardware.shutdown()
         appdata.set_preference("theme", themes.current_theme())
@@ -787,7 +823,19 @@ class MainWindow(QMainWindow):
         event.accept()
 
     # ------------------------------------------------------------------ running
-    def start_run(self) -> bool:
+    def checkpoint_path(self) -> Path:
+        """Where the designer keeps the checkpoint of this project's training run."""
+        import hashlib
+
+        key = str(Path(self.doc.path).resolve()) if self.doc.path else f"untitled:{self.doc.project.name}"
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", self.doc.project.name)[:40] or "project"
+        return appdata.checkpoint_dir() / f"{stem}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.checkpoint.npz"
+
+    def _update_resume_action(self) -> None:
+        can = (not self.run.running and has_phases(self.doc.graph) and self.checkpoint_path().is_file())
+        self.act_resume_training.setEnabled(can)
+
+    def start_run(self, resume: bool = False) -> bool:
         if self.run.running:
             return False
         # finish a pending edit in a focused field first
@@ -834,8 +882,11 @@ class MainWindow(QMainWindow):
         folder = Path(self.doc.path).parent if self.doc.path else self.example_folder
         if folder is not None:
             settings["base_path"] = str(folder)
+        options = {"device": s.device} if s.backend == "torch" else {}
+        if has_phases(snapshot.graph):
+            options.update(checkpoint=str(self.checkpoint_path()), resume=bool(resume))
         started = self.run.start(snapshot, s.duration, backend=s.backend, settings=settings,
-                                 graph=snapshot.graph, **({"device": s.device} if s.backend == "torch" else {}))
+                                 graph=snapshot.graph, **options)
         if started:
             self.progress_bar.setValue(0)
             self.progress_bar.setFormat("Starting…")
@@ -892,9 +943,78 @@ class MainWindow(QMainWindow):
     def _on_chunks(self, chunks):
         self.plots.add_chunks(chunks)
 
+    # ------------------------------------------------------------------ training
+    def _update_train_action(self, *args):
+        """Train is enabled only for a trainable graph while nothing runs; its tip says why not."""
+        ok, reason = trainability(self.doc.project)
+        busy = self.run.running or self.trainer.running
+        self.act_train.setEnabled(ok and not busy)
+        tip = reason if ok else f"Train is disabled: {reason}"
+        if ok and busy:
+            tip = "Train is disabled while a simulation or a training runs"
+        self.act_train.setToolTip(tip)
+        self.act_train.setStatusTip(tip)
+
+    def start_training(self, epochs: int | None = None) -> bool:
+        """Train the project's chain in a worker thread; the Training panel shows the curves."""
+        if self.run.running or self.trainer.running:
+            return False
+        ok, reason = trainability(self.doc.project)
+        if not ok:
+            self.statusBar().showMessage(f"Cannot train: {reason}", 15000)
+            return False
+        self.trained = None
+        self.training_panel.clear()
+        self.training_panel.apply_button.setEnabled(False)
+        self.training_panel.status.setText("Preparing the data set and the model…")
+        self.training_dock.show()
+        self.training_dock.raise_()
+        return self.trainer.start(self.doc.project, epochs=epochs)
+
+    def _on_train_state(self, state: str):
+        self.training_panel.stop_button.setEnabled(state in ("preparing", "training"))
+        self._update_train_action()
+        self.act_run.setEnabled(state == "idle" and not self.run.running)
+
+    def _on_training_finished(self, result):
+        self._update_train_action()
+        if result is None:
+            return
+        self.trained = result
+        verb = "Stopped" if result.stopped else "Trained"
+        text = (f"{verb}: test accuracy {100 * result.test_accuracy:.1f} % after {len(result.history)} epochs "
+                f"({result.seconds:.1f} s)")
+        for warning in result.warnings:
+            text += f"\nwarning: {warning}"
+        self.training_panel.status.setText(text)
+        self.training_panel.apply_button.setEnabled(True)
+        self.statusBar().showMessage(text.split("\n")[0], 30000)
+
+    def _on_training_failed(self, message: str):
+        self.training_panel.status.setText(f"Training failed: {message}")
+        dialogs.show_error(self, "Training failed", "The network could not be trained.", message)
+
+    def apply_trained_weights(self) -> bool:
+        """Put the latest trained weights into the graph (connection files next to the project; undoable)."""
+        if self.trained is None:
+            return False
+        if self.doc.path is None and not self.file_save_as():  # the weight files go next to the project
+            self.statusBar().showMessage("Trained weights not applied: save the project first", 15000)
+            return False
+        try:
+            files = apply_trained_weights(self.doc, self.trained)
+        except SynweaveError as exc:
+            dialogs.show_error(self, "Cannot apply the trained weights", str(exc))
+            return False
+        self.training_panel.apply_button.setEnabled(False)
+        self.statusBar().showMessage(f"Trained weights applied ({', '.join(files)}); Undo reverts the projections", 15000)
+        return True
+
     def _on_run_state(self, state: str):
+        self._update_train_action()
         running = state != "idle"
         self.act_run.setEnabled(not running)
+        self._update_resume_action()
         self.act_pause.setEnabled(state in ("running", "paused"))
         self.act_pause.setChecked(state == "paused")
         self.act_pause.setText("Resume" if state == "paused" else "Pause")
@@ -915,6 +1035,7 @@ class MainWindow(QMainWindow):
         t = steps * results.dt / 1000.0
         wall = results.wall_time_s
         verb = "Stopped" if results.stopped else "Finished"
+        self._update_resume_action()
         if results.rates or any(not is_internal_recording(name) for name in results.spikes):
             recorded = f"{spike_summary(results)[0]:,} spikes"
         else:  # "0 spikes" would claim a silent network
@@ -931,6 +1052,8 @@ class MainWindow(QMainWindow):
             message += f" · {label}: {float(b['branching_factor']):.3f}"
         for row in results.settings.get("baselines", [])[1:]:
             message += f" · {row['model']}: {100 * row['accuracy']:.1f} %"
+        if results.stopped and self.act_resume_training.isEnabled():
+            message += " · Run > Resume Training continues from the checkpoint"
         self.statusBar().showMessage(message, 30000)
 
     def _on_run_failed(self, message: str):
@@ -972,6 +1095,7 @@ class MainWindow(QMainWindow):
         for win in WINDOWS:
             win.scene.set_theme(theme)
             win.plots.apply_theme(theme)
+            win.training_panel.apply_theme(theme)
             win.theme_actions[theme].setChecked(True)
         self.scene.set_theme(theme)
         self.plots.apply_theme(theme)

@@ -242,6 +242,7 @@ class RunController(QObject):
                 sim = Protocol(source, backend=backend, settings=settings, seed=seed, dtype=dtype,
                                on_progress=self._on_progress, **options)
             else:
+                options = {k: v for k, v in options.items() if k not in ("checkpoint", "resume")}
                 sim = Simulation(source, backend=backend, settings=settings, seed=seed, dtype=dtype,
                                  on_progress=self._on_progress, **options)
             self.sim = sim

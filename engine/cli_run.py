@@ -251,13 +251,13 @@ def analysis_summary(results, plan) -> list[str]:
     for node_id, r in results.readouts.items():
         name = labels.get(node_id, node_id)
         text = f"readout {name!r} ({r['kind']}): test accuracy {100 * r['accuracy']:.1f} % on {r['n_test']} samples"
-        if r["n_train"] == 0 and r["kind"] == "vote":  # assignment by index: nothing is trained
-            text += " (neuron c votes for class c, nothing trained)"
-        else:
+        if r["n_train"]:
             text += f" (trained on {r['n_train']}"
             if r["n_validation"]:
                 text += f", validation {r['n_validation']} at {100 * r['validation_accuracy']:.1f} %"
             text += f"), train accuracy {100 * r['train_accuracy']:.1f} %"
+        else:
+            text += " (neuron i votes for class i; nothing trained)"
         if r["kind"] == "softmax":
             text += f", epoch {r['best_epoch']} selected"
         if r["kind"] == "ridge":

@@ -286,15 +286,22 @@ def _build_spike_train(ctx: _Context, node, plan: SimulationPlan) -> None:
     plan.sources.append(SpikeTrainSourcePlan.from_times(node.id, node.n, times, indices, ctx.dt))
 
 
+def load_dataset(node, path: Path | None):
+    """The images and labels of a data-set encoder node (``path``: its resolved .npz file)."""
+    from engine import encoders
+
+    data = encoders.load_digits() if node.dataset == "sklearn_digits" else encoders.load_npz_dataset(path)
+    if node.dataset == "npz" and data.n_pixels != node.pixels:
+        raise ParameterError("pixels", f"the file has {data.n_pixels} pixels per image, the node says "
+                                       f"{node.pixels}", node=node.label)
+    return data
+
+
 @builds("input.dataset")
 def _build_dataset(ctx: _Context, node, plan: SimulationPlan) -> None:
     from engine import encoders
 
-    data = (encoders.load_digits() if node.dataset == "sklearn_digits"
-            else encoders.load_npz_dataset(ctx.resolve(node.file)))
-    if node.dataset == "npz" and data.n_pixels != node.pixels:
-        raise ParameterError("pixels", f"the file has {data.n_pixels} pixels per image, the node says "
-                                       f"{node.pixels}", node=node.label)
+    data = load_dataset(node, ctx.resolve(node.file) if node.dataset == "npz" else None)
     seed = node_seed(ctx.seed, node, "dataset")
     data = encoders.split_dataset(data, node.split, node.test_fraction, seed)
     enc = encoders.encode(data, encoding=node.encoding, max_rate=node.max_rate, presentation=node.presentation,
@@ -787,6 +794,11 @@ def _build_readout(ctx: _Context, node, plan: SimulationPlan) -> None:
     from engine.readouts import plan_readout
 
     plan_readout(ctx.graph, node, plan, ctx.steps)
+
+
+@builds("training.surrogate_gradient", phase=PHASE_MONITORS)
+def _build_training(ctx: _Context, node, plan: SimulationPlan) -> None:
+    """Nothing to simulate: a training node is read by ``python main.py train`` (engine/gradient.py)."""
 
 
 @builds("monitor.branching", phase=PHASE_MONITORS)

@@ -43,13 +43,19 @@ def save_learned_weights(project, sim, out_path) -> list[Path]:
         proj = projs[0]
         weights = np.asarray(learned[proj.name], np.float64)
         target = out_path.with_name(f"{out_path.stem}_{node_id}_weights.npz")
-        _atomic_npz(target, pre=proj.pre_indices().astype(np.int64), post=proj.indices.astype(np.int64),
-                    weight=weights, delay=proj.delays.astype(np.float64) * dt)
+        write_connection_file(target, proj.pre_indices(), proj.indices, weights, proj.delays.astype(np.float64) * dt)
         node.set("connectivity", "from_file")
         node.set("file", target.name)
         written.append(target)
     copy.save(out_path)
     return written
+
+
+def write_connection_file(path: Path, pre, post, weight, delay_ms) -> None:
+    """A connection list (``pre``, ``post``, ``weight``, ``delay`` in ms) as an ``.npz`` that a
+    projection with ``connectivity = from_file`` reads; written atomically."""
+    _atomic_npz(Path(path), pre=np.asarray(pre, np.int64), post=np.asarray(post, np.int64),
+                weight=np.asarray(weight, np.float64), delay=np.asarray(delay_ms, np.float64))
 
 
 def _atomic_npz(path: Path, **arrays) -> None:

@@ -496,19 +496,19 @@ def evaluate_readout(info: dict, dataset: dict, recordings: list, n_steps: int) 
     features = np.concatenate([spike_count_features(s, i, size, starts, window, tau)
                                for (s, i), size in zip(recordings, info["sizes"])], axis=1)
     by_index = info["kind"] == "vote" and params.get("assignment") == "by_index"
-    if by_index:  # nothing to train: every sample scores
-        if features.shape[1] != n_classes:
-            raise ValueError(f"assignment by_index needs one neuron per class: {features.shape[1]} neurons "
-                             f"for {n_classes} classes")
-        train, val, test = np.arange(0), np.arange(0), np.arange(len(labels))
+    if by_index:  # nothing to train: every sample is a test sample
+        none = np.zeros(0, np.int64)
+        train, val, test = none, none, np.arange(len(labels))
     else:
         train, val, test = split_samples(len(labels), params["test_fraction"],
                                          params.get("validation_fraction", 0.0))
     out: dict = dict(kind=info["kind"], n_train=train.size, n_validation=val.size, n_test=test.size,
                      n_features=features.shape[1], mean_count=float(features.mean()) if features.size else 0.0)
     if info["kind"] == "vote":
-        assignment = (np.arange(n_classes, dtype=np.int64) if by_index
-                      else vote_assign(features[train], labels[train], n_classes))
+        if by_index:
+            assignment = np.where(np.arange(features.shape[1]) < n_classes, np.arange(features.shape[1]), -1)
+        else:
+            assignment = vote_assign(features[train], labels[train], n_classes)
         predicted = vote_predict(features, assignment, n_classes)
         out["assignment"] = assignment
         out["unassigned_neurons"] = int(np.sum(assignment < 0))

@@ -256,7 +256,8 @@ def project_digest(project) -> str:
 def shift_chunk(chunk: ChunkResult, offset: int) -> ChunkResult:
     """``chunk`` with every step moved by ``offset`` (phase-local -> protocol timeline)."""
     out = ChunkResult(chunk.start_step + offset, chunk.stop_step + offset, chunk.dt, rates=dict(chunk.rates))
-    out.spikes = {k: (s.astype(np.int64) + offset, i) for k, (s, i) in chunk.spikes.items()}
+    steps_type = np.int32 if chunk.stop_step + offset < 2**31 else np.int64  # spike steps are most of a record
+    out.spikes = {k: (s.astype(steps_type) + steps_type(offset), i) for k, (s, i) in chunk.spikes.items()}
     out.states = {k: {v: (s + offset, x) for v, (s, x) in d.items()} for k, d in chunk.states.items()}
     out.weights = {k: (s + offset, x) for k, (s, x) in chunk.weights.items()}
     # what Simulation.analyse() hands to live views: readout results, per-sample signals (ms)
@@ -319,6 +320,8 @@ class Protocol:
         from engine.validate import require_valid
 
         self.project = project.snapshot()
+        #: folder of relative file parameters when the project has no file (an example's copy)
+        self.base_path = (settings or {}).get("base_path")
         if settings:
             for key, value in settings.items():
                 if key in self.project.settings.params:
@@ -429,7 +432,7 @@ class Protocol:
         spec = self.specs[p]
         project = phase_project(self.project, spec)
         n, ms = self.sizes[p]
-        plan = compile_graph(project, {"duration": n * ms})
+        plan = compile_graph(project, {"duration": n * ms, **({"base_path": self.base_path} if self.base_path else {})})
         for proj in plan.projections:
             if proj.name in carry:
                 weights = np.asarray(carry[proj.name])

@@ -102,7 +102,8 @@ def require_valid(graph: ModelGraph, settings=None) -> list[Problem]:
 
 def _check_backend(graph: ModelGraph, backend: str) -> list[Problem]:
     """The chosen backend exists, and every node it cannot simulate is named on that node."""
-    from engine.backends import available_backends, backend_supported_node_types, missing_dependency
+    from engine.backends import (available_backends, backend_supported_node_types, backend_unsupported_reason,
+                                 missing_dependency)
     from engine.compiler import buildable_node_types, unsupported_node_types
 
     if backend not in available_backends():
@@ -117,7 +118,9 @@ def _check_backend(graph: ModelGraph, backend: str) -> list[Problem]:
     for node in unsupported_node_types(graph, backend):
         if node.type_id in built:  # compiled into the plan, which this backend refuses: the run would fail
             others = [b for b in available_backends() if node.type_id in backend_supported_node_types(b)]
-            out.append(Problem(f"{node.title} cannot be run by the {backend} backend: the run would be refused",
+            why = backend_unsupported_reason(backend, node.type_id)
+            out.append(Problem(f"{node.title} cannot be run by the {backend} backend: "
+                               f"{why or 'the run would be refused'}",
                                node=node.label, field="backend",
                                hint=f"use the {' or '.join(others)} backend, or remove the node" if others
                                else "remove the node"))

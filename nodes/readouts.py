@@ -73,7 +73,8 @@ class VoteClassifier(Readout):
     on the training samples; the prediction is the class whose neurons have the highest mean count.
 
     A neuron that never fired in training, or whose highest mean count is shared by two classes,
-    is left unassigned. When several classes share the highest mean count of a test sample (e.g.
+    is left unassigned (assignment = by_index instead gives neuron i class i and scores every
+    sample as a test sample). When several classes share the highest mean count of a test sample (e.g.
     none of the assigned neurons fired) the sample is a tie: it is counted as wrong and reported
     (the ties column of the confusion matrix), never resolved to the first class.
     """
@@ -82,9 +83,9 @@ class VoteClassifier(Readout):
     title = "Vote classifier"
 
     assignment = Choice("learned", ("learned", "by_index"),
-                        doc="learned: each neuron's class from the training samples; by_index: neuron c "
-                            "votes for class c (a supervised class layer), nothing is trained and every "
-                            "sample is a test sample")
+                        doc="learned from the training samples, or by_index: neuron i is class i (a "
+                            "network trained for it, e.g. by surrogate gradients); by_index trains "
+                            "nothing and scores every sample")
 
     validation_fraction = Float(0.0, low=0.0, high=0.9,
                                 doc="fraction of samples (before the test ones) only scored, not trained on")

@@ -86,6 +86,8 @@ def test_every_type_validates_in_a_minimal_graph_with_its_required_inputs_wired(
         node = g.add_node(cls.type_id)
         if cls.type_id == "input.event_stream":
             g.set_param(node.id, "file", "events.npz")
+        if cls.type_id == "training.phase":  # phases present the samples of the graph's data set
+            g.add_node("input.dataset")
         _wire_required(g, node)
         errors = [p for p in validate(g) if p.severity == "error"]
         assert errors == [], (cls.type_id, [str(e) for e in errors])

@@ -88,3 +88,15 @@ def backend_supported_node_types(name: str) -> frozenset:
         return frozenset()
     declared = getattr(cls, "supported_node_types", None)
     return buildable_node_types() if declared is None else frozenset(declared)
+
+
+def backend_unsupported_reason(name: str, type_id: str) -> str | None:
+    """Why backend ``name`` cannot run node type ``type_id``, when its class says
+    (``unsupported_reasons``: type id -> reason), else None."""
+    if name not in _REGISTRY:
+        return None
+    try:
+        cls = get_backend(name)
+    except SimulationError:
+        return None
+    return dict(getattr(cls, "unsupported_reasons", {})).get(type_id)

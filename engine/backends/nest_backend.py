@@ -23,15 +23,29 @@ Poisson source              ``poisson_generator`` -> ``parrot_neuron`` per chann
 spike trains / data sets    ``spike_generator`` per channel -> ``parrot_neuron``
 dc current                  added to the neurons' ``I_e`` (acts from step 0, as ours)
 step / sine / noise         ``step_current_generator`` / ``ac_generator`` / ``noise_generator``
-pair STDP                   ``stdp_synapse`` (all-to-all pairing), ``stdp_nn_symm_synapse``
-                            (nearest); ``lambda``, ``alpha``, ``mu``, ``Wmax`` as the script
-                            exporter (:func:`engine.exporters.nest_script._plasticity_model`)
+synapses and plasticity     the shared table of :mod:`engine.exporters.nest_mapping` (also used by the
+                            script exporter): ``static_synapse``; Tsodyks-Markram STP ->
+                            ``tsodyks2_synapse``; pair STDP -> ``stdp_synapse`` / ``stdp_nn_symm_synapse``;
+                            triplet STDP -> ``stdp_triplet_synapse``; reward STDP ->
+                            ``stdp_dopamine_synapse``
+reward signal               a ``volume_transmitter`` fed by a ``spike_generator`` (through a parrot
+                            relay) that replays the plan's reward steps (random rewards are drawn
+                            by Synweave at compile time, so both backends see the same rewards)
+``alif``                    ``aeif_psc_exp`` / ``aeif_psc_delta`` with ``Delta_T = 0`` (adaptation
+                            current; threshold adaptation refused)
 ==========================  ================================================================
 
-Not mapped (refused with a :class:`SimulationError` naming the node): the adaptive LIF, threshold
-adaptation of ``cobalif``, plasticity rules other than pair STDP, short-term plasticity, reward
-signals and astrocytes, exponential channels on Izhikevich neurons, channels whose weights NEST
-would route to the other time constant (NEST picks the channel by the weight's sign).
+Not mapped (refused with a :class:`SimulationError` naming the node and the reason): threshold
+adaptation (``alif``, ``cobalif``), plasticity rules other than pair / triplet / reward STDP, STP
+combined with a rule, rewards of unequal amplitudes, NALSM astrocytes, the tripartite astrocyte
+(:data:`engine.exporters.nest_mapping.TRIPARTITE_REFUSAL` says why), exponential channels on
+Izhikevich neurons, channels whose weights NEST would route to the other time constant (NEST picks
+the channel by the weight's sign).
+
+Plastic weights read back (:meth:`NestBackend.projection_weights`) are NEST's: its STDP synapses
+apply the potentiation of a postsynaptic spike when the synapse's next presynaptic spike passes, so
+potentiation after a synapse's last presynaptic spike is not in them yet (reward STDP is brought up
+to date every step by its volume transmitter).
 
 Time convention (MODELS.md §0.2)
 --------------------------------
@@ -80,6 +94,8 @@ import numpy as np
 
 from engine.backends.base import Backend, ChunkResult
 from engine.errors import NumericalInstabilityError, SimulationError
+from engine.exporters.nest_mapping import (TRIPARTITE_REFUSAL, NotMapped, adaptive_lif, adaptive_lif_problem,
+                                           synapse_mapping)
 from engine.plan import (CurrentSourcePlan, PoissonSourcePlan, SimulationPlan, SpikeTrainSourcePlan,
                          canonical_var)
 
@@ -121,12 +137,16 @@ nest = _NEST_THREAD.submit(importlib.import_module, "nest").result()
 
 #: NEST model per plan model (the LIF model depends on its channel kind)
 _NEST_NEURON = {"cobalif": "iaf_cond_exp", "izhikevich": "izhikevich"}
+#: NEST models with an excitatory and an inhibitory exponential current (routed by the weight's sign)
+_TWO_CURRENTS = ("iaf_psc_exp", "aeif_psc_exp")
 #: plan state variable -> NEST state name, per NEST model
 _NEST_VAR = {
     "iaf_psc_exp": {"V": "V_m", "I_exc": "I_syn_ex", "I_inh": "I_syn_in"},
     "iaf_psc_delta": {"V": "V_m"},
     "iaf_cond_exp": {"V": "V_m", "g_exc": "g_ex", "g_inh": "g_in"},
     "izhikevich": {"v": "V_m", "u": "U_m"},
+    "aeif_psc_exp": {"V": "V_m", "w": "w", "I_exc": "I_syn_ex", "I_inh": "I_syn_in"},
+    "aeif_psc_delta": {"V": "V_m", "w": "w"},
 }
 #: variables NEST only records (multimeter) but cannot read or write through the node status
 _RECORD_ONLY = {"I_syn_ex", "I_syn_in"}
@@ -144,7 +164,7 @@ def _set_verbosity() -> None:
 
 def _scalar_or_list(values: np.ndarray):
     """A float when all entries are equal (one value for NEST), else a list (one per node)."""
-    values = np.asarray(values, np.float64)
+    values = np.atleast_1d(np.asarray(values, np.float64))
     if values.size and np.all(values == values[0]):
         return float(values[0])
     return values.tolist()
@@ -179,13 +199,21 @@ class NestBackend(Backend):
     #: recorded in the results next to numpy's and numba's
     library_versions = {"nest": str(getattr(nest, "__version__", "unknown"))}
     supported_node_types = frozenset({
-        "neuron.lif", "neuron.cobalif", "neuron.izhikevich",
+        "neuron.lif", "neuron.alif", "neuron.cobalif", "neuron.izhikevich",
         "input.poisson", "input.spike_train", "input.teacher", "input.dataset", "input.event_stream", "input.current",
-        "synapse.projection", "plasticity.stdp",
+        "synapse.projection", "plasticity.stdp", "plasticity.triplet", "plasticity.rstdp", "modulator.reward",
         "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
         # evaluated by the runner from spike recordings this backend makes like any other
         "readout.vote", "readout.softmax", "readout.ridge", "monitor.branching",
+        # read by `main.py train` (engine/gradient.py); nothing to simulate
+        "training.surrogate_gradient",
     })
+    #: shown by validation on nodes of these types (the run refuses them with the same reason)
+    unsupported_reasons = {
+        "modulator.tripartite_astrocyte": TRIPARTITE_REFUSAL.replace("the tripartite (G-ChI) astrocyte is not mapped",
+                                                                     "not mapped"),
+        "modulator.nalsm_astrocyte": "NEST has no synapse whose depression an astrocyte sets",
+    }
 
     @_on_nest_thread
     def __init__(self, plan: SimulationPlan, dtype: str | None = None, threads: int = 1):
@@ -218,15 +246,23 @@ class NestBackend(Backend):
     def _refuse(self, name: str, what: str):
         raise SimulationError(f"{self._label(name)}: {what} is not mapped to NEST; run it with the numba backend")
 
+    def _not_mapped(self, name: str, why: str):
+        raise SimulationError(f"{self._label(name)}: not mapped to NEST: {why}; run it with the numba backend")
+
     def _refuse_unmapped(self) -> None:
+        """Raise for what NEST cannot run, before anything is built; keeps each projection's synapse
+        mapping (:func:`engine.exporters.nest_mapping.synapse_mapping`) for the build."""
         plan = self.plan
-        for mod in plan.modulators:
-            self._refuse(mod.name, "a reward (dopamine) signal")
-        for astro in list(plan.astrocytes) + list(plan.tripartites):
-            self._refuse(astro.name, "an astrocyte")
+        for astro in plan.astrocytes:
+            self._refuse(astro.name, "the NALSM astrocyte (a global plasticity controller)")
+        for tri in plan.tripartites:
+            raise SimulationError(f"{self._label(tri.name)}: {TRIPARTITE_REFUSAL}")
         for pop in plan.populations:
             if pop.model == "alif":
-                self._refuse(pop.name, "the adaptive LIF (threshold adaptation / adaptation current)")
+                problem = adaptive_lif_problem(pop.param)
+                if problem or pop.threshold_rule is not None or np.any(pop.initial("theta") != 0):
+                    self._not_mapped(pop.name, problem or "threshold adaptation of the adaptive LIF (NEST's aeif "
+                                                          "models have a fixed threshold)")
             if pop.model == "cobalif" and (np.any(pop.param("delta_theta") != 0) or np.any(pop.initial("theta") != 0)
                                            or pop.threshold_rule is not None):
                 self._refuse(pop.name, "threshold adaptation of the conductance LIF")
@@ -235,34 +271,37 @@ class NestBackend(Backend):
             kinds = {r.kind for r in pop.receptors}
             if pop.model == "izhikevich" and kinds != {"delta"}:
                 self._refuse(pop.name, "an exponential current channel on Izhikevich neurons")
-            if pop.model == "lif" and len(kinds) > 1:
+            if pop.model in ("lif", "alif") and len(kinds) > 1:
                 self._refuse(pop.name, "mixing delta and exponential channels")
             if kinds & {"exponential", "conductance"} and len(pop.receptors) > 2:
                 self._refuse(pop.name, "more than two exponential or conductance channels")
             for rec in pop.receptors:
                 if rec.kind != "delta" and np.any(pop.initial(("g_" if pop.model == "cobalif" else "I_") + rec.name)):
                     self._refuse(pop.name, f"a non-zero initial value of channel {rec.name!r}")
+        rewards = {m.name: m for m in plan.modulators}
+        self._synapses = {}
+        post_params: dict[str, dict] = {}
         for proj in plan.projections:
-            if proj.stp is not None:
-                self._refuse(proj.name, "short-term plasticity")
-            if len(proj.rules) > 1:
-                self._refuse(proj.name, "more than one plasticity rule on a projection")
-            for rule in proj.rules:
-                where = rule.name or proj.name
-                if rule.kind != "stdp":
-                    raise SimulationError(f"{where}: the {rule.kind} rule is not mapped to NEST (only pair STDP, "
-                                          "as stdp_synapse); run it with the numba backend")
-                if rule.astrocyte or rule.modulator:
-                    raise SimulationError(f"{where}: STDP gated by an astrocyte or dopamine is not mapped to NEST")
-                if rule.get("w_min") != 0:
-                    raise SimulationError(f"{where}: w_min = {rule.get('w_min'):g}; NEST's STDP synapses bound "
-                                          "weights below by 0 (set w_min = 0 or use the numba backend)")
-                if rule.get("A_plus") <= 0:
-                    raise SimulationError(f"{where}: A_plus must be > 0 for NEST (it expresses depression as "
-                                          "alpha = A_minus / A_plus)")
-                if np.any(proj.weights < 0) or self.plan.population(proj.post).receptor_index(proj.receptor) != 0:
-                    raise SimulationError(f"{where}: NEST's STDP here covers excitatory synapses (channel 0, "
-                                          "weights >= 0) only")
+            post = plan.population(proj.post)
+            scale = 1.0
+            if post.model == "cobalif":  # our conductances are in units of g_L = 1/R nS
+                g_leak = 1.0 / post.param("R")
+                scale = float(g_leak[0]) if np.all(g_leak == g_leak[0]) else None
+            # a rule's errors name the rule node, other errors the projection node
+            where = proj.rules[0].name if proj.rules and proj.rules[0].name else self._label(proj.name)
+            if scale is None and (proj.rules or proj.stp is not None):
+                raise SimulationError(f"{where}: not mapped to NEST: plasticity onto conductance neurons with "
+                                      "per-neuron leak conductances; run it with the numba backend")
+            try:
+                mapping = synapse_mapping(proj, post, scale or 1.0, rewards)
+            except NotMapped as exc:
+                raise SimulationError(f"{where}: not mapped to NEST: {exc}; run it with the numba backend") from None
+            for key, value in mapping.post_params.items():
+                if post_params.setdefault(proj.post, {}).setdefault(key, value) != value:
+                    raise SimulationError(f"{where}: not mapped to NEST: two plasticity rules with different {key} "
+                                          f"onto {self._label(proj.post)} (NEST keeps {key} in the postsynaptic "
+                                          "neuron); run it with the numba backend")
+            self._synapses[proj.name] = (mapping, scale)
 
     # ------------------------------------------------------------------------------------------
     # build
@@ -282,17 +321,39 @@ class NestBackend(Backend):
         for src in plan.sources:
             if isinstance(src, CurrentSourcePlan):
                 self._current(src)
-        self.stdp_models: dict[str, str] = {}
+        self.stdp_models: dict[str, str] = {}  # plastic projection -> its NEST synapse model
         self.weight_scale: dict[str, float] = {}
-        tau_minus: dict[str, float] = {}
+        self._volume_transmitters: dict[str, object] = {}
         for q, proj in enumerate(plan.projections):
-            self._connect(q, proj, tau_minus)
+            self._connect(q, proj)
         self._build_monitors()
+
+    def _volume_transmitter(self, name: str):
+        """The volume transmitter of reward signal ``name``: one spike per reward at its step.
+
+        NEST connects no device to a volume transmitter, so a spike generator fires at ``(k - 2) dt``
+        and a parrot relays it (one step per hop) to arrive at ``k dt``, the reward's time in our
+        convention (rewards in the first two steps arrive at step 2)."""
+        if name not in self._volume_transmitters:
+            reward = next(m for m in self.plan.modulators if m.name == name)
+            vt = nest.Create("volume_transmitter")
+            steps = np.asarray(reward.steps, np.int64)
+            if steps.size:
+                times, counts = np.unique(np.maximum(steps - 2, 1) * self.dt, return_counts=True)
+                gen = nest.Create("spike_generator", params={"spike_times": times.tolist(),
+                                                             "spike_multiplicities": counts.tolist()})
+                relay = nest.Create("parrot_neuron")
+                nest.Connect(gen, relay, syn_spec={"delay": self.dt})
+                nest.Connect(relay, vt, syn_spec={"delay": self.dt})
+            self._volume_transmitters[name] = vt
+        return self._volume_transmitters[name]
 
     def _create_population(self, pop) -> _Population:
         kind = pop.receptors[0].kind if pop.receptors else "delta"
         if pop.model == "lif":
             model = "iaf_psc_delta" if kind == "delta" else "iaf_psc_exp"
+        elif pop.model == "alif":
+            model, aeif = adaptive_lif(pop.param, kind == "delta")
         else:
             model = _NEST_NEURON[pop.model]
         g_leak = None
@@ -311,6 +372,11 @@ class NestBackend(Backend):
                 for rec, (e_key, tau_key) in zip(pop.receptors, (("E_ex", "tau_syn_ex"), ("E_in", "tau_syn_in"))):
                     params[e_key] = np.broadcast_to(np.asarray(rec.E_rev, np.float64), (pop.size,))
                     params[tau_key] = np.broadcast_to(np.asarray(rec.tau, np.float64), (pop.size,))
+            elif pop.model == "alif":
+                params.update(aeif, w=pop.initial("w"))
+                if model == "aeif_psc_exp":
+                    taus = [np.broadcast_to(np.asarray(r.tau, np.float64), (pop.size,)) for r in pop.receptors]
+                    params.update(tau_syn_ex=taus[0], tau_syn_in=taus[-1])
             else:
                 params.update(tau_m=pop.param("tau_m"), C_m=pop.param("tau_m") / R)
                 if model == "iaf_psc_exp":
@@ -395,7 +461,7 @@ class NestBackend(Backend):
             device = nest.Create("noise_generator", params={"mean": float(src.offset), "std": amp, "dt": self.dt})
         nest.Connect(device, nodes)
 
-    def _connect(self, q: int, proj, tau_minus: dict) -> None:
+    def _connect(self, q: int, proj) -> None:
         post = self.pops[proj.post]
         pre_nodes = self.pops[proj.pre].nodes if proj.pre in self.pops else self.parrots.get(proj.pre)
         if not proj.n_synapses or pre_nodes is None or post.nodes is None:
@@ -408,37 +474,28 @@ class NestBackend(Backend):
             g_leak = np.broadcast_to(np.asarray(post.g_leak, np.float64), (post.pop.size,))
             weights = weights * g_leak[proj.indices] * (-1.0 if channel == 1 else 1.0)
             scale = float(g_leak[0]) if np.all(g_leak == g_leak[0]) else None
-        elif post.model == "iaf_psc_exp" and len(post.pop.receptors) == 2:
+        elif post.model in _TWO_CURRENTS and len(post.pop.receptors) == 2:
             taus = [np.asarray(r.tau, np.float64) for r in post.pop.receptors]
             wrong = weights < 0 if channel == 0 else weights > 0
             if np.any(wrong) and not np.array_equal(np.broadcast_to(taus[0], (post.pop.size,)),
                                                     np.broadcast_to(taus[1], (post.pop.size,))):
                 self._refuse(proj.name, f"{'negative' if channel == 0 else 'positive'} weights on channel "
-                                        f"{post.pop.receptors[channel].name!r} (NEST's iaf_psc_exp routes "
+                                        f"{post.pop.receptors[channel].name!r} (NEST's {post.model} routes "
                                         "negative weights to tau_syn_in and positive ones to tau_syn_ex)")
-        syn = {"synapse_model": "static_synapse"}
-        if proj.rules:
-            if scale is None:
-                self._refuse(proj.name, "STDP onto conductance neurons with per-neuron leak conductances")
-            rule = proj.rules[0]
-            model = f"sw_stdp_{q}"
-            base = "stdp_synapse" if rule.pairing == "all_to_all" else "stdp_nn_symm_synapse"
-            w_max, a_plus = rule.get("w_max"), rule.get("A_plus")
-            if rule.get("form") == "additive":
-                lam, mu_plus, mu_minus = a_plus / w_max, 0.0, 0.0
-            else:
-                lam, mu_plus, mu_minus = a_plus, rule.get("mu_plus"), rule.get("mu_minus")
-            nest.CopyModel(base, model, {"tau_plus": float(rule.get("tau_plus")), "lambda": float(lam),
-                                         "alpha": float(rule.get("A_minus") / a_plus), "mu_plus": float(mu_plus),
-                                         "mu_minus": float(mu_minus), "Wmax": float(w_max * scale)})
-            tm = float(rule.get("tau_minus"))
-            if tau_minus.setdefault(proj.post, tm) != tm:
-                self._refuse(proj.name, "two STDP rules with different tau_minus onto one population (NEST keeps "
-                                        "tau_minus in the postsynaptic neuron)")
-            post.nodes.set({"tau_minus": tm})
+        mapping, _ = self._synapses[proj.name]
+        syn = {"synapse_model": mapping.base}
+        if mapping.base != "static_synapse":
+            model = f"sw_{mapping.base}_{q}"
+            params = dict(mapping.params)
+            if mapping.reward is not None:
+                params["volume_transmitter"] = self._volume_transmitter(mapping.reward)
+            nest.CopyModel(mapping.base, model, params)
+            if mapping.post_params:
+                post.nodes.set(dict(mapping.post_params))
             syn["synapse_model"] = model
-            self.stdp_models[proj.name] = model
-            self.weight_scale[proj.name] = scale
+            if mapping.plastic:
+                self.stdp_models[proj.name] = model
+                self.weight_scale[proj.name] = scale
         pre_first = int(pre_nodes[0].global_id)
         syn.update(weight=weights, delay=np.asarray(proj.delays, np.float64) * self.dt)
         nest.Connect(pre_first + proj.pre_indices().astype(np.int64), post.first + proj.indices.astype(np.int64),
@@ -637,7 +694,7 @@ class NestBackend(Backend):
         if name not in self.stdp_models:
             return np.array(proj.weights, copy=True)
         conns = nest.GetConnections(synapse_model=self.stdp_models[name])
-        got = conns.get(["source", "target", "delay", "weight"])
+        got = {k: np.atleast_1d(v) for k, v in conns.get(["source", "target", "delay", "weight"]).items()}
         src = np.asarray(got["source"], np.int64) - int(self._emitter_nodes(proj.pre)[0].global_id)
         tgt = np.asarray(got["target"], np.int64) - self.pops[proj.post].first
         delay = np.rint(np.asarray(got["delay"], np.float64) / self.dt).astype(np.int64)

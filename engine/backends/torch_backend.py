@@ -1,13 +1,15 @@
 """Torch backend: the numba backend's network, step order and arithmetic as vectorised torch ops,
 on the CPU or a CUDA device.
 
-What it runs (first slice of issue 13): every neuron model (LIF / ALIF exact propagators,
-conductance LIF exponential Euler, Izhikevich ``split2003`` and ``euler``), receptor channels,
-projections with delays, Poisson / spike-train / current sources, spike / state / rate / weight
-monitors (weights are static here), readouts, chunked runs, save/restore of the state. What it does not run
-yet: plasticity rules, short-term plasticity, reward (dopamine) signals, threshold rules and
-astrocytes; a plan with any of them is refused with a :class:`SimulationError` naming the
-projection, rule, signal or population. Readouts and branching monitors work (the runner evaluates
+What it runs: every neuron model (LIF / ALIF exact propagators, conductance LIF exponential Euler,
+Izhikevich ``split2003`` and ``euler``), receptor channels, projections with delays, Poisson /
+spike-train / current sources, spike / state / rate / weight monitors, readouts, chunked runs,
+save/restore of the state; on the CPU also every plasticity rule, reward signal, NALSM astrocyte
+and threshold rule, through the numba backend's rule kernels run on the host arrays the tensors
+view (the same numbers as numba; torch rule kernels for the GPU are not written yet). What it does
+not run: short-term plasticity and the tripartite astrocyte (anywhere), plasticity on a GPU; a plan
+with any of them is refused with a :class:`SimulationError` naming the projection, rule, signal or
+population. Readouts and branching monitors work (the runner evaluates
 their spike recordings after the run).
 
 Layout and coefficients
@@ -52,6 +54,7 @@ from engine.backends.base import Backend, ChunkResult
 from engine.errors import SimulationError
 from engine.kernels import network as netk
 from engine.kernels import neurons as nk
+from engine.kernels import plasticity as pk
 from engine.plan import SimulationPlan
 
 _GROUP_VARS = (nk.LIF_VAR_NAMES, nk.COBA_VAR_NAMES, nk.IZH_VAR_NAMES)
@@ -68,29 +71,43 @@ TORCH_NODE_TYPES = frozenset({
     "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
     # spike recordings evaluated by the runner after the run (engine/readouts.py): backend-neutral
     "readout.vote", "readout.softmax", "readout.ridge", "monitor.branching",
+    # plasticity: the numba rule kernels on the host arrays the tensors view (CPU; refused on a GPU)
+    "plasticity.stdp", "plasticity.triplet", "plasticity.symmetric", "plasticity.rstdp", "plasticity.scaling",
+    "plasticity.intrinsic", "plasticity.oja", "plasticity.bcm", "modulator.reward", "modulator.nalsm_astrocyte",
+    # read by `main.py train` (engine/gradient.py); nothing to simulate
+    "training.surrogate_gradient",
 })
 
 
-def refuse_unsupported(plan: SimulationPlan) -> None:
-    """Raise a :class:`SimulationError` naming everything in ``plan`` the torch backend cannot run."""
+def refuse_unsupported(plan: SimulationPlan, device: str = "cpu") -> None:
+    """Raise a :class:`SimulationError` naming everything in ``plan`` the torch backend cannot run
+    on ``device``: short-term plasticity (and the tripartite astrocytes acting through it)
+    anywhere; plasticity rules, reward signals, NALSM astrocytes and threshold rules on a GPU."""
     problems = []
+    on_gpu = str(device) != "cpu"
     for proj in plan.projections:
-        for rule in proj.rules:
-            problems.append(f"plasticity rule {rule.name or rule.kind!r} ({rule.kind}) on projection {proj.name!r}")
+        if on_gpu:
+            for rule in proj.rules:
+                problems.append(f"plasticity rule {rule.name or rule.kind!r} ({rule.kind}) on projection "
+                                f"{proj.name!r}")
         if proj.stp is not None:
             problems.append(f"short-term plasticity of projection {proj.name!r}")
-    for mod in plan.modulators:
-        problems.append(f"reward signal {mod.name!r}")
-    for astro in getattr(plan, "astrocytes", []):
-        problems.append(f"astrocyte {astro.name!r}")
     for tri in getattr(plan, "tripartites", []):
         problems.append(f"tripartite astrocyte {tri.name!r}")
-    for pop in plan.populations:
-        if pop.threshold_rule is not None:
-            problems.append(f"threshold rule (intrinsic plasticity) of population {pop.name!r}")
+    if on_gpu:
+        for mod in plan.modulators:
+            problems.append(f"reward signal {mod.name!r}")
+        for astro in getattr(plan, "astrocytes", []):
+            problems.append(f"astrocyte {astro.name!r}")
+        for pop in plan.populations:
+            if pop.threshold_rule is not None:
+                problems.append(f"threshold rule (intrinsic plasticity) of population {pop.name!r}")
     if problems:
-        raise SimulationError("the torch backend does not simulate plasticity yet: " + "; ".join(problems)
-                              + ". Run this network with the numba backend.")
+        where = "on a GPU" if on_gpu else ""
+        raise SimulationError(f"the torch backend does not simulate {where + ' ' if where else ''}"
+                              "these yet: " + "; ".join(problems)
+                              + (". Run this network on the CPU (--device cpu) or with the numba backend."
+                                 if on_gpu else ". Run this network with the numba backend."))
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -110,6 +127,30 @@ def resolve_device(device: str | None) -> torch.device:
     elif dev.type != "cpu":
         raise SimulationError(f"unsupported torch device {name!r}; use 'cpu' or 'cuda'")
     return dev
+
+
+@njit(cache=True, nogil=True)
+def _host_plasticity(k, ent_off, ent_cnt, spk, net, plast, rules, l_state, l_prm, c_state, c_prm):
+    """:func:`engine.kernels.plasticity.plasticity_step` on the numba backend's packed tables."""
+    (_ring, _eo, _ec, _spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off, _base, _pd, _pw) = net
+    (pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0, pp_sg0, h_n, h_j, h_cur,
+     h_end, pm_ptr, pm_syn, pm_pre, w_sign, _proj_stp, _stp_proj, stp_prm, _stp_off, _stp_u, _stp_x, _stp_last, _stp_r,
+     md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp, ip_group, ip_start, ip_ent, ip_prm, as_val, as_w,
+     as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi, stp_astro, tri_state, tri_prm, tri_armed,
+     tri_acc, tri_every, tri_dt_s, tri_U0, tri_alpha, tri_nsyn, tri_scratch, pp_hpn0, pp_hp0) = plast
+    (r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval, r_ev_lo, r_ev_hi, r_ev_pos,
+     ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro, r_astro_scale, r_dend, r_hy0, yhist) = rules
+    pk.plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off,
+                       pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0,
+                       pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign,
+                       r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval,
+                       r_ev_lo, r_ev_hi, r_ev_pos, ev_norm, xtr, ytr, xt, yt, xhist, sst, r_astro,
+                       r_astro_scale, r_dend, r_hy0, yhist,
+                       md_val, md_P, md_tonic, md_lo, md_hi, md_pos, ev_step, ev_amp,
+                       ip_group, ip_start, ip_ent, ip_prm, l_state, l_prm, c_state, c_prm,
+                       as_val, as_w, as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi,
+                       stp_astro, stp_prm, tri_state, tri_prm, tri_armed, tri_acc, tri_every, tri_dt_s, tri_U0,
+                       tri_alpha, tri_nsyn, tri_scratch, pp_hpn0, pp_hp0)
 
 
 @njit(cache=True, nogil=True)
@@ -176,8 +217,8 @@ class TorchBackend(Backend):
         super().__init__(plan, dtype)
         if self.dtype not in (np.float32, np.float64):
             raise SimulationError(f"dtype must be float32 or float64, not {self.dtype}")
-        refuse_unsupported(plan)
         self.device = resolve_device(device or plan.metadata.get("device"))
+        refuse_unsupported(plan, self.device.type)
         self.tdtype = torch.float64 if self.dtype == np.float64 else torch.float32
         self.threads = int(threads) if threads else 1
         if self.threads < 1:
@@ -239,6 +280,7 @@ class TorchBackend(Backend):
         self._build_projections(packed)
         self._build_sources(packed)
         self._build_monitors(packed)
+        self._build_plasticity(packed)
 
     def _build_projections(self, packed) -> None:
         """Per synapse: its ring offset ``(delay - 1)·S + column`` and weight; per projection: rows."""
@@ -256,6 +298,34 @@ class TorchBackend(Backend):
         self._proj_row_off = [int(r) for r in row_off]
         self._proj_syn = [(int(indptr[row_off[p]]), int(indptr[row_off[p]]) + proj.n_synapses)
                           for p, proj in enumerate(self.plan.projections)]
+
+    def _build_plasticity(self, packed) -> None:
+        """Plasticity on the CPU runs the numba backend's rule kernels on the host, on the very
+        arrays the torch tensors view (weights, neuron state): the same numbers as numba, every
+        rule, reward signal, NALSM astrocyte and threshold rule included."""
+        self._packed = packed
+        self._plastic = bool(packed.plastic_projections or packed.plast.md_val.size or packed.plast.as_val.size
+                             or packed.plast.ip_group.size)
+        if not self._plastic:
+            return
+        host_weight = packed.net[6]
+        if not np.shares_memory(self._weight.numpy(), host_weight):
+            raise SimulationError("internal: the torch weights must view the host weights for plasticity on the CPU")
+        self._host_spikes = [np.zeros(0, np.int64)] * len(self.entity_names)
+
+    def _plasticity(self, k: int, spikes: dict) -> None:
+        """Step (6)-(7): hand the step's spikes to the host kernel in numba's layout, then run it."""
+        packed = self._packed
+        ent_cnt, spk, ent_off = self._ent_cnt, self._spk, self.ent_off
+        ent_cnt[:] = 0
+        for e, s in spikes.items():
+            n = int(s.numel())
+            if n:
+                off = int(ent_off[e])
+                spk[off:off + n] = s.numpy()
+                ent_cnt[e] = n
+        _host_plasticity(np.int64(k), ent_off, ent_cnt, spk, tuple(packed.net), tuple(packed.plast),
+                         tuple(packed.rules), packed.lif[0], packed.lif[3], packed.coba[0], packed.coba[3])
 
     def _build_sources(self, packed) -> None:
         """Poisson sources and current sources keep numba's tables and run numba's own kernels on the
@@ -352,6 +422,8 @@ class TorchBackend(Backend):
                 self._currents_step(k)
                 self._k = k + 1
                 self._update(k % self.L)
+                if self._plastic:
+                    self._plasticity(k, spikes)
 
     def _chunk_result(self, k0, rate_buf, rec, samples, sample_steps) -> ChunkResult:
         result = ChunkResult(k0, self._k, self.dt)
@@ -642,7 +714,7 @@ class TorchBackend(Backend):
         view.copy_(torch.from_numpy(np.array(arr, copy=True)).to(view.device))
 
     def projection_weights(self, name: str) -> np.ndarray:
-        """Weights of projection ``name`` in its CSR order (a copy; static in this backend)."""
+        """Weights of projection ``name`` in its CSR order (a copy)."""
         for p, proj in enumerate(self.plan.projections):
             if proj.name == name:
                 s0, s1 = self._proj_syn[p]
@@ -655,7 +727,17 @@ class TorchBackend(Backend):
         return {"lif_state": lif.state, "lif_chan": lif.chan, "lif_ref": lif.ref,
                 "coba_state": coba.state, "coba_chan": coba.chan, "coba_ref": coba.ref,
                 "izh_state": izh.state, "izh_chan": izh.chan, "ring": self.ring,
-                "poisson_rng": torch.from_numpy(self._pois[5]), "current_rng": torch.from_numpy(self._cur[11])}
+                "poisson_rng": torch.from_numpy(self._pois[5]), "current_rng": torch.from_numpy(self._cur[11]),
+                **self._plastic_state()}
+
+    def _plastic_state(self) -> dict:
+        """The numba backend's plastic state arrays (host memory, shared with the kernels)."""
+        if not getattr(self, "_plastic", False):
+            return {}
+        live = self._packed._dynamic()
+        return {key: torch.from_numpy(np.ascontiguousarray(live[key])) for key in live
+                if key not in ("lif_state", "lif_chan", "lif_ref", "coba_state", "coba_chan", "coba_ref", "izh_state",
+                               "izh_chan", "ring", "poisson_rng", "current_rng", "train_pos")}
 
 
     def _fingerprint(self) -> str:

@@ -50,6 +50,10 @@ class ExportReport:
         if item not in self.items:
             self.items.append(item)
 
+    def about(self, node: str) -> list:
+        """The items already reported for ``node``."""
+        return [i for i in self.items if i.node == node]
+
     def dropped(self, node: str, message: str) -> None:
         self.add(node, "dropped", message)
 

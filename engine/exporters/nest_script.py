@@ -12,8 +12,8 @@ Synweave                    NEST
 ==========================  ==================================================================
 LIF, exponential synapses   ``iaf_psc_exp``, ``C_m = tau_m / R`` (ms / GOhm = pF)
 LIF, delta synapses         ``iaf_psc_delta`` (weight = jump in mV)
-adaptive LIF                ``aeif_psc_exp`` with ``Delta_T = 0`` (a_w, b_w, tau_w); threshold
-                            adaptation is reported as not mapped
+adaptive LIF                ``aeif_psc_exp`` / ``aeif_psc_delta`` with ``Delta_T = 0`` (a_w, b_w,
+                            tau_w); threshold adaptation is reported as not mapped
 conductance LIF             ``iaf_cond_exp``, ``g_L = 1/R`` (nS), weights ``w g_L`` (nS; inhibitory
                             negative)
 Izhikevich                  ``izhikevich`` (``consistent_integration`` off for the 2003 scheme)
@@ -32,11 +32,15 @@ spike / rate monitors       ``spike_recorder`` (ASCII files)
 state monitors              ``multimeter`` (ASCII files)
 ==========================  ==================================================================
 
-Pair STDP becomes NEST's ``stdp_synapse`` (``stdp_nn_symm_synapse`` for nearest pairing) and the
-final weights of those projections are written to ``<model>-rank<R>.csv``; the other plasticity
-rules, modulators, readouts and weight / branching monitors are not mapped yet, and the report
-names each one. Random streams differ from Synweave's (NEST draws its own), so runs agree
-statistically, not spike for spike.
+Synapses follow the table of :mod:`engine.exporters.nest_mapping`, shared with the NEST backend:
+short-term plasticity -> ``tsodyks2_synapse``, pair STDP -> ``stdp_synapse`` /
+``stdp_nn_symm_synapse``, triplet STDP -> ``stdp_triplet_synapse``, reward STDP ->
+``stdp_dopamine_synapse`` with a ``volume_transmitter`` fed by the Reward node (listed rewards: a
+``spike_generator`` replaying them; random rewards: a ``poisson_generator`` at the node's rate, drawn
+by NEST). The final weights of plastic projections are written to ``<model>-rank<R>.csv``. What the
+mapping refuses (other rules, tripartite and NALSM astrocytes, threshold adaptation), readouts and
+weight / branching monitors are named in the report. Random streams differ from Synweave's (NEST
+draws its own), so runs agree statistically, not spike for spike.
 """
 
 from __future__ import annotations
@@ -49,12 +53,18 @@ from pathlib import Path
 import numpy as np
 
 from engine.exporters import ExportReport, write_atomic
+from engine.exporters.nest_mapping import (TRIPARTITE_REFUSAL, NotMapped, adaptive_lif, adaptive_lif_problem,
+                                           synapse_mapping)
 
 NEST_MODEL = {"neuron.lif": None, "neuron.alif": "aeif_psc_exp", "neuron.cobalif": "iaf_cond_exp",
               "neuron.izhikevich": "izhikevich"}
 NOT_MAPPED = {
-    "Plasticity": "plasticity rule: only pair STDP is mapped to NEST (stdp_synapse) yet; static synapses used",
-    "Modulators": "modulator: not mapped to NEST yet (no astrocyte / dopamine in the script)",
+    "Plasticity": "plasticity rule: not mapped to a NEST synapse model (mapped: pair, triplet and reward STDP); "
+                  "static synapses used",
+    "modulator.tripartite_astrocyte": TRIPARTITE_REFUSAL + "; its synapses are plain Tsodyks-Markram synapses in "
+                                                         "the script",
+    "modulator.nalsm_astrocyte": "the NALSM astrocyte (a global plasticity controller) has no NEST counterpart",
+    "Modulators": "modulator: drives no mapped rule",
     "Readouts": "readout: trained readouts have no NEST counterpart; use the spike files",
     "Training": "training phase: the script runs one plain simulation of the graph, not sample by sample",
 }
@@ -105,18 +115,14 @@ def _neuron(node, dt: float, report: ExportReport, seed: int = 0) -> tuple[str, 
                       tau_syn_ex=node.tau_exc, tau_syn_in=node.tau_inh)
         model = "iaf_cond_exp"
     elif node.type_id == "neuron.alif":
-        params = dict(common, C_m=node.tau_m / node.R, g_L=1.0 / node.R, Delta_T=0.0, V_peak=node.V_th,
-                      a=node.a_w, b=node.b_w, tau_w=node.tau_w)
-        if node.synapse == "delta":
-            report.converted(node.label, "delta synapses on an adaptive LIF: NEST's aeif_psc_exp has "
-                                         "exponential currents, tau_syn 0.1 ms is used")
-            params.update(tau_syn_ex=max(dt, 0.1), tau_syn_in=max(dt, 0.1))
-        else:
+        model, aeif = adaptive_lif(lambda key: node.get(key), node.synapse == "delta")
+        params = dict(common, **{k: float(v) for k, v in aeif.items()})
+        if model == "aeif_psc_exp":
             params.update(tau_syn_ex=node.tau_syn_exc, tau_syn_in=node.tau_syn_inh)
-        if node.delta_theta:
-            report.dropped(node.label, f"threshold adaptation (delta_theta = {node.delta_theta:g} mV) has no "
-                                       "counterpart in aeif_psc_exp")
-        model = "aeif_psc_exp"
+        problem = adaptive_lif_problem(lambda key: node.get(key))
+        if problem:
+            report.dropped(node.label, problem + "; the script runs it without")
+        report.converted(node.label, f"adaptive LIF -> NEST {model} with Delta_T = 0")
     elif node.synapse == "delta":
         params = dict(common, tau_m=node.tau_m, C_m=node.tau_m / node.R)
         model = "iaf_psc_delta"
@@ -215,7 +221,7 @@ def export_nest_script(project, out: Path, duration_ms: float | None = None, thr
     inputs: dict[str, np.ndarray] = {}
     connections: dict[str, np.ndarray] = {}
     sources_by_name = {s.name: s for s in plan.sources}
-    mapped_rules: set[str] = set()  # plasticity nodes turned into NEST synapse models
+    synapses = _SynapseModels(graph, plan, taken, report)  # NEST synapse models, volume transmitters
 
     lines.append("# --- neuron populations " + "-" * 70)
     for node in graph.nodes.values():
@@ -277,14 +283,11 @@ def export_nest_script(project, out: Path, duration_ms: float | None = None, thr
         if not ups or ups[0][0].id not in var:
             continue
         pre = ups[0][0]
-        if getattr(node, "stp", "none") != "none":
-            report.dropped(node.label, "short-term plasticity: not mapped to NEST's tsodyks synapses yet; static "
-                                       "synapses used")
         for post, _ in graph.downstream(node.id, "post"):
             if post.id not in var:
                 continue
             _projection(node, pre, post, plan, projection_plan_name(node, post), var, lines, connections,
-                        out.stem, dt, report, [r for r, _ in graph.upstream(node.id, "rule")], mapped_rules)
+                        out.stem, dt, report, [r for r, _ in graph.upstream(node.id, "rule")], synapses)
     lines.append("")
     lines.append("# --- recording " + "-" * 79)
     lines.append("recorders = {}")
@@ -294,9 +297,10 @@ def export_nest_script(project, out: Path, duration_ms: float | None = None, thr
             _monitor(node, graph, var, plan, lines, report)
         elif node.category.value == "Monitors":
             report.dropped(node.label, f"{node.title}: not recorded by the NEST script yet")
-        elif cat in NOT_MAPPED and node.id not in mapped_rules:
-            report.dropped(node.label, NOT_MAPPED[cat])
-    plastic = sorted({ln.split("'")[3] for ln in lines if ln.startswith("nest.CopyModel(")})
+        elif (node.id not in synapses.mapped and (node.type_id in NOT_MAPPED or cat in NOT_MAPPED)
+              and not report.about(node.label)):  # one reason per node: the specific one when given
+            report.dropped(node.label, NOT_MAPPED.get(node.type_id, NOT_MAPPED.get(cat)))
+    plastic = sorted(synapses.plastic)
     lines += [
         "",
         "# --- run " + "-" * 85,
@@ -364,14 +368,14 @@ def _current_source(node, graph, var, taken, lines, report) -> None:
 
 
 def _projection(node, pre, post, plan, plan_name, var, lines, connections, stem, dt, report, rules,
-                mapped) -> None:
+                synapses) -> None:
     src, dst = var[pre.id], var[post.id]
     conductance = post.type_id == "neuron.cobalif"
     sign = -1.0 if node.receptor == "inhibitory" else 1.0
     scale = (1.0 / post.R) if conductance else 1.0  # Synweave conductances are in units of g_L
     rule = node.connectivity
     lines.append(f"# {node.label}: {pre.label} -> {post.label}, {rule.replace('_', ' ')}, {node.receptor}")
-    model = _plasticity_model(rules, post, dst, scale, plan_name, lines, report, mapped)
+    model = synapses.model(node, rules, post, dst, scale, plan_name, lines)
     conn = {"all_to_all": "{'rule': 'all_to_all', 'allow_autapses': %s}" % (node.autapses or pre.id != post.id),
             "fixed_probability": "{'rule': 'pairwise_bernoulli', 'p': %s, 'allow_autapses': %s}" % (
                 _num(node.p), node.autapses or pre.id != post.id),
@@ -418,46 +422,78 @@ def _projection(node, pre, post, plan, plan_name, var, lines, connections, stem,
                                  f"in {stem}_connections.npz")
 
 
-def _plasticity_model(rules, post, post_var, scale, plan_name, lines, report, mapped: set) -> str:
-    """The NEST synapse model of a projection: static, or NEST's STDP for an attached pair-STDP rule.
+class _SynapseModels:
+    """The NEST synapse model of each projection, from the shared table
+    (:func:`engine.exporters.nest_mapping.synapse_mapping`), written into the script; the volume
+    transmitters of reward signals are created once, where first needed."""
 
-    Pair STDP -> ``stdp_synapse`` (all-to-all pairing) or ``stdp_nn_symm_synapse`` (nearest), with
-    ``Wmax = w_max``, ``alpha = A_minus / A_plus`` and, for the additive form, ``lambda = A_plus / w_max``
-    and ``mu_plus = mu_minus = 0`` (NEST scales updates by Wmax); multiplicative: ``lambda = A_plus``
-    and Synweave's exponents. ``tau_minus`` is a parameter of NEST's postsynaptic neuron.
-    """
-    if not rules:
-        return "static_synapse"
-    rule = rules[0]
-    for other in rules[1:]:
-        report.dropped(other.label, "a second rule on one projection: the NEST script maps the first only")
-    if rule.type_id != "plasticity.stdp":
-        report.dropped(rule.label, f"{rule.title}: not mapped to a NEST synapse model yet; static synapses used")
-        return "static_synapse"
-    if rule.w_min != 0:
-        report.converted(rule.label, f"w_min = {rule.w_min:g}: NEST's STDP synapses bound weights below by 0")
-    if rule.A_plus <= 0:
-        report.dropped(rule.label, "A_plus = 0: NEST expresses depression relative to potentiation "
-                                   "(alpha = A_minus / A_plus); static synapses used")
-        return "static_synapse"
-    name = "stdp_" + re.sub(r"[^A-Za-z0-9_]+", "_", plan_name)
-    base = "stdp_synapse" if rule.pairing == "all_to_all" else "stdp_nn_symm_synapse"
-    w_max = rule.w_max * scale
-    if rule.form == "additive":
-        lam, mu_plus, mu_minus = rule.A_plus / rule.w_max, 0.0, 0.0
-    else:
-        lam, mu_plus, mu_minus = rule.A_plus, rule.mu_plus, rule.mu_minus
-    params = {"tau_plus": rule.tau_plus, "lambda": lam, "alpha": rule.A_minus / rule.A_plus,
-              "mu_plus": mu_plus, "mu_minus": mu_minus, "Wmax": w_max}
-    text = ", ".join(f"{k!r}: {_num(v)}" for k, v in params.items())
-    lines.append(f"nest.CopyModel({base!r}, {name!r}, {{{text}}})  # {rule.label}: {rule.title}, {rule.form}")
-    lines.append(f"{post_var}.tau_minus = {_num(rule.tau_minus)}  # NEST keeps the post trace in the neuron")
-    if rule.same_step != "pre_then_post":
-        report.converted(rule.label, "same-step pairs follow NEST's convention, not 'exclusive'")
-    mapped.add(rule.id)
-    report.converted(rule.label, f"{rule.title} -> NEST {base} (lambda {lam:g}, alpha {rule.A_minus / rule.A_plus:g}, "
-                                 f"Wmax {w_max:g})")
-    return name
+    def __init__(self, graph, plan, taken: set, report: ExportReport):
+        self.graph, self.plan, self.taken, self.report = graph, plan, taken, report
+        self.rewards = {m.name: m for m in plan.modulators}
+        self.mapped: set[str] = set()  # rule and reward nodes the script carries
+        self.plastic: set[str] = set()  # NEST models whose weights learn
+        self.transmitters: dict[str, str] = {}
+        self.post_params: dict[str, dict] = {}
+
+    def model(self, node, rules, post, post_var, scale, plan_name, lines) -> str:
+        """NEST model name for the synapses of projection node ``node`` onto ``post`` (lines added)."""
+        prj = next(p for p in self.plan.projections if p.name == plan_name)
+        who = rules[0].label if rules else node.label
+        try:
+            mapping = synapse_mapping(prj, self.plan.population(prj.post), scale, self.rewards)
+        except NotMapped as exc:
+            self.report.dropped(who, f"{exc}; static synapses used")
+            return "static_synapse"
+        for key, value in mapping.post_params.items():
+            if self.post_params.setdefault(post.id, {}).setdefault(key, value) != value:
+                self.report.dropped(who, f"two plasticity rules with different {key} onto {post.label} (NEST keeps "
+                                         f"{key} in the postsynaptic neuron); static synapses used")
+                return "static_synapse"
+        if mapping.base == "static_synapse":
+            return mapping.base
+        key = re.sub(r"[^A-Za-z0-9_]+", "_", plan_name)
+        name = ("stdp_" if mapping.plastic else "stp_") + key
+        text = ", ".join(f"{k!r}: {_num(v)}" for k, v in mapping.params.items())
+        if mapping.reward is not None:
+            text += f", 'volume_transmitter': {self._transmitter(mapping.reward, lines)}"
+        lines.append(f"nest.CopyModel({mapping.base!r}, {name!r}, {{{text}}})  # {who}")
+        if mapping.post_params:
+            post_text = ", ".join(f"{k!r}: {_num(v)}" for k, v in mapping.post_params.items())
+            lines.append(f"{post_var}.set({{{post_text}}})  # NEST keeps the post traces in the neuron")
+        if mapping.plastic:
+            self.plastic.add(name)
+        self.mapped.update(r.id for r in rules)
+        self.report.converted(who, mapping.summary)
+        for note in mapping.notes:
+            self.report.note(who, note)
+        return name
+
+    def _transmitter(self, reward_id: str, lines) -> str:
+        """The volume transmitter of a Reward node: its rewards as spikes, relayed by a parrot (NEST
+        connects no device to a volume transmitter) to arrive at the reward's step."""
+        if reward_id in self.transmitters:
+            return self.transmitters[reward_id]
+        node = self.graph.node(reward_id)
+        name = _ident(node.label, self.taken)
+        self.taken.update({f"{name}_source", f"{name}_relay"})
+        lines.append(f"# {node.label}: {node.title}, one volume-transmitter spike per reward")
+        if node.mode == "random":
+            lines.append(f"{name}_source = nest.Create('poisson_generator', params={{'rate': {_num(node.rate)}}})"
+                         "  # NEST draws the reward times")
+            self.report.converted(node.label, f"random rewards: NEST draws its own reward times at {node.rate:g} Hz")
+        else:
+            steps = np.asarray(self.rewards[reward_id].steps, np.int64)
+            times, counts = np.unique(np.maximum(steps - 2, 1), return_counts=True)
+            lines.append(f"{name}_source = nest.Create('spike_generator', params={{"
+                         f"'spike_times': [{', '.join(f'{int(t)} * DT' for t in times)}], "
+                         f"'spike_multiplicities': {counts.tolist()}}})")
+        lines += [f"{name}_relay = nest.Create('parrot_neuron')",
+                  f"{name} = nest.Create('volume_transmitter')",
+                  f"nest.Connect({name}_source, {name}_relay, syn_spec={{'delay': DT}})",
+                  f"nest.Connect({name}_relay, {name}, syn_spec={{'delay': DT}})"]
+        self.mapped.add(reward_id)
+        self.transmitters[reward_id] = name
+        return name
 
 
 def _monitor(node, graph, var, plan, lines, report) -> None:

@@ -201,27 +201,61 @@ def _with(plan_mutation):
     return plan
 
 
+def test_torch_refuses_short_term_plasticity_naming_it():
+    plan = _with(lambda p: setattr(p.projections[1], "stp", STPPlan()))
+    with pytest.raises(SimulationError, match="does not simulate these yet") as info:
+        get_backend("torch")(plan)
+    assert "short-term" in str(info.value) and "'I'" in str(info.value) and "numba" in str(info.value)
+
+
 @pytest.mark.parametrize("mutation, names", [
     (lambda p: p.projections[0].rules.append(RulePlan("stdp", name="learn")), ("'learn'", "'E'")),
-    (lambda p: setattr(p.projections[1], "stp", STPPlan()), ("short-term", "'I'")),
     (lambda p: p.modulators.append(RewardPlan("dopamine")), ("'dopamine'",)),
     (lambda p: setattr(p.populations[0], "threshold_rule", {"theta_plus": 0.05, "offset": 0.0}), ("'net'",)),
 ])
-def test_torch_refuses_plasticity_naming_it(mutation, names):
+def test_plasticity_on_a_gpu_is_refused_naming_it(mutation, names):
+    from engine.backends.torch_backend import refuse_unsupported
+
     plan = _with(mutation)
-    with pytest.raises(SimulationError, match="does not simulate plasticity") as info:
-        get_backend("torch")(plan)
+    refuse_unsupported(plan, "cpu")  # runs on the CPU
+    with pytest.raises(SimulationError, match="on a GPU") as info:
+        refuse_unsupported(plan, "cuda")
     for name in names:
         assert name in str(info.value)
-    assert "numba" in str(info.value)
+    assert "--device cpu" in str(info.value)
 
 
 def test_supported_node_types_declared():
     torch_types = backend_supported_node_types("torch")
     assert {"neuron.lif", "neuron.alif", "neuron.cobalif", "neuron.izhikevich", "synapse.projection",
-            "input.poisson", "input.current", "monitor.state"} <= torch_types
-    assert not {t for t in torch_types if t.startswith(("plasticity.", "modulator."))}
+            "input.poisson", "input.current", "monitor.state", "plasticity.stdp", "modulator.reward"} <= torch_types
+    assert "modulator.tripartite_astrocyte" not in torch_types  # acts through short-term plasticity
     assert torch_types < backend_supported_node_types("numba")
+
+
+def plastic_network(dtype="float64"):
+    """Poisson inputs onto a LIF population: pair STDP with axonal delays of 1-14 steps whose
+    depression a NALSM astrocyte sets, reward STDP gated by timed dopamine, a Hao threshold rule:
+    the host-kernel paths of the torch backend's plasticity."""
+    from engine.plan import AstrocytePlan
+
+    plan = stochastic_network(dtype=dtype)
+    plan.n_steps = 1500
+    inp, rec = plan.projections[0], plan.projections[1]
+    inp.rules.append(RulePlan("stdp", name="stdp_in", params=dict(A_plus=0.02, A_minus=0.021, w_max=200.0),
+                              astrocyte="astro"))
+    rec.rules.append(RulePlan("rstdp", name="rstdp_rec", params=dict(w_max=400.0), modulator="da"))
+    plan.astrocytes.append(AstrocytePlan("astro", liquid=["p"], reference=["het"]))
+    inp.plastic = rec.plastic = True  # as the compiler marks projections with rules
+    plan.modulators.append(RewardPlan("da", steps=np.arange(100, 1500, 200, dtype=np.int64),
+                                      amplitudes=np.full(7, 0.5)))
+    pop = plan.populations[0]
+    pop.model = "alif"  # the threshold rule acts on theta, as the compiler arranges
+    pop.params.update(tau_theta=200.0, delta_theta=0.0)
+    pop.threshold_rule = {"theta_plus": 0.05, "offset": 0.0}
+    for proj in (inp, rec):
+        plan.monitors.append(MonitorPlan(f"w_{proj.name}", proj.name, "weights"))
+    return plan
 
 
 @pytest.mark.skipif(CUDA, reason="checks the message shown where CUDA is missing")
@@ -328,3 +362,16 @@ def test_readout_example_identical_on_torch():
         assert a.readouts[name].keys() == b.readouts[name].keys()
         for key, value in a.readouts[name].items():
             np.testing.assert_array_equal(np.asarray(value), np.asarray(b.readouts[name][key]), err_msg=f"{name}/{key}")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_plasticity_on_torch_cpu_identical_to_numba(dtype):
+    plan = plastic_network(dtype)
+    sim_a, a = run(plan, "numba")
+    sim_b, b = run(plastic_network(dtype), "torch")
+    assert a.n_spikes > 100
+    assert_same_results(a, b)
+    for name, w in sim_a.final_weights().items():
+        initial = next(p for p in plan.projections if p.name == name).weights
+        assert not np.array_equal(w, initial), f"{name} learned"
+        np.testing.assert_array_equal(sim_b.final_weights()[name], w)

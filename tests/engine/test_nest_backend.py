@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from engine.errors import SimulationError
-from engine.plan import (CurrentSourcePlan, MonitorPlan, PoissonSourcePlan, PopulationPlan, ProjectionPlan, ReceptorPlan, RulePlan, SimulationPlan,
-                         SpikeTrainSourcePlan, STPPlan)
+from engine.plan import (CurrentSourcePlan, MonitorPlan, PoissonSourcePlan, PopulationPlan, ProjectionPlan, ReceptorPlan,
+                         RewardPlan, RulePlan, SimulationPlan, SpikeTrainSourcePlan, STPPlan, TripartitePlan)
 from engine.project import Project
 from engine.runner import Simulation
 
@@ -172,13 +172,31 @@ def small_plan(**projection) -> SimulationPlan:
     pop = PopulationPlan("lif_1", "lif", 4)
     proj = ProjectionPlan.from_coo("projection_1->lif_1", "lif_1", "lif_1", 4, [0, 1], [1, 2], [5.0, 5.0], **projection)
     return SimulationPlan(dt=0.1, n_steps=10, populations=[pop], projections=[proj],
-                          metadata={"labels": {"lif_1": "Exc", "projection_1": "Recurrent"}})
+                          metadata={"labels": {"lif_1": "Exc", "projection_1": "Recurrent", "astro_1": "Astro"}})
+
+
+def _add_reward_rule(plan, amplitudes):
+    plan.modulators.append(RewardPlan("reward_1", steps=[10, 20], amplitudes=amplitudes))
+    plan.projections[0].rules.append(RulePlan("rstdp", "Reward rule", modulator="reward_1"))
+
+
+def _add_tripartite(plan):
+    plan.projections[0].stp = STPPlan()
+    plan.tripartites.append(TripartitePlan("astro_1", ["projection_1->lif_1"]))
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda p: p.projections[0].rules.append(RulePlan("triplet", "Triplet rule")), "Triplet rule: the triplet rule"),
-    (lambda p: setattr(p.projections[0], "stp", STPPlan()), "Recurrent: short-term plasticity"),
-    (lambda p: setattr(p.populations[0], "model", "alif"), "Exc: the adaptive LIF"),
+    (lambda p: p.projections[0].rules.append(RulePlan("triplet", "Triplet rule", pairing="nearest")),
+     "Triplet rule: not mapped to NEST: nearest-spike triplet STDP"),
+    (lambda p: p.projections[0].rules.append(RulePlan("symmetric", "Sym rule")), "Sym rule: not mapped to NEST: the "
+                                                                                 "symmetric rule has no NEST synapse"),
+    (lambda p: (setattr(p.projections[0], "stp", STPPlan()), p.projections[0].rules.append(RulePlan("stdp", "Pair"))),
+     "Pair: not mapped to NEST: short-term plasticity together with a plasticity rule"),
+    (lambda p: _add_reward_rule(p, [0.5, 0.25]), "Reward rule: not mapped to NEST: rewards of different amplitudes"),
+    (lambda p: (setattr(p.populations[0], "model", "alif"), p.populations[0].params.update(delta_theta=2.0)),
+     "Exc: not mapped to NEST: threshold adaptation"),
+    (_add_tripartite, "Astro: the tripartite .G-ChI. astrocyte is not mapped to NEST's astrocyte_lr_1994: .1. its "
+                      "output differs"),
 ])
 def test_features_nest_does_not_map_are_refused_by_node(change, message):
     plan = small_plan()
@@ -207,6 +225,7 @@ def test_validation_names_the_nodes_nest_cannot_run():
     project.settings.backend = "nest"
     problems = {p.node: p for p in validate_project(project) if "nest backend" in p.message}
     assert problems["Astrocyte"].severity == "error" and "cannot be run" in problems["Astrocyte"].message
+    assert "NEST has no synapse whose depression an astrocyte sets" in problems["Astrocyte"].message
     assert "Readout" not in problems and "Branching factor" not in problems
     cuba = Project.load(ROOT / "resources/examples/cuba.swproj")
     assert not [p for p in validate_project(cuba) if "backend" in p.message]
@@ -236,3 +255,17 @@ def test_cli_runs_a_project_on_nest(tmp_path):
 
     saved = SimulationResults.load(tmp_path / "r.npz")
     assert saved.settings["backend"] == "nest" and saved.versions["nest"].startswith("3.")
+
+
+def test_validation_says_why_the_tripartite_astrocyte_is_not_mapped():
+    from engine.validate import validate_project
+
+    project = Project.load(ROOT / "resources/examples/cuba.swproj")
+    project.settings.backend = "nest"
+    g = project.graph
+    astro = g.add_node("modulator.tripartite_astrocyte", "Glia")
+    projection = next(n for n in g.nodes.values() if n.type_id == "synapse.projection")
+    g.connect(astro.id, "modulation", projection.id, "modulation")
+    [problem] = [p for p in validate_project(project) if p.node == "Glia" and "backend" in p.message]
+    assert problem.severity == "error"
+    assert "astrocyte_lr_1994" in problem.message and "slow inward current" in problem.message

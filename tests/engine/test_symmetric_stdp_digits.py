@@ -70,8 +70,10 @@ def test_vote_by_index_scores_every_sample_with_neuron_c_for_class_c():
     np.testing.assert_array_equal(out["assignment"], [0, 1, 2])
     np.testing.assert_array_equal(out["predicted"], [0, 1, 2, 1, -1])
     assert out["accuracy"] == pytest.approx(3 / 5) and out["n_ties"] == 1
-    with pytest.raises(ValueError, match="one neuron per class: 4 neurons for 3 classes"):
-        evaluate_readout(dict(info, sizes=[4]), dataset, [(steps, idx)], 50)
+    # a neuron beyond the classes is unassigned and takes no part
+    more = evaluate_readout(dict(info, sizes=[4]), dataset, [(np.append(steps, 3), np.append(idx, 3))], 50)
+    np.testing.assert_array_equal(more["assignment"], [0, 1, 2, -1])
+    np.testing.assert_array_equal(more["predicted"], out["predicted"])
 
 
 @pytest.fixture(scope="module")

@@ -72,3 +72,35 @@ def test_cli_import_of_a_connectome(tmp_path, capsys):
     assert "connectome import" in capsys.readouterr().out
     assert main.main(["import", str(tmp_path / "x.txt")]) == 1
     assert "import reads .nir graphs" in capsys.readouterr().err
+
+
+#: the first rows of cect 0.3.5's cect/data/aconnectome_white_1986_whole.csv (tab-separated, as shipped)
+WHITE_1986_HEAD = """pre\tpost\ttype\tsynapses
+ADAL\tADFL\telectrical\t1
+ADAL\tAIBL\tchemical\t1
+ADAL\tAIBR\tchemical\t2
+ADAL\tASHL\telectrical\t1
+ADAL\tAVAR\tchemical\t2
+ADAL\tAVBL\tchemical\t4
+"""
+
+
+def test_cect_worked_example_reads_the_wheel_and_imports(tmp_path):
+    """scripts/cect_connectome.py reads the connectome out of a cect wheel (a zip; cect is not
+    installed, its numpy<2.4 pin would downgrade ours) and its edge list imports as a project:
+    names sorted to indices, chemical counts x weight, electrical entries skipped."""
+    import zipfile
+
+    from scripts.cect_connectome import main as cect_main
+
+    wheel = tmp_path / "cect-0.3.5-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("cect/data/aconnectome_white_1986_whole.csv", WHITE_1986_HEAD)
+    out = tmp_path / "worm.csv"
+    assert cect_main([str(wheel), "--out", str(out), "--weight", "0.5"]) == 0
+    names = (tmp_path / "worm_neurons.txt").read_text().split()
+    assert names == ["ADAL", "ADFL", "AIBL", "AIBR", "ASHL", "AVAR", "AVBL"]
+    assert out.read_text().splitlines() == ["pre,post,weight", "0,2,0.5", "0,3,1", "0,5,1", "0,6,2"]
+    project = import_connectome(out, tmp_path / "worm.swproj")[0]
+    assert synapses(project) == [(0, 2, 0.5), (0, 3, 1.0), (0, 5, 1.0), (0, 6, 2.0)]
+    assert compile_graph(project).populations[0].size == 7

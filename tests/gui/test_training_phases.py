@@ -1,0 +1,44 @@
+"""Training phases in the designer: a stopped training run leaves a checkpoint that Run > Resume
+Training continues, with the results of an uninterrupted run."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtWidgets import QApplication
+
+from engine.training import Protocol
+from tests.engine.test_training import add_phases, liquid
+
+
+def phased_project():
+    project = liquid(n_samples=80, encoding="rate", epochs=10)
+    add_phases(project, dict(label="Init", samples=6, presentation=20.0),
+               dict(label="Features", reset="state_and_weights", presentation=100.0))
+    return project
+
+
+def test_stop_then_resume_training_matches_an_uninterrupted_run(make_window, qtbot, dialogs, tmp_path):
+    reference = Protocol(phased_project()).run()
+    path = phased_project().save(tmp_path / "phased.swproj")
+    win = make_window()
+    win.open_path(str(path))
+    assert not win.act_resume_training.isEnabled()  # nothing to resume yet
+    assert win.start_run()
+    # stop in the middle of the feature phase (80 samples of 100 ms take seconds)
+    qtbot.waitUntil(lambda: "'Features'" in win.progress_bar.format(), timeout=120_000)
+    win.stop_run()
+    qtbot.waitUntil(lambda: not win.run.running, timeout=60_000)
+    QApplication.processEvents()
+    assert win.run.results.stopped and 0 < win.run.results.n_steps < reference.n_steps
+    assert win.checkpoint_path().is_file() and win.act_resume_training.isEnabled()
+    assert "Resume Training" in win.statusBar().currentMessage()
+    win.act_resume_training.trigger()
+    qtbot.waitUntil(lambda: not win.run.running, timeout=120_000)
+    QApplication.processEvents()
+    assert dialogs.errors() == []
+    results = win.run.results
+    assert not results.stopped and results.n_steps == reference.n_steps
+    for name, (steps, idx) in reference.spikes.items():
+        np.testing.assert_array_equal(results.spikes[name][0], steps)
+        np.testing.assert_array_equal(results.spikes[name][1], idx)
+    assert not win.checkpoint_path().exists() and not win.act_resume_training.isEnabled()
