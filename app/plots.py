@@ -28,7 +28,12 @@ pg.setConfigOptions(antialias=False, imageAxisOrder="row-major", useOpenGL=False
 SPIKE_COLOUR = "#f2c14e"
 #: units of the state variables a state monitor records (nodes/neurons.py)
 STATE_UNITS = {"V": "mV", "I_exc": "pA", "I_inh": "pA", "g_exc": "g_L", "g_inh": "g_L", "theta": "mV",
-               "w": "pA", "u": "model units"}
+               "w": "pA", "u": "model units",
+               # astrocytes (nodes/modulators.py): one trace each, named without an index
+               "A": "1", "Ca": "µM", "IP3": "µM", "h": "1", "U_0": "1"}
+#: what the astrocyte variables are, for the legend
+ASTROCYTE_VARIABLE_NAMES = {"A": "A, STDP depression rate", "Ca": "Ca²⁺", "IP3": "IP3",
+                            "h": "h, IP3R de-inactivation", "U_0": "U_0, release probability"}
 TRACE_COLOURS = ["#4cc9f0", "#f72585", "#b5e48c", "#ffd166", "#9d4edd", "#ff8c42", "#06d6a0",
                  "#ef476f", "#118ab2", "#e9c46a", "#90be6d", "#f94144", "#577590", "#f3722c",
                  "#43aa8b", "#8338ec"]
@@ -588,7 +593,7 @@ class StatePanel(PlotPanel):
         self.plot = self.glw.addPlot()
         self.plot.setLabel("bottom", "time", units="s")
         unit = STATE_UNITS.get(variable, "")
-        self.plot.setLabel("left", f"{variable} ({unit})" if unit else variable)
+        self.plot.setLabel("left", f"{variable} ({unit})" if unit and unit != "1" else variable)
         self.plot.hideButtons()
         # the legend gets its own row under the plot: drawn inside the view box it covered the traces
         self.legend = pg.LegendItem(labelTextSize="8pt", colCount=8)
@@ -627,12 +632,20 @@ class StatePanel(PlotPanel):
             self.t_parts, self.v_parts = [t], [v]
         return t, v
 
+    def trace_name(self, index: int) -> str:
+        """Legend entry: the variable, the neuron index (astrocytes have one state) and the unit."""
+        unit = STATE_UNITS.get(self.variable, "")
+        unit_text = f" ({'dimensionless' if unit == '1' else unit})" if unit else ""
+        if self.variable in ASTROCYTE_VARIABLE_NAMES:
+            return ASTROCYTE_VARIABLE_NAMES[self.variable] + unit_text
+        return f"{self.variable} #{index}{unit_text}"
+
     def _redraw(self):
         t, v = self.traces()
         k = min(v.shape[1] if v.ndim == 2 else 0, self.MAX_TRACES)
         while len(self.curves) < k:
             j = len(self.curves)
-            name = f"#{self.indices[j]}" if j < len(self.indices) else f"#{j}"
+            name = self.trace_name(self.indices[j] if j < len(self.indices) else j)
             curve = self.plot.plot(pen=pg.mkPen(TRACE_COLOURS[j % len(TRACE_COLOURS)], width=1.3), name=name)
             self.legend.addItem(curve, name)
             self.curves.append(curve)
@@ -642,7 +655,8 @@ class StatePanel(PlotPanel):
             self.curves[j].setDownsampling(auto=True, method="peak")
             self.curves[j].setClipToView(True)
         extra = (v.shape[1] - k) if v.ndim == 2 else 0
-        self.status.setText(f"{self.variable} of {k} neuron{'s' if k != 1 else ''}"
+        what = "astrocyte" if self.variable in ASTROCYTE_VARIABLE_NAMES else "neuron"
+        self.status.setText(f"{self.variable} of {k} {what}{'s' if k != 1 else ''}"
                             + (f" (+{extra} not drawn)" if extra > 0 else "")
                             + (f" · {t.size:,} samples" if t.size else ""))
 

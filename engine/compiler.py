@@ -208,7 +208,8 @@ def _population(ctx: _Context, node) -> PopulationPlan:
     initial = {}
     scheme = None
     if model == "izhikevich":
-        a, b, c, d = node.abcd()
+        r = izhikevich_r(ctx.seed, node) if node.is_heterogeneous() else None
+        a, b, c, d = node.abcd(r)
         params = dict(a=a, b=b, c=c, d=d, I_e=node.I_e)
         receptors = [ReceptorPlan("exc", "delta"), ReceptorPlan("inh", "delta")]
         scheme = "split2003" if node.scheme == "split_2003" else "euler"
@@ -230,6 +231,12 @@ def _population(ctx: _Context, node) -> PopulationPlan:
     _positions(ctx, node)
     return PopulationPlan(node.id, model, n, params=params, initial_state=initial, receptors=receptors,
                           scheme=scheme)
+
+
+def izhikevich_r(project_seed: int, node) -> np.ndarray:
+    """The per-neuron r ~ U[0, 1) of an r-dependent Izhikevich preset; drawn from an integer seed
+    so that the NEST script exporter can draw the same values."""
+    return np.random.default_rng(node_seed(project_seed, node, "izhikevich_r")).random(node.size())
 
 
 def _positions(ctx: _Context, node) -> np.ndarray | None:
@@ -304,6 +311,26 @@ def _build_dataset(ctx: _Context, node, plan: SimulationPlan) -> None:
                                               presentation_steps=enc.presentation_steps)
     plan.sources.append(SpikeTrainSourcePlan(node.id, size=node.size(), steps=enc.steps, indices=enc.indices,
                                              kind="dataset"))
+
+
+@builds("input.teacher", phase=PHASE_PROJECTIONS)
+def _build_teacher(ctx: _Context, node, plan: SimulationPlan) -> None:
+    """The label channel's spikes while each sample is shown (after the data sets are built)."""
+    from engine import encoders
+
+    ups = ctx.graph.upstream(node.id, "labels")
+    dataset = plan.metadata["datasets"].get(ups[0][0].id) if ups else None
+    if dataset is None:
+        steps, indices = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    else:
+        labels = np.asarray(dataset["labels"], np.int64)
+        if labels.size and labels.max() >= node.n:
+            raise ParameterError("n", f"label {labels.max()} has no channel: the teacher has n = {node.n}",
+                                 node=node.label)
+        steps, indices = encoders.teacher_spikes(labels, dataset["sample_start"], int(dataset["presentation_steps"]),
+                                                 node.rate * ctx.dt * 1e-3, node_rng(ctx.seed, node, "teacher"),
+                                                 node.n, others=node.channels == "all_but_label")
+    plan.sources.append(SpikeTrainSourcePlan(node.id, size=node.size(), steps=steps, indices=indices))
 
 
 @builds("input.event_stream")

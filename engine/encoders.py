@@ -333,3 +333,34 @@ def _read_csv(path: Path, field: str, min_cols: int, max_cols: int | None = None
                                         f"got {len(values)}")
         rows.append(values)
     return rows
+
+
+def teacher_spikes(labels, sample_start, presentation_steps: int, p: float, rng, n_channels: int = 0,
+                   others: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Spikes (steps, channels) of a teacher: channel ``labels[s]`` (with ``others``: every channel
+    of ``n_channels`` but the label's) spikes with probability ``p`` in each step of sample ``s``'s
+    presentation, except right after one of its spikes (one-step dead time: of a run of
+    consecutive successful draws, every second one is blocked).
+
+    Returns steps sorted ascending (int64) and the channel of each spike.
+    """
+    labels = np.asarray(labels, np.int64)
+    starts = np.asarray(sample_start, np.int64)
+    m = int(presentation_steps)
+    if others:
+        channels = np.array([[c for c in range(n_channels) if c != label] for label in labels], np.int64)
+    else:
+        channels = labels[:, None]
+    if labels.size == 0 or m == 0 or p <= 0 or channels.shape[1] == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    n, k = channels.shape
+    draws = rng.random((n, m, k)) < min(p, 1.0)
+    # position of each success within its run of consecutive successes: keep the even ones
+    run_start = np.zeros_like(draws)
+    run_start[:, 0] = draws[:, 0]
+    run_start[:, 1:] = draws[:, 1:] & ~draws[:, :-1]
+    position = np.arange(m)[None, :, None]
+    last_start = np.maximum.accumulate(np.where(run_start, position, -1), axis=1)
+    keep = draws & ((position - last_start) % 2 == 0)
+    sample, offset, which = np.nonzero(keep)
+    return starts[sample] + offset, channels[sample, which]

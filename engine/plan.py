@@ -404,6 +404,21 @@ class TripartitePlan:
     I0: float = 0.0
 
 
+#: state variables a state monitor can record on an astrocyte (one astrocyte: index 0), with units;
+#: tripartite ``U_0`` is the release probability it sets on its synapses, (1 - Gamma_S) U_0* + alpha Gamma_S
+NALSM_ASTROCYTE_VARIABLES = {"A": "1"}
+TRIPARTITE_VARIABLES = {"Ca": "uM", "IP3": "uM", "h": "1", "U_0": "1"}
+
+
+def astrocyte_variables(plan, name: str) -> dict | None:
+    """The recordable variables {name: unit} of astrocyte ``name`` of ``plan``; None when it is no astrocyte."""
+    if any(a.name == name for a in plan.astrocytes):
+        return NALSM_ASTROCYTE_VARIABLES
+    if any(t.name == name for t in plan.tripartites):
+        return TRIPARTITE_VARIABLES
+    return None
+
+
 @dataclass
 class RewardPlan:
     """A dopamine signal ``d(t)`` (Izhikevich 2007): ``dd/dt = (tonic - d)/tau_d + sum_r A delta(t - t_r)``.
@@ -873,6 +888,15 @@ class SimulationPlan:
                 if mon.indices is not None and mon.indices.size and (
                         mon.indices.min() < 0 or mon.indices.max() >= proj.n_synapses):
                     raise SimulationError(f"weight monitor {mon.name!r}: synapse index out of range")
+                continue
+            astro_vars = astrocyte_variables(self, mon.target) if mon.kind == "state" else None
+            if astro_vars is not None:
+                if mon.indices is not None and mon.indices.size and (mon.indices.min() != 0 or mon.indices.max() != 0):
+                    raise SimulationError(f"monitor {mon.name!r}: an astrocyte has one state, index 0")
+                for var in mon.variables:
+                    if var not in astro_vars:
+                        raise ParameterError("variables", f"astrocyte {mon.target!r} has no state variable {var!r}; "
+                                                          f"known: {', '.join(astro_vars)}", node=mon.name)
                 continue
             size = self.emitter_size(mon.target)
             if mon.indices is not None and mon.indices.size and (mon.indices.min() < 0 or mon.indices.max() >= size):

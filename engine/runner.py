@@ -31,7 +31,7 @@ import numpy as np
 from engine.backends import get_backend
 from engine.backends.base import ChunkResult
 from engine.errors import SimulationError
-from engine.plan import SimulationPlan
+from engine.plan import SimulationPlan, astrocyte_variables
 
 PHASES = ("validate", "compile", "jit", "run")
 
@@ -493,7 +493,8 @@ class Simulation:
         for mon in self.plan.monitors:
             if mon.kind == "weights":
                 continue
-            size = self.plan.emitter_size(mon.target)
+            astrocyte = mon.kind == "state" and astrocyte_variables(self.plan, mon.target) is not None
+            size = 1 if astrocyte else self.plan.emitter_size(mon.target)
             sizes[mon.name] = int(mon.indices.size) if mon.indices is not None else size
         settings = dict(self.settings)
         settings.update(dt=self.plan.dt, seed=self.plan.seed, dtype=self.plan.dtype, backend=self.backend_name,

@@ -81,6 +81,35 @@ class PhaseSpec:
         return self.plasticity and (self.learning_rate != 1.0 or self.learning_rate_end != 1.0)
 
 
+#: carry-dict key prefix of a population's learned effective threshold V_th + theta
+THRESHOLD_CARRY = "threshold:"
+
+
+def learned_thresholds(sim) -> dict:
+    """``{THRESHOLD_CARRY + population: V_th + theta}`` of the populations with an adaptive threshold
+    rule (plasticity.intrinsic): what they learned, carried into the next phase like the weights."""
+    return {THRESHOLD_CARRY + pop.name: pop.param("V_th") + sim.backend.get_state(pop.name, "theta")
+            for pop in sim.plan.populations if "theta" in pop.initial_state}
+
+
+def apply_thresholds(plan, carry: dict) -> None:
+    """Start ``plan``'s populations from carried thresholds: where the threshold still adapts, theta
+    continues from the carried value; where it does not (a phase with plasticity off), the learned
+    threshold is frozen into V_th (Hao et al. 2020 freeze theta for testing)."""
+    for pop in plan.populations:
+        effective = carry.get(THRESHOLD_CARRY + pop.name)
+        if effective is None:
+            continue
+        effective = np.asarray(effective, np.float64)
+        if effective.shape != (pop.size,):
+            raise SimulationError(f"population {pop.name!r} has {pop.size} neurons but the previous phase "
+                                  f"ended with {effective.size} thresholds")
+        if "theta" in pop.initial_state:
+            pop.initial_state["theta"] = effective - pop.param("V_th")
+        else:
+            pop.params["V_th"] = effective
+
+
 def has_phases(graph) -> bool:
     return any(n.type_id == PHASE_TYPE for n in graph.nodes.values())
 
@@ -137,7 +166,7 @@ def phase_samples(project, spec: PhaseSpec) -> tuple[int, float]:
     """(samples, ms per sample) of a phase, before compiling it."""
     from engine import encoders
 
-    encoder = dataset_node(project.graph)
+    encoder = dataset_node(phase_project(project, spec).graph)  # with the phase's overrides (e.g. its split)
     n = spec.samples or int(encoder.n_samples)
     if not n:
         if encoder.dataset == "sklearn_digits":
@@ -348,7 +377,8 @@ class Protocol:
 
     def final_weights(self) -> dict:
         """Projection name -> weights at the end, for every projection that was plastic in a phase."""
-        return {name: np.array(w, copy=True) for name, w in self.learned.items()}
+        return {name: np.array(w, copy=True) for name, w in self.learned.items()
+                if not name.startswith(THRESHOLD_CARRY)}
 
     @property
     def plan(self):
@@ -420,6 +450,7 @@ class Protocol:
                     raise SimulationError(f"phase {spec.name!r}: projection {proj.name!r} has {proj.n_synapses} "
                                           f"synapses but the previous phase ended with {weights.size}")
                 proj.weights = weights.astype(proj.weights.dtype, copy=True)
+        apply_thresholds(plan, carry)
         sim = Simulation(plan, backend=self.backend_name, on_progress=self.on_progress, **self.backend_options)
         if not getattr(sim.backend, "supports_training_phases", False):
             raise SimulationError(f"the {self.backend_name} backend cannot run training phases yet; "
@@ -620,6 +651,7 @@ class Protocol:
         # weights learned in earlier phases pass through phases without plasticity unchanged
         carry = dict(carry)
         carry.update({name: np.array(sim.backend.projection_weights(name), copy=True) for name in start_weights})
+        carry.update(learned_thresholds(sim))
         self.learned = carry
         if p + 1 < len(self.specs):
             self._carry = carry

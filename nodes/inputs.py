@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.errors import Problem
-from nodes.base import Category, NodeType, Out, PortKind, register
+from nodes.base import Category, In, NodeType, Out, PortKind, register
 from nodes.params import MAX_TIME_MS, Choice, Float, FloatList, Int, IntList, Seed, Text
 
 SKLEARN_DIGITS_PIXELS = 64  # 8x8 images of the digits data set shipped inside scikit-learn
@@ -171,6 +171,44 @@ class DatasetEncoder(SpikeSource):
         if self.dataset == "npz" and not self.file:
             yield Problem("no .npz file chosen", node=self.label, field="file",
                           hint="pick a .npz file with arrays 'images' and 'labels'")
+
+
+@register
+class TeacherSource(SpikeSource):
+    """Supervision spikes (Hao et al. 2020): while a data-set sample is shown, the channel of its
+    label fires at `rate`; the other channels are silent, and so is every channel during the rest
+    (channels = all_but_label: the other way round, to silence the wrong classes).
+
+    Each step of the presentation the label channel spikes with probability p = rate * dt, except
+    in the step right after one of its spikes (a one-step dead time, as the reference's Poisson
+    neurons): mean count per presentation = steps * p / (1 + p). Wire it one-to-one onto the class
+    neurons with a weight that makes each teacher spike a class spike; set rate = 0 (a training
+    phase override) to switch the teacher off for testing.
+    """
+
+    type_id = "input.teacher"
+    title = "Teacher"
+    ports = (
+        In("labels", PortKind.LABELS, "labels of the data-set encoder's samples", required=True),
+        Out("spikes", PortKind.SPIKES, "one spike train per class"),
+    )
+    summary = ("n", "rate")
+
+    n = Int(10, low=1, high=1_000_000, doc="number of channels, one per class (label c drives channel c)")
+    rate = Float(200.0, unit="Hz", low=0.0, high=10_000.0, doc="rate of the driven channels while a sample is shown")
+    channels = Choice("label", ("label", "all_but_label"),
+                      doc="which channels fire: the label's (drive it), or all others (wire them "
+                          "inhibitory to silence the wrong classes)")
+    seed = Seed()
+
+    def size(self):
+        return self.n
+
+    def check_in_graph(self, graph):
+        for src, _ in graph.upstream(self.id, "labels"):
+            if src.type_id == "input.dataset" and src.dataset == "sklearn_digits" and self.n < 10:
+                yield Problem(f"the digits have 10 classes but the teacher has n = {self.n} channels",
+                              node=self.label, field="n", hint="set n = 10")
 
 
 @register

@@ -28,8 +28,11 @@ class NALSMAstrocyte(NodeType):
            required=True),
         In("reference", PortKind.SPIKES, "spikes of the input populations", multiple=True),
         Out("modulation", PortKind.MODULATION, "astrocyte state A"),
+        Out("state", PortKind.STATE, "state A over time, for a state monitor"),
     )
     summary = ("w_astro",)
+    #: what a state monitor can record (index 0: the single astrocyte)
+    state_variables = ("A",)
 
     tau_astro = Float(100.0, unit="ms", low=0.01, high=1e7, doc="relaxation time constant")
     w_astro = Float(0.015, low=-10.0, high=10.0, doc="weight of the activity difference")
@@ -62,8 +65,12 @@ class TripartiteAstrocyte(NodeType):
     type_id = "modulator.tripartite_astrocyte"
     title = "Tripartite astrocyte"
     category = Category.MODULATOR
-    ports = (Out("modulation", PortKind.MODULATION, "attach to a projection's modulation port"),)
+    ports = (Out("modulation", PortKind.MODULATION, "attach to a projection's modulation port"),
+             Out("state", PortKind.STATE, "Ca, IP3, h and release probability U_0 over time, for a state monitor"))
     summary = ("preset", "alpha")
+    #: what a state monitor can record: calcium and IP3 (µM), IP3R de-inactivation h, and the
+    #: release probability U_0 = (1 - Gamma_S) U_0* + alpha Gamma_S it sets on its synapses
+    state_variables = ("Ca", "IP3", "h", "U_0")
 
     preset = Choice("ex3_gliotransmission", TRIPARTITE_PRESETS,
                     doc="parameter set of the Stimberg et al. 2019 examples")

@@ -34,15 +34,18 @@ class SpikeMonitor(Monitor):
 
 @register
 class StateMonitor(Monitor):
-    """Records a state variable (V, I_exc, g_exc, theta, w, u ...) of chosen neurons every n steps."""
+    """Records a state variable (V, I_exc, g_exc, theta, w, u ...) of chosen neurons every n steps,
+    or of an astrocyte (index 0): the NALSM astrocyte's A, the tripartite astrocyte's Ca, IP3 (µM),
+    h and release probability U_0."""
 
     type_id = "monitor.state"
     title = "State monitor"
-    ports = (In("population", PortKind.STATE, "the population to record", required=True),)
+    ports = (In("population", PortKind.STATE, "the population (or astrocyte) to record", required=True),)
     summary = ("variable", "every")
 
-    variable = Choice("V", ("V", "I_exc", "I_inh", "g_exc", "g_inh", "theta", "w", "u"),
-                      doc="state variable to record")
+    variable = Choice("V", ("V", "I_exc", "I_inh", "g_exc", "g_inh", "theta", "w", "u",
+                            "A", "Ca", "IP3", "h", "U_0"),
+                      doc="state variable to record (A, Ca, IP3, h, U_0: astrocytes)")
     indices = IntList((0,), low=0, max_length=10_000, doc="neuron indices to record")
     every = Int(1, low=1, high=1_000_000, unit="steps", doc="record every n-th step")
 
@@ -52,11 +55,12 @@ class StateMonitor(Monitor):
                 yield Problem(f"{pop.label!r} ({pop.title}) has no state variable {self.variable!r}",
                               node=self.label, field="variable",
                               hint=f"choose one of {', '.join(pop.state_variables)}")
-            bad = [i for i in self.indices if i >= pop.size()]
+            size = pop.size() or 1  # an astrocyte is one
+            bad = [i for i in self.indices if i >= size]
             if bad:
-                yield Problem(f"index {bad[0]} is out of range for {pop.label!r} (n = {pop.size()})",
+                yield Problem(f"index {bad[0]} is out of range for {pop.label!r} (n = {size})",
                               node=self.label, field="indices",
-                              hint=f"use indices below {pop.size()}")
+                              hint=f"use indices below {size}")
 
 
 @register

@@ -166,6 +166,14 @@ IZHIKEVICH_PRESETS = {
     "RZ": (0.10, 0.26, -65.0, 2.0),
 }
 
+#: the 2003 network's heterogeneous populations (MODELS.md §9.1): each of a, b, c, d is
+#: k0 + k1 r + k2 r² of one uniform r ~ U[0, 1) per neuron; r = 0 gives RS (excitatory) and
+#: FS-like (inhibitory) cells, r -> 1 chattering and low-threshold spiking ones
+IZHIKEVICH_RANDOM_PRESETS = {
+    "exc_2003": ((0.02, 0.0, 0.0), (0.2, 0.0, 0.0), (-65.0, 0.0, 15.0), (8.0, 0.0, -6.0)),
+    "inh_2003": ((0.02, 0.08, 0.0), (0.25, -0.05, 0.0), (-65.0, 0.0, 0.0), (2.0, 0.0, 0.0)),
+}
+
 
 @register
 class Izhikevich(Population):
@@ -176,6 +184,13 @@ class Izhikevich(Population):
     if v >= 30 mV: v <- c, u <- u + d
     Scheme 'split_2003' is the paper's 1-ms code (two half steps of v, then u); 'euler' is forward
     Euler on both variables for dt <= 0.1 ms. Synaptic input adds to I for one step (delta).
+    Presets exc_2003 / inh_2003 are the 2003 network's r-dependent cells, one r ~ U[0, 1) per neuron:
+    exc a = 0.02, b = 0.2, c = -65 + 15 r², d = 8 - 6 r²; inh a = 0.02 + 0.08 r, b = 0.25 - 0.05 r,
+    c = -65, d = 2.
+    Precision: the 2003 split scheme is chaotic under rounding; float32 changes 12 of the 42 spike
+    counts of the MODELS.md §1.4 table (e.g. RS 21 vs 20), float64 reproduces all of them. Run
+    Izhikevich networks in float64 (the project's dtype setting; the bundled Izhikevich examples do,
+    and validation warns when a split_2003 population runs in float32).
     """
 
     type_id = "neuron.izhikevich"
@@ -184,8 +199,9 @@ class Izhikevich(Population):
     capabilities = frozenset({"spiking", "current"})
     summary = ("n", "preset")
 
-    preset = Choice("RS", (*IZHIKEVICH_PRESETS, "custom"),
-                    doc="firing pattern; 'custom' uses a, b, c, d below")
+    preset = Choice("RS", (*IZHIKEVICH_PRESETS, *IZHIKEVICH_RANDOM_PRESETS, "custom"),
+                    doc="firing pattern; exc_2003 / inh_2003 draw r-dependent a, b, c, d per neuron "
+                        "(Izhikevich 2003 network); 'custom' uses a, b, c, d below")
     a = Float(0.02, unit="1/ms", low=0.0, high=10.0,
               visible_if={"preset": ("custom",)}, doc="recovery time scale")
     b = Float(0.2, unit="1", low=-10.0, high=10.0, visible_if={"preset": ("custom",)},
@@ -199,7 +215,22 @@ class Izhikevich(Population):
     scheme = Choice("split_2003", ("split_2003", "euler"),
                     doc="integration scheme: the 2003 split step (dt = 1 ms) or forward Euler")
 
-    def abcd(self) -> tuple[float, float, float, float]:
+    def is_heterogeneous(self) -> bool:
+        """Whether the preset draws its parameters per neuron (exc_2003 / inh_2003)."""
+        return self.preset in IZHIKEVICH_RANDOM_PRESETS
+
+    def abcd(self, r=None):
+        """(a, b, c, d): scalars, or per-neuron arrays of the r-dependent presets.
+
+        Parameters
+        ----------
+        r : numpy.ndarray, optional
+            One uniform draw in [0, 1) per neuron; required by the r-dependent presets.
+        """
+        if self.is_heterogeneous():
+            if r is None:
+                raise ValueError(f"preset {self.preset!r} needs one r per neuron")
+            return tuple(k0 + k1 * r + k2 * r * r for k0, k1, k2 in IZHIKEVICH_RANDOM_PRESETS[self.preset])
         if self.preset == "custom":
             return (self.a, self.b, self.c, self.d)
         return IZHIKEVICH_PRESETS[self.preset]

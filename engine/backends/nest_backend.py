@@ -200,7 +200,7 @@ class NestBackend(Backend):
     library_versions = {"nest": str(getattr(nest, "__version__", "unknown"))}
     supported_node_types = frozenset({
         "neuron.lif", "neuron.alif", "neuron.cobalif", "neuron.izhikevich",
-        "input.poisson", "input.spike_train", "input.dataset", "input.event_stream", "input.current",
+        "input.poisson", "input.spike_train", "input.teacher", "input.dataset", "input.event_stream", "input.current",
         "synapse.projection", "plasticity.stdp", "plasticity.triplet", "plasticity.rstdp", "modulator.reward",
         "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
         # evaluated by the runner from spike recordings this backend makes like any other

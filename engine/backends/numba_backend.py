@@ -26,7 +26,7 @@ from engine.kernels import plasticity as pk
 from engine.kernels.propagators import decay, lif_coefficients
 from engine.kernels.rng import seed_state
 from engine.plan import (CURRENT_WAVEFORMS, CurrentSourcePlan, PoissonSourcePlan, SimulationPlan,
-                         SpikeTrainSourcePlan, canonical_var, delay_dtype, stream_seed)
+                         SpikeTrainSourcePlan, astrocyte_variables, canonical_var, delay_dtype, stream_seed)
 
 _FAMILY = {"lif": netk.GROUP_LIF, "alif": netk.GROUP_LIF, "cobalif": netk.GROUP_COBA, "izhikevich": netk.GROUP_IZH}
 _GROUP_VARS = {netk.GROUP_LIF: nk.LIF_VAR_NAMES, netk.GROUP_COBA: nk.COBA_VAR_NAMES, netk.GROUP_IZH: nk.IZH_VAR_NAMES}
@@ -670,6 +670,17 @@ class NumbaBackend(Backend):
         rec = name.split("_", 1)[1]
         return g, netk.PROBE_CHAN, pop.receptor_index(rec)
 
+    def _astrocyte_probe(self, name: str, var: str) -> tuple[int, int, int]:
+        """(probe group, astrocyte index, state row) of an astrocyte's recordable variable."""
+        from engine.kernels import astrocytes as ak
+
+        for a, astro in enumerate(self.plan.astrocytes):
+            if astro.name == name:
+                return netk.PROBE_NALSM, a, 0
+        a = [t.name for t in self.plan.tripartites].index(name)
+        row = {"Ca": ak.TRI_C, "IP3": ak.TRI_I, "h": ak.TRI_H, "U_0": netk.PROBE_TRI_RELEASE}[var]
+        return netk.PROBE_TRIPARTITE, a, row
+
     def _build_monitors(self) -> None:
         plan = self.plan
         n_ent = len(self.entity_sizes)
@@ -680,6 +691,18 @@ class NumbaBackend(Backend):
         pr_group, pr_kind, pr_row, pr_idx, pr_every = [], [], [], [], []
         for mon in plan.monitors:
             if mon.kind == "weights":  # read by the runner through projection_weights()
+                continue
+            if mon.kind == "state" and astrocyte_variables(plan, mon.target) is not None:
+                entries = []
+                for var in mon.variables:
+                    group, a, row = self._astrocyte_probe(mon.target, var)
+                    entries.append((var, len(pr_group), 1))
+                    pr_group.append(group)
+                    pr_kind.append(netk.PROBE_STATE)
+                    pr_row.append(row)
+                    pr_idx.append(a)
+                    pr_every.append(mon.every)
+                self.state_monitors.append((mon, entries))
                 continue
             e = self._entity_of(mon.target)
             size = int(self.entity_sizes[e])

@@ -67,7 +67,7 @@ _BIG32 = float(np.float32(3.0e38))
 TORCH_NODE_TYPES = frozenset({
     "neuron.lif", "neuron.alif", "neuron.cobalif", "neuron.izhikevich",
     "synapse.projection",
-    "input.current", "input.poisson", "input.spike_train", "input.dataset", "input.event_stream",
+    "input.current", "input.poisson", "input.spike_train", "input.teacher", "input.dataset", "input.event_stream",
     "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
     # spike recordings evaluated by the runner after the run (engine/readouts.py): backend-neutral
     "readout.vote", "readout.softmax", "readout.ridge", "monitor.branching",

@@ -85,11 +85,24 @@ def _num(x: float) -> str:
     return repr(float(x)) if not float(x).is_integer() else f"{float(x):.1f}"
 
 
-def _neuron(node, dt: float, report: ExportReport) -> tuple[str, dict, list[str]]:
+def _neuron(node, dt: float, report: ExportReport, seed: int = 0) -> tuple[str, dict, list[str]]:
     """(NEST model, parameters, extra statements) of a population; statements use ``{var}``."""
     extra = []
     if node.type_id == "neuron.izhikevich":
-        a, b, c, d = node.abcd()
+        if node.is_heterogeneous():
+            from engine.compiler import node_seed
+            from nodes.neurons import IZHIKEVICH_RANDOM_PRESETS
+
+            # the engine's r: numpy's generator on the same integer seed
+            extra.append(f"r = np.random.default_rng({node_seed(seed, node, 'izhikevich_r')}).random({node.n})"
+                         "  # r-dependent a, b, c, d (Izhikevich 2003)")
+            for name, (k0, k1, k2) in zip("abcd", IZHIKEVICH_RANDOM_PRESETS[node.preset]):
+                extra.append(f"{name}_r = np.broadcast_to({_num(k0)} + {_num(k1)} * r + {_num(k2)} * r ** 2, "
+                             "r.shape).tolist()")
+            extra.append("{var}.set(a=a_r, b=b_r, c=c_r, d=d_r, U_m=[-65.0 * x for x in b_r])")
+            a, b, c, d = node.abcd(0.0)
+        else:
+            a, b, c, d = node.abcd()
         params = dict(a=a, b=b, c=c, d=d, I_e=node.I_e, V_th=30.0, V_m=-65.0, U_m=b * -65.0,
                       consistent_integration=node.scheme != "split_2003")
         if node.scheme == "split_2003" and dt != 1.0:
@@ -202,7 +215,7 @@ def export_nest_script(project, out: Path, duration_ms: float | None = None, thr
     duration = float(duration_ms or project.settings.duration)
     graph = project.graph
     taken: set[str] = {"nest", "np", "os", "args", "parser", "inputs", "connections", "DT", "DURATION",
-                       "SEED", "HERE", "argparse", "recorders", "n_local"}
+                       "SEED", "HERE", "argparse", "recorders", "n_local", "r", "a_r", "b_r", "c_r", "d_r"}
     var: dict[str, str] = {}
     lines = _header(project, dt, duration, threads, out.name)
     inputs: dict[str, np.ndarray] = {}
@@ -215,7 +228,7 @@ def export_nest_script(project, out: Path, duration_ms: float | None = None, thr
         if node.category.value != "Neurons":
             continue
         name = var[node.id] = _ident(node.label, taken)
-        model, params, extra = _neuron(node, dt, report)
+        model, params, extra = _neuron(node, dt, report, int(project.settings.seed))
         text = ", ".join(f"{k!r}: {_num(v) if isinstance(v, float) else repr(v)}" for k, v in params.items())
         lines.append(f"# {node.label}: {node.title}, {node.n} neurons")
         lines.append(f"{name} = nest.Create({model!r}, {node.n}, params={{{text}}})")

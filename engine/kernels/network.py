@@ -25,6 +25,7 @@ from numba.extending import intrinsic
 from engine.kernels import LEAF_OPTS
 from engine.kernels import neurons as nk
 from engine.kernels import plasticity as pk
+from engine.kernels.astrocytes import TRI_GS, release_probability
 from engine.kernels.rng import normal, uniform
 
 _OPTS = dict(cache=True, nogil=True)
@@ -35,6 +36,10 @@ WAVE_DC, WAVE_STEP, WAVE_SINE, WAVE_NOISE = 0, 1, 2, 3
 GROUP_LIF, GROUP_COBA, GROUP_IZH = 0, 1, 2
 # probe kinds: a state row or a channel row of a group
 PROBE_STATE, PROBE_CHAN = 0, 1
+#: probe "groups" beyond the neuron groups: a NALSM astrocyte's A (index = astrocyte), a tripartite
+#: astrocyte's state row (index = astrocyte, row = TRI_* or PROBE_TRI_RELEASE for its U_0)
+PROBE_NALSM, PROBE_TRIPARTITE = 3, 4
+PROBE_TRI_RELEASE = 8
 
 
 @njit(**LEAF_OPTS)
@@ -263,7 +268,13 @@ def _grow(arr, need):
 
 
 @njit(**_OPTS)
-def _probe_value(group, kind, row, idx, lif, coba, izh):
+def _probe_value(group, kind, row, idx, lif, coba, izh, as_val, tri_state, tri_U0, tri_alpha):
+    if group == PROBE_NALSM:
+        return as_val[idx]
+    if group == PROBE_TRIPARTITE:
+        if row == PROBE_TRI_RELEASE:
+            return release_probability(tri_state[idx, TRI_GS], tri_U0[idx], tri_alpha[idx])
+        return tri_state[idx, row]
     if group == GROUP_LIF:
         return lif[0][row, idx] if kind == PROBE_STATE else lif[1][row, idx]
     if group == GROUP_COBA:
@@ -375,7 +386,8 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
             rate_buf[k - k0, m] = ent_cnt[rate_ent[m]]
         for p in range(pr_group.size):
             if k % pr_every[p] == 0:
-                pr_out[pr_pos[p]] = _probe_value(pr_group[p], pr_kind[p], pr_row[p], pr_idx[p], lif, coba, izh)
+                pr_out[pr_pos[p]] = _probe_value(pr_group[p], pr_kind[p], pr_row[p], pr_idx[p], lif, coba, izh, as_val,
+                                             tri_state, tri_U0, tri_alpha)
                 pr_pos[p] += 1
         # (3) route S_k into the ring
         any_spike = False

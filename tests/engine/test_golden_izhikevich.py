@@ -22,11 +22,11 @@ TABLE = {
 }
 
 
-def run_presets(backend, scheme, dt, current, presets=PRESETS, duration_ms=1000.0):
+def run_presets(backend, scheme, dt, current, presets=PRESETS, duration_ms=1000.0, dtype="float64"):
     """One neuron per preset in a single population with per-neuron (a, b, c, d)."""
     a, b, c, d = np.array([IZHIKEVICH_PRESETS[p] for p in presets]).T
     pop = PopulationPlan("izh", "izhikevich", len(presets), params=dict(a=a, b=b, c=c, d=d, I_e=current), scheme=scheme)
-    plan = SimulationPlan(dt=dt, dtype="float64", populations=[pop], monitors=[MonitorPlan("spikes", "izh")])
+    plan = SimulationPlan(dt=dt, dtype=dtype, populations=[pop], monitors=[MonitorPlan("spikes", "izh")])
     steps, idx = Simulation(plan, backend=backend).run(duration_ms).spikes["spikes"]
     return {p: steps[idx == i] for i, p in enumerate(presets)}
 

@@ -136,7 +136,7 @@ def test_membrane_legend_does_not_cover_the_traces(qtbot):
     state._redraw()
     QApplication.processEvents()
     names = [label.text for _, label in state.legend.items]
-    assert names == ["#0", "#1", "#2"]
+    assert names == ["V #0 (mV)", "V #1 (mV)", "V #2 (mV)"]
     view = state.plot.vb.sceneBoundingRect()
     assert not state.legend.sceneBoundingRect().intersects(view)
     assert view.height() > 150, "the traces keep most of the panel"
