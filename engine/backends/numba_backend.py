@@ -151,6 +151,9 @@ class NumbaBackend(Backend):
         self._build_sources()
         self._build_plasticity()
         self._build_monitors()
+        self.kernel_features = netk.chunk_features(self.lif, self.coba, self.izh, self.net, self.pois, self.trains,
+                                                   self.cur, self.mon_static[3], self.plast, self.rules)
+        self._run_chunk = netk.chunk_kernel(self.kernel_features)
 
     def _pop_ranges(self, pops):
         starts = _i64([self.slots[p.name].start for p in pops])
@@ -764,7 +767,7 @@ class NumbaBackend(Backend):
         pr_start = pr_pos.copy()
         pr_out = np.zeros(int(counts.sum()) if pr_every.size else 0, self.dtype)
         mon = (rec_ent, rec_flag, rate_ent, rate_buf, pr_group, pr_kind, pr_row, pr_idx, pr_every, pr_pos, pr_out)
-        k_next, bad_group, bad_code, self.rec_k, self.rec_id, rec_n = netk.run_chunk(
+        k_next, bad_group, bad_code, self.rec_k, self.rec_id, rec_n = self._run_chunk(
             np.int64(k0), np.int64(n), self.dt, tuple(self.lif), tuple(self.coba), tuple(self.izh), tuple(self.net),
             tuple(self.pois), tuple(self.trains), tuple(self.cur), mon, self.rec_k, self.rec_id, np.int64(0),
             tuple(self.plast), tuple(self.rules))
