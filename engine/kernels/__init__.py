@@ -99,17 +99,21 @@ def _install_cache_locator() -> None:
 
     numba keys a cached function on its own file only, so the fused ``run_chunk`` would keep a stale
     copy of a neuron kernel edited in another file. This locator (tried first, only for files of
-    this package) stamps every kernel with a hash of the whole package. If numba's internals differ,
-    the default locators apply unchanged.
+    this package) stamps every kernel with a hash of the whole package. The cache lives in
+    ``engine/kernels/__pycache__``, or under ``$NUMBA_CACHE_DIR`` when that is set. If numba's
+    internals differ, the default locators apply unchanged.
     """
     try:
-        from numba.core.caching import CacheImpl, InTreeCacheLocator
+        from numba.core import config
+        from numba.core.caching import CacheImpl, InTreeCacheLocator, UserProvidedCacheLocator
     except ImportError:  # pragma: no cover - other numba layout
         return
 
     stamp = _kernel_sources_hash()
+    # $NUMBA_CACHE_DIR (numba's own switch) moves the cache there, as for any other numba code
+    base = UserProvidedCacheLocator if config.CACHE_DIR else InTreeCacheLocator
 
-    class KernelPackageLocator(InTreeCacheLocator):
+    class KernelPackageLocator(base):
         def get_source_stamp(self):
             return stamp
 

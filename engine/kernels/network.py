@@ -322,14 +322,17 @@ def chunk_kernel(features: ChunkFeatures):
     and monitor code and none of the other neuron models, sources, short-term plasticity or
     plasticity kernels; each variant is cached on disk under its own name (:attr:`ChunkFeatures.name`).
     """
+    return specialise(_run_chunk, features.name, chunk_constants(features), _OPTS)
+
+
+def chunk_constants(features: ChunkFeatures) -> dict:
+    """The globals of :func:`_run_chunk` that the variant for ``features`` freezes."""
     f = features
-    constants = {"_LIF": f.lif_serial or f.lif_parallel, "_LIF_SERIAL": f.lif_serial, "_LIF_PARALLEL": f.lif_parallel,
-                 "_COBA": f.coba_serial or f.coba_parallel, "_COBA_SERIAL": f.coba_serial,
-                 "_COBA_PARALLEL": f.coba_parallel, "_IZH": f.izh_serial or f.izh_parallel,
-                 "_IZH_SERIAL": f.izh_serial, "_IZH_PARALLEL": f.izh_parallel, "_POISSON": f.poisson,
-                 "_TRAINS": f.trains, "_CURRENT": f.current, "_PROBES": f.probes, "_STP": f.stp,
-                 "_PLASTICITY": f.plasticity.any, "_plasticity_step": pk.plasticity_kernel(f.plasticity)}
-    return specialise(_run_chunk, f.name, constants, _OPTS)
+    return {"_LIF": f.lif_serial or f.lif_parallel, "_LIF_SERIAL": f.lif_serial, "_LIF_PARALLEL": f.lif_parallel,
+            "_COBA": f.coba_serial or f.coba_parallel, "_COBA_SERIAL": f.coba_serial, "_COBA_PARALLEL": f.coba_parallel,
+            "_IZH": f.izh_serial or f.izh_parallel, "_IZH_SERIAL": f.izh_serial, "_IZH_PARALLEL": f.izh_parallel,
+            "_POISSON": f.poisson, "_TRAINS": f.trains, "_CURRENT": f.current, "_PROBES": f.probes, "_STP": f.stp,
+            "_PLASTICITY": f.plasticity.any, "_plasticity_step": pk.plasticity_kernel(f.plasticity)}
 
 
 def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_k, rec_id, rec_n, plast, rules):
