@@ -11,14 +11,16 @@ install), and again in the same copy ("warm": the kernels load from the cache):
   at the window), with and without the background warm-up compile (``app/warmup.py``).
 
 ``--tree`` measures another source tree the same way (e.g. an older commit unpacked with
-``git archive``), for before/after figures. A fresh copy of the tree is cold whatever the tree
+``git archive``); given more than once, the trees' runs alternate, for before/after figures taken
+under the same load. A fresh copy of the tree is cold whatever the tree
 does with ``NUMBA_CACHE_DIR`` (older trees kept the kernel cache in ``engine/kernels/__pycache__``).
 
 Usage::
 
-    python benchmarks/bench_first_run.py [--tree PATH] [--repeat 2] [--cases cli gui]
+    python benchmarks/bench_first_run.py [--tree PATH ...] [--repeat 2] [--cases cli gui]
 
-Prints a Markdown table: the range (fastest - slowest) of ``--repeat`` runs per case, in seconds.
+Prints a Markdown table: the range (fastest - slowest) of ``--repeat`` runs per case and tree, in
+seconds.
 On a shared machine the spread is large: give ranges, not single figures.
 """
 
@@ -124,39 +126,51 @@ def _range(values) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tree", type=Path, default=ROOT, help="source tree to measure (default: this one)")
+    parser.add_argument("--tree", type=Path, action="append",
+                        help="source tree to measure (default: this one); give it twice or more to compare "
+                             "trees: their runs alternate, so that they share the machine's load")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--cases", nargs="+", default=["cli", "gui"], choices=["cli", "gui"])
+    parser.add_argument("--examples", nargs="+", default=[e for e, _ in CLI_CASES], help="CLI cases to run")
+    parser.add_argument("--gui-cases", nargs="+", type=int, default=list(range(len(GUI_CASES))),
+                        help="GUI cases to run (indices into GUI_CASES)")
     args = parser.parse_args()
+    trees = args.tree or [ROOT]
     rows = []
+
+    def add(name, per_tree, detail=lambda t: ""):
+        rows.append((name, [_range(per_tree[t]) for t in range(len(trees))], [detail(t) for t in range(len(trees))]))
+        print(rows[-1], file=sys.stderr, flush=True)
+
     if "cli" in args.cases:
-        for example, duration in CLI_CASES:
-            cold, warm = [], []
+        for example, duration in [c for c in CLI_CASES if c[0] in args.examples]:
+            cold, warm = ([[] for _ in trees] for _ in range(2))
             for _ in range(args.repeat):
-                with tempfile.TemporaryDirectory() as tmp:
-                    fresh_tree(args.tree, Path(tmp))
-                    cold.append(time_cli(Path(tmp), example, duration))
-                    warm.append(time_cli(Path(tmp), example, duration))
-            rows.append((f"CLI `run {example}.swproj --duration {duration}`, cold", _range(cold), ""))
-            rows.append((f"CLI `run {example}.swproj --duration {duration}`, warm", _range(warm), ""))
-            print(rows[-2], rows[-1], file=sys.stderr, flush=True)
+                for t, tree in enumerate(trees):
+                    with tempfile.TemporaryDirectory() as tmp:
+                        fresh_tree(tree, Path(tmp))
+                        cold[t].append(time_cli(Path(tmp), example, duration))
+                        warm[t].append(time_cli(Path(tmp), example, duration))
+            add(f"CLI `run {example}.swproj --duration {duration}`, cold", cold)
+            add(f"CLI `run {example}.swproj --duration {duration}`, warm", warm)
     if "gui" in args.cases:
-        for cache, warmup, think in GUI_CASES:
-            runs = []
+        for cache, warmup, think in [GUI_CASES[i] for i in args.gui_cases]:
+            runs = [[] for _ in trees]
             for _ in range(args.repeat):
-                with tempfile.TemporaryDirectory() as tmp:
-                    fresh_tree(args.tree, Path(tmp))
-                    if cache == "warm":
-                        time_gui(Path(tmp), True, 5.0)  # fills the cache as a first session would
-                    runs.append(time_gui(Path(tmp), warmup, think))
-            rows.append((f"GUI start to first spike, {cache}, warm-up {'on' if warmup else 'off'}, Run after "
-                         f"{think:g} s", _range([r["start_to_spike"] for r in runs]),
-                         f"Run to first spike {_range([r['run_to_spike'] for r in runs])} s, window shown "
-                         f"{_range([r['shown'] for r in runs])} s"))
-            print(rows[-1], file=sys.stderr, flush=True)
-    print("| case | seconds | detail |\n|---|---|---|")
-    for name, sec, detail in rows:
-        print(f"| {name} | {sec} | {detail} |")
+                for t, tree in enumerate(trees):
+                    with tempfile.TemporaryDirectory() as tmp:
+                        fresh_tree(tree, Path(tmp))
+                        if cache == "warm":
+                            time_gui(Path(tmp), True, 5.0)  # fills the cache as a first session would
+                        runs[t].append(time_gui(Path(tmp), warmup, think))
+            add(f"GUI start to first spike, {cache}, warm-up {'on' if warmup else 'off'}, Run after {think:g} s",
+                [[r["start_to_spike"] for r in runs[t]] for t in range(len(trees))],
+                lambda t: (f"Run to first spike {_range([r['run_to_spike'] for r in runs[t]])} s, window shown "
+                           f"{_range([r['shown'] for r in runs[t]])} s"))
+    head = " | ".join(f"{tree} (s)" for tree in trees)
+    print(f"| case | {head} | detail |\n|---|{'---|' * len(trees)}---|")
+    for name, secs, details in rows:
+        print(f"| {name} | {' | '.join(secs)} | {'; '.join(d for d in details if d)} |")
     return 0
 
 
