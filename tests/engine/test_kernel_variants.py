@@ -71,7 +71,7 @@ def test_each_variant_is_bit_identical_to_the_general_kernel(name):
     sim, special = _run(make(), general=False)
     assert sim.backend._run_chunk is not netk.chunk_kernel(netk.ChunkFeatures())
     ref_sim, general = _run(make(), general=True)
-    assert special.n_spikes > 0
+    assert special.n_spikes + sum(int(r.sum()) for r in special.rates.values()) > 0  # the network is not idle
     for attr in ("spikes", "states", "rates", "weights"):
         _same(getattr(special, attr), getattr(general, attr))
     _same(sim.backend.state_arrays(), ref_sim.backend.state_arrays())
