@@ -12,7 +12,8 @@ the variants a first Run most likely needs, in a daemon thread right after the w
 
 The kernels land in numba's on-disk cache and in this process's dispatchers, so the first real
 Run only loads them. numba's compiler lock makes a Run pressed during the warm-up wait for it
-instead of compiling twice.
+instead of compiling twice; while a Run is in progress, the warm-up compiles no further
+candidates.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def start(window=None) -> threading.Thread | None:
 
     # taken in the GUI thread: the document may change while the warm-up runs
     open_project = window.run_snapshot() if window is not None else None
-    thread = threading.Thread(target=_compile, args=(open_project,), name="synweave-warmup", daemon=True)
+    # a run in progress needs the CPU more than the next candidate's compile
+    busy = (lambda: window.run.running) if window is not None else (lambda: False)  # noqa: E731
+    thread = threading.Thread(target=_compile, args=(open_project, busy), name="synweave-warmup", daemon=True)
     thread.start()
     return thread
 
@@ -74,10 +77,12 @@ def candidates(open_project=None) -> list:
     return out
 
 
-def _compile(open_project=None) -> None:
+def _compile(open_project=None, busy=lambda: False) -> None:
     from engine.runner import Simulation
 
     for source, settings in candidates(open_project):
+        if busy():
+            return
         try:
             # building the simulation compiles (or loads) its kernels; one step is enough to build
             Simulation(source, settings=None if settings is None else dict(settings, duration=settings["dt"]))
