@@ -884,11 +884,7 @@ class MainWindow(QMainWindow):
         self.plots.begin_run(snapshot.graph, duration, s.dt)
         for dock in self.plot_docks.values():
             dock.show()
-        settings = s.values_json()
-        # the snapshot has no file: relative data / connection paths start at the project's folder
-        folder = Path(self.doc.path).parent if self.doc.path else self.example_folder
-        if folder is not None:
-            settings["base_path"] = str(folder)
+        settings = self.run_settings(snapshot)
         options = {"device": s.device} if s.backend == "torch" else {}
         if has_phases(snapshot.graph):
             options.update(checkpoint=str(self.checkpoint_path()), resume=bool(resume))
@@ -900,6 +896,20 @@ class MainWindow(QMainWindow):
             self.progress_bar.setValue(0)
             self.progress_bar.setFormat("Starting…")
         return started
+
+    def run_settings(self, snapshot) -> dict:
+        """The simulation settings of a Run of ``snapshot`` (a snapshot of the open project)."""
+        settings = snapshot.settings.values_json()
+        # the snapshot has no file: relative data / connection paths start at the project's folder
+        folder = Path(self.doc.path).parent if self.doc.path else self.example_folder
+        if folder is not None:
+            settings["base_path"] = str(folder)
+        return settings
+
+    def run_snapshot(self) -> tuple:
+        """(snapshot of the open project, its Run settings): what Run would simulate now."""
+        snapshot = self.doc.project.snapshot()
+        return snapshot, self.run_settings(snapshot)
 
     def start_plan_run(self, plan, monitor_map: dict | None = None, **options) -> bool:
         """Run a ready simulation plan (benchmarks, screenshots).
@@ -1181,5 +1191,5 @@ def run_app(path: str | None = None) -> int:
         return 0
     from app import warmup
 
-    QTimer.singleShot(300, warmup.start)  # once the window has painted
+    QTimer.singleShot(300, lambda: warmup.start(windows[0]))  # once the window has painted
     return app.exec()

@@ -309,8 +309,7 @@ def _build_dataset(ctx: _Context, node, plan: SimulationPlan) -> None:
                           latency_threshold=node.latency_threshold, seed=seed)
     plan.metadata["datasets"][node.id] = dict(labels=enc.labels, sample_start=enc.sample_start,
                                               presentation_steps=enc.presentation_steps)
-    plan.sources.append(SpikeTrainSourcePlan(node.id, size=node.size(), steps=enc.steps, indices=enc.indices,
-                                             kind="dataset"))
+    plan.sources.append(SpikeTrainSourcePlan(node.id, size=node.size(), kind="dataset", encoder=enc))
 
 
 @builds("input.teacher", phase=PHASE_PROJECTIONS)

@@ -40,26 +40,97 @@ class Dataset:
         return int(self.images.shape[1])
 
 
-@dataclass
 class Encoding:
-    """Spikes of an encoded sample sequence plus the bookkeeping readouts need.
+    """A data set presented sample after sample as spikes, encoded on demand.
 
-    ``steps``/``indices`` are the spikes (sorted by step); sample ``s`` occupies steps
-    ``[sample_start[s], sample_start[s] + presentation_steps)`` and has label ``labels[s]``.
+    Sample ``s`` shows image ``order[s]`` during steps ``[sample_start[s], sample_start[s] +
+    presentation_steps)`` and has label ``labels[s]``. :meth:`spikes` encodes only the samples and
+    steps of a window, so a run pays (in time and memory) for the part of the sequence it reaches,
+    not for every sample: with ``dt = 0.001 ms`` one digit shown for 100 ms is 6.4 million random
+    draws. The spikes of a window are exactly those the whole sequence has there: the rate code's
+    draws come from one seeded PCG64 stream, sample after sample, each sample ``present x
+    pixels`` draws in row-major order, and a window starts the stream at its own position
+    (``PCG64.advance``) instead of drawing everything before it.
+
+    ``steps`` / ``indices`` (all spikes, sorted by step) are built on first use, for consumers that
+    need the whole sequence at once (the NEST and torch backends, board deployment).
     """
 
-    steps: np.ndarray
-    indices: np.ndarray
-    labels: np.ndarray
-    sample_start: np.ndarray
-    presentation_steps: int
-    n_channels: int
+    #: random draws made at once while encoding a window (bounds the memory of a long window)
+    BLOCK_DRAWS = 1 << 20
+
+    def __init__(self, data: Dataset, order: np.ndarray, *, encoding: str, max_rate: float, presentation: float,
+                 rest: float, dt: float, latency_threshold: float, rng_state: dict | None):
+        self._images = data.images
+        self.order = np.asarray(order, np.int64)
+        self.labels = data.labels[self.order]
+        self.encoding = encoding
+        self.max_rate, self.presentation, self.dt = max_rate, presentation, dt
+        self.latency_threshold = latency_threshold
+        self.presentation_steps = max(1, int(round(presentation / dt)))
+        self.period = self.presentation_steps + int(round(rest / dt))
+        self.sample_start = np.arange(self.order.size, dtype=np.int64) * self.period
+        self.n_channels = data.n_pixels
+        self._rng_state = rng_state  # PCG64 state after the shuffle: where sample 0's draws begin
+        self._all = None
 
     @property
     def n_steps(self) -> int:
         if not self.sample_start.size:
             return 0
         return int(self.sample_start[-1] + self.presentation_steps)
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._everything()[0]
+
+    @property
+    def indices(self) -> np.ndarray:
+        return self._everything()[1]
+
+    def _everything(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._all is None:
+            self._all = self.spikes(0, self.n_steps)
+        return self._all
+
+    def spikes(self, k_lo: int, k_hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Spikes with ``k_lo <= step < k_hi``: (steps int64, channels int32), sorted by step, then channel."""
+        k_lo, k_hi = max(int(k_lo), 0), min(int(k_hi), self.n_steps)
+        steps_list, idx_list = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        if k_hi > k_lo:
+            for s in range(k_lo // self.period, (k_hi - 1) // self.period + 1):
+                start = int(self.sample_start[s])
+                a, b = max(k_lo - start, 0), min(k_hi - start, self.presentation_steps)
+                if b <= a:  # the window lies in this sample's rest
+                    continue
+                x = self._images[self.order[s]]
+                if self.encoding == "rate":
+                    self._rate_rows(s, x, a, b, start, steps_list, idx_list)
+                else:
+                    i = np.nonzero(x > self.latency_threshold)[0]
+                    offset = np.minimum(np.rint((1.0 - x[i]) * self.presentation / self.dt),
+                                        self.presentation_steps - 1).astype(np.int64)
+                    order = np.argsort(offset, kind="stable")
+                    i, offset = i[order], offset[order]
+                    keep = (offset >= a) & (offset < b)
+                    steps_list.append(start + offset[keep])
+                    idx_list.append(i[keep])
+        return np.concatenate(steps_list), np.concatenate(idx_list).astype(np.int32)
+
+    def _rate_rows(self, s: int, x: np.ndarray, a: int, b: int, start: int, steps_list: list, idx_list: list) -> None:
+        """Rows ``a .. b`` of sample ``s``: pixel x spikes with probability x * max_rate * dt / 1000."""
+        probs = np.clip(x * self.max_rate * self.dt * 1e-3, 0.0, 1.0)
+        pixels = probs.size
+        rows = max(1, self.BLOCK_DRAWS // max(pixels, 1))
+        for r0 in range(a, b, rows):
+            r1 = min(r0 + rows, b)
+            bits = np.random.PCG64()
+            bits.state = self._rng_state
+            bits.advance((s * self.presentation_steps + r0) * pixels)
+            hits = np.random.Generator(bits).random((r1 - r0, pixels)) < probs
+            k, i = np.nonzero(hits)
+            steps_list.append(k + (start + r0))
+            idx_list.append(i)
 
 
 def load_digits() -> Dataset:
@@ -183,40 +254,20 @@ def split_dataset(data: Dataset, split: str, test_fraction: float, seed: int) ->
 def encode(data: Dataset, *, encoding: str, max_rate: float, presentation: float, rest: float,
            dt: float, n_samples: int = 0, shuffle: bool = True, latency_threshold: float = 0.1,
            seed: int = 0) -> Encoding:
-    """Present images one after another as spikes.
+    """Present images one after another as spikes (encoded on demand: see :class:`Encoding`).
 
     rate:    each pixel x in [0, 1] spikes in each step with probability x * max_rate * dt / 1000
     latency: each pixel above ``latency_threshold`` spikes once, at round((1 - x) * T / dt) steps
              into the presentation (brighter pixels first)
     """
-    rng = np.random.default_rng(seed)
+    if encoding not in ("rate", "latency"):
+        raise ParameterError("encoding", f"unknown encoding {encoding!r}; use 'rate' or 'latency'")
+    rng = np.random.Generator(np.random.PCG64(seed))  # numpy's default_rng(seed)
     order = rng.permutation(len(data.labels)) if shuffle else np.arange(len(data.labels))
     if n_samples:
         order = np.resize(order, n_samples)  # cycle through the data when asked for more
-    images, labels = data.images[order], data.labels[order]
-    present = max(1, int(round(presentation / dt)))
-    period = present + int(round(rest / dt))
-    starts = np.arange(len(order), dtype=np.int64) * period
-    if encoding == "rate":
-        p = np.clip(images * max_rate * dt * 1e-3, 0.0, 1.0)
-        steps_list, idx_list = [], []
-        # one sample at a time keeps memory at pixels x steps of one presentation
-        for s, probs in enumerate(p):
-            hits = rng.random((present, probs.size)) < probs
-            k, i = np.nonzero(hits)
-            steps_list.append(k + starts[s])
-            idx_list.append(i)
-        steps = np.concatenate(steps_list) if steps_list else np.zeros(0, np.int64)
-        indices = np.concatenate(idx_list) if idx_list else np.zeros(0, np.int64)
-    elif encoding == "latency":
-        s, i = np.nonzero(images > latency_threshold)
-        offset = np.minimum(np.rint((1.0 - images[s, i]) * presentation / dt), present - 1)
-        steps, indices = starts[s] + offset.astype(np.int64), i
-    else:
-        raise ParameterError("encoding", f"unknown encoding {encoding!r}; use 'rate' or 'latency'")
-    order = np.argsort(steps, kind="stable")
-    return Encoding(steps[order].astype(np.int64), indices[order].astype(np.int32), labels,
-                    starts, present, data.n_pixels)
+    return Encoding(data, order, encoding=encoding, max_rate=max_rate, presentation=presentation, rest=rest,
+                    dt=dt, latency_threshold=latency_threshold, rng_state=rng.bit_generator.state)
 
 
 def load_event_stream(path: str | Path, *, width: int, height: int, polarity: str, time_unit: str,

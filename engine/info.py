@@ -67,7 +67,7 @@ SHRINK_HINTS = {
     "plasticity": "make plastic projections smaller or sparser",
     "spike records": "record fewer neurons or a shorter run",
     "other records": "record fewer state variables, less often, or a shorter run",
-    "encoded inputs": "present fewer or shorter data-set samples, or use a larger dt",
+    "encoded inputs": "give the data-set encoder fewer pixels or a lower max_rate",
 }
 
 
@@ -142,7 +142,7 @@ def summarize(project) -> ProjectInfo:
         "plasticity": info.plastic_synapses * BYTES_PER_PLASTIC_EXTRA,
         "spike records": _spike_record_bytes(graph, settings),
         "other records": _other_record_bytes(graph, settings, info.steps, word),
-        "encoded inputs": _encoded_input_bytes(graph, settings),
+        "encoded inputs": _encoded_input_bytes(graph, settings, info.steps),
     }
     return info
 
@@ -153,9 +153,12 @@ DIGITS_MEAN_PIXEL = 0.30
 BYTES_PER_ENCODED_SPIKE = 24
 
 
-def _encoded_input_bytes(graph, settings) -> float:
-    """A data-set encoder turns every sample it will present into spikes before the run starts
-    (whatever the run's duration): spike arrays plus one presentation's random draws."""
+def _encoded_input_bytes(graph, settings, steps: int) -> float:
+    """A data-set encoder turns samples into spikes chunk by chunk as the run reaches them
+    (:class:`engine.encoders.Encoding`): the spikes of the largest chunk plus one block of random
+    draws, whatever the number of samples."""
+    from engine.encoders import Encoding
+    from engine.runner import MAX_CHUNK_STEPS
     from nodes.inputs import SKLEARN_DIGITS_SAMPLES
 
     total = 0.0
@@ -168,12 +171,14 @@ def _encoded_input_bytes(graph, settings) -> float:
             samples = round(SKLEARN_DIGITS_SAMPLES * share)
         pixels = node.size()
         present_steps = max(1, round(node.presentation / settings.dt))
+        period = present_steps + round(node.rest / settings.dt)
+        window = min(steps, MAX_CHUNK_STEPS, samples * period)  # steps of the largest chunk
         if node.encoding == "rate":
-            spikes = samples * pixels * DIGITS_MEAN_PIXEL * min(1.0, node.max_rate * settings.dt * 1e-3) \
-                * present_steps
-            draws = present_steps * pixels * 9.0  # float64 draws + bool hits of one sample
+            spikes = window * present_steps / period * pixels * DIGITS_MEAN_PIXEL \
+                * min(1.0, node.max_rate * settings.dt * 1e-3)
+            draws = min(Encoding.BLOCK_DRAWS, present_steps * pixels) * 9.0  # float64 draws + bool hits
         else:
-            spikes, draws = samples * pixels, 0.0
+            spikes, draws = min(samples, window // period + 2) * pixels, 0.0
         total += spikes * BYTES_PER_ENCODED_SPIKE + draws
     return total
 

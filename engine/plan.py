@@ -650,8 +650,15 @@ class SpikeTrainSourcePlan(SourcePlan):
     steps: Any = field(default_factory=lambda: np.zeros(0, np.int64))
     indices: Any = field(default_factory=lambda: np.zeros(0, np.int32))
     kind: str = "spike_train"
+    #: spikes produced on demand (:class:`engine.encoders.Encoding`) instead of ``steps`` / ``indices``
+    encoder: Any = None
 
     def __post_init__(self):
+        if self.encoder is not None:
+            # ``steps`` / ``indices`` then read the encoder (see __getattr__): all spikes at once,
+            # only for consumers that ask for them; the numba backend asks per chunk (spikes_between)
+            del self.steps, self.indices
+            return
         steps = np.asarray(self.steps, dtype=np.int64).ravel()
         indices = np.asarray(self.indices, dtype=np.int32).ravel()
         if steps.shape != indices.shape:
@@ -664,6 +671,25 @@ class SpikeTrainSourcePlan(SourcePlan):
         """Spikes at times (ms) rounded to the grid ``k = round(t/dt)``."""
         steps = np.rint(np.asarray(times_ms, dtype=np.float64) / dt).astype(np.int64)
         return cls(name, size=size, steps=steps, indices=indices, kind=kind)
+
+    def __getattr__(self, name):
+        # reached only for attributes that are not set: the spikes of an encoder-backed source
+        encoder = self.__dict__.get("encoder")
+        if encoder is not None and name in ("steps", "indices"):
+            return getattr(encoder, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def on_demand(self) -> bool:
+        """Spikes are encoded when a run reaches them (see :meth:`spikes_between`)."""
+        return self.encoder is not None
+
+    def spikes_between(self, k_lo: int, k_hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, indices) of the spikes with ``k_lo <= step < k_hi``, sorted by step."""
+        if self.encoder is not None:
+            return self.encoder.spikes(k_lo, k_hi)
+        lo, hi = np.searchsorted(self.steps, (k_lo, k_hi))
+        return self.steps[lo:hi], self.indices[lo:hi]
 
     @property
     def emits_spikes(self) -> bool:
@@ -840,6 +866,10 @@ class SimulationPlan:
                     raise ParameterError("rates", "rates must be finite and >= 0 Hz", node=src.name)
                 if np.any(rates * self.dt / 1000.0 > 1.0):
                     raise ParameterError("rates", f"rate x dt exceeds one spike per step (dt = {self.dt} ms)", node=src.name)
+            elif isinstance(src, SpikeTrainSourcePlan) and src.on_demand:
+                if src.encoder.n_channels > src.size:
+                    raise SimulationError(f"spike source {src.name!r}: {src.encoder.n_channels} channels encoded "
+                                          f"for {src.size} neurons")
             elif isinstance(src, SpikeTrainSourcePlan):
                 if src.indices.size and (src.indices.min() < 0 or src.indices.max() >= src.size):
                     raise SimulationError(f"spike source {src.name!r}: neuron index out of range 0..{src.size - 1}")

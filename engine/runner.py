@@ -33,6 +33,9 @@ from engine.backends.base import ChunkResult
 from engine.errors import SimulationError
 from engine.plan import SimulationPlan, astrocyte_variables
 
+#: most steps one chunk of :meth:`Simulation.iter_chunks` runs (data-set inputs are encoded per chunk)
+MAX_CHUNK_STEPS = 1_000_000
+
 PHASES = ("validate", "compile", "jit", "run")
 
 
@@ -401,7 +404,7 @@ class Simulation:
                 if not chunk_steps:
                     # aim at target_chunk_s of wall per chunk: responsive pause/stop, low call overhead
                     scale = self.target_chunk_s / max(wall, 1e-6)
-                    chunk = int(min(max(n * min(scale, 4.0), 10), 1_000_000))
+                    chunk = int(min(max(n * min(scale, 4.0), 10), MAX_CHUNK_STEPS))
                 yield result
 
     def run(self, duration_ms: float | None = None, callback: Callable[[ChunkResult], None] | None = None,

@@ -160,9 +160,8 @@ def trials_of(project, plan, mapping: BoardMapping, max_trials: int | None = Non
         for s, start in enumerate(starts[:max_trials]):
             spikes = {}
             for name in mapping.input_addresses:
-                src = sources[name]
-                sel = (src.steps >= start) & (src.steps < start + width)
-                spikes[name] = (src.steps[sel] - start, src.indices[sel])
+                steps, indices = sources[name].spikes_between(start, start + width)  # encodes this trial only
+                spikes[name] = (steps - start, indices)
             trials.append(Trial(spikes, width, int(info["labels"][s])))
         return trials
     spikes = {name: (sources[name].steps, sources[name].indices) for name in mapping.input_addresses

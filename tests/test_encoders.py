@@ -54,6 +54,62 @@ def test_same_seed_same_spikes_other_seed_other_spikes():
     assert not (a.steps.size == c.steps.size and np.array_equal(a.indices, c.indices))
 
 
+def _eager_encoding(data, *, encoding, max_rate, presentation, rest, dt, n_samples=0, shuffle=True,
+                    latency_threshold=0.1, seed=0):
+    """The encoder as it was before it became lazy: every sample encoded up front (reference)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(data.labels)) if shuffle else np.arange(len(data.labels))
+    if n_samples:
+        order = np.resize(order, n_samples)
+    images = data.images[order]
+    present = max(1, int(round(presentation / dt)))
+    period = present + int(round(rest / dt))
+    starts = np.arange(len(order), dtype=np.int64) * period
+    if encoding == "rate":
+        p = np.clip(images * max_rate * dt * 1e-3, 0.0, 1.0)
+        steps_list, idx_list = [], []
+        for s, probs in enumerate(p):
+            hits = rng.random((present, probs.size)) < probs
+            k, i = np.nonzero(hits)
+            steps_list.append(k + starts[s])
+            idx_list.append(i)
+        steps, indices = np.concatenate(steps_list), np.concatenate(idx_list)
+    else:
+        s, i = np.nonzero(images > latency_threshold)
+        offset = np.minimum(np.rint((1.0 - images[s, i]) * presentation / dt), present - 1)
+        steps, indices = starts[s] + offset.astype(np.int64), i
+    order = np.argsort(steps, kind="stable")
+    return steps[order].astype(np.int64), indices[order].astype(np.int32)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(encoding="rate", max_rate=300.0, presentation=20.0, rest=7.0, dt=0.5, n_samples=6, seed=11),
+    dict(encoding="rate", max_rate=1000.0, presentation=3.0, rest=0.0, dt=1.0, n_samples=0, shuffle=False, seed=2),
+    dict(encoding="rate", max_rate=2000.0, presentation=2.0, rest=0.5, dt=0.01, n_samples=3, seed=5),
+    dict(encoding="latency", max_rate=0.0, presentation=10.0, rest=3.0, dt=0.25, n_samples=40, seed=4),
+])
+def test_encoding_on_demand_gives_the_spikes_of_the_whole_sequence(kw, monkeypatch):
+    """Any split of the run into windows yields exactly the spikes that encoding every sample up
+    front gives (same seed), at the same steps and in the same order."""
+    data = encoders.load_digits()
+    if kw.get("n_samples") == 0:
+        data = encoders.Dataset(data.images[:30], data.labels[:30])
+    ref_steps, ref_idx = _eager_encoding(data, **kw)
+    enc = encoders.encode(data, **kw)
+    assert ref_steps.size > 100
+    monkeypatch.setattr(encoders.Encoding, "BLOCK_DRAWS", 200)  # several draw blocks per window too
+    rng = np.random.default_rng(0)
+    cuts = np.unique(np.concatenate([[0, enc.n_steps + 50], rng.integers(0, enc.n_steps, 25)]))
+    parts = [enc.spikes(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:])]
+    steps = np.concatenate([p[0] for p in parts])
+    idx = np.concatenate([p[1] for p in parts])
+    assert np.array_equal(steps, ref_steps) and np.array_equal(idx, ref_idx)
+    assert np.array_equal(enc.steps, ref_steps) and np.array_equal(enc.indices, ref_idx)
+    late = enc.spikes(enc.sample_start[-1], enc.n_steps)  # a late window alone: no earlier draws needed
+    tail = ref_steps >= enc.sample_start[-1]
+    assert np.array_equal(late[0], ref_steps[tail]) and np.array_equal(late[1], ref_idx[tail])
+
+
 def test_event_stream_channels_and_duplicates(tmp_path):
     path = tmp_path / "ev.npz"
     np.savez(path, x=np.array([0, 0, 3, 1]), y=np.array([0, 0, 2, 1]),

@@ -81,14 +81,18 @@ class NumbaBackend(Backend):
     uniform : bool
         Use the fused fast path for populations with identical parameters (default); False forces
         the general per-neuron path (used by tests: both give bit-identical results).
+    lazy_inputs : bool
+        Encode data-set inputs chunk by chunk, as a run reaches them (default); False packs all
+        their spikes at build time (the torch backend reads the packed tables once).
     """
 
     name = "numba"
 
     def __init__(self, plan: SimulationPlan, dtype: str | None = None, parallel: bool | None = None,
-                 uniform: bool = True):
+                 uniform: bool = True, lazy_inputs: bool = True):
         super().__init__(plan, dtype)
         self._uniform = uniform
+        self._lazy_inputs = lazy_inputs
         if self.dtype not in (np.float32, np.float64):
             raise SimulationError(f"dtype must be float32 or float64, not {self.dtype}")
         self.dt = float(plan.dt)
@@ -151,6 +155,9 @@ class NumbaBackend(Backend):
         self._build_sources()
         self._build_plasticity()
         self._build_monitors()
+        self.kernel_features = netk.chunk_features(self.lif, self.coba, self.izh, self.net, self.pois, self.trains,
+                                                   self.cur, self.mon_static[3], self.plast, self.rules)
+        self._run_chunk = netk.chunk_kernel(self.kernel_features)
 
     def _pop_ranges(self, pops):
         starts = _i64([self.slots[p.name].start for p in pops])
@@ -615,21 +622,10 @@ class NumbaBackend(Backend):
                      np.concatenate(p_all) if p_all else np.zeros(0), np.asarray(homog, np.bool_),
                      np.array(rngs, np.uint64).reshape(-1, 4), _i64([s.start_step for s in pois]),
                      _i64([s.stop_step for s in pois])]
-        trains = [s for s in plan.sources if isinstance(s, SpikeTrainSourcePlan)]
-        t_lo, t_hi, t_steps, t_idx = [], [], [], []
-        o = 0
-        for src in trains:
-            # one spike per (step, neuron): duplicates collapse (MODELS.md §2.4 event frames)
-            key = np.unique(src.steps * np.int64(max(src.size, 1)) + src.indices)
-            steps, idx = key // max(src.size, 1), (key % max(src.size, 1)).astype(np.int32)
-            t_lo.append(o)
-            t_hi.append(o + steps.size)
-            o += steps.size
-            t_steps.append(steps)
-            t_idx.append(idx)
-        self.trains = [_i64([self.source_entity[s.name] for s in trains]), _i64(t_lo), _i64(t_hi), _i64(t_lo),
-                       _i64(np.concatenate(t_steps) if t_steps else []),
-                       np.ascontiguousarray(np.concatenate(t_idx) if t_idx else np.zeros(0), np.int32)]
+        self._train_sources = [s for s in plan.sources if isinstance(s, SpikeTrainSourcePlan)]
+        # data-set encoders produce their spikes chunk by chunk (engine.encoders.Encoding)
+        self._trains_per_chunk = self._lazy_inputs and any(s.on_demand for s in self._train_sources)
+        self.trains = self._pack_trains(0, 0) if self._trains_per_chunk else self._pack_trains()
         cur = [s for s in plan.sources if isinstance(s, CurrentSourcePlan)]
         c_group, c_wave, c_lo, c_hi, c_idx, c_amp, c_par, c_tlo, c_thi, c_tk, c_tv, c_rng = ([] for _ in range(12))
         o = ot = 0
@@ -658,6 +654,24 @@ class NumbaBackend(Backend):
         self.cur = [np.asarray(c_group, np.int8), np.asarray(c_wave, np.int8), _i64(c_lo), _i64(c_hi), cat(c_idx, np.int64),
                     cat(c_amp, np.float64), np.asarray(c_par, np.float64).reshape(-1, 3), _i64(c_tlo), _i64(c_thi),
                     cat(c_tk, np.int64), cat(c_tv, np.float64), np.array(c_rng, np.uint64).reshape(-1, 4)]
+
+    def _pack_trains(self, k_lo: int | None = None, k_hi: int | None = None) -> list:
+        """The spike-train table: every spike of every source, or those of steps ``k_lo .. k_hi``."""
+        t_lo, t_hi, t_steps, t_idx = [], [], [], []
+        o = 0
+        for src in self._train_sources:
+            steps, idx = (src.steps, src.indices) if k_lo is None else src.spikes_between(k_lo, k_hi)
+            # one spike per (step, neuron): duplicates collapse (MODELS.md §2.4 event frames)
+            key = np.unique(steps * np.int64(max(src.size, 1)) + idx)
+            steps, idx = key // max(src.size, 1), (key % max(src.size, 1)).astype(np.int32)
+            t_lo.append(o)
+            t_hi.append(o + steps.size)
+            o += steps.size
+            t_steps.append(steps)
+            t_idx.append(idx)
+        return [_i64([self.source_entity[s.name] for s in self._train_sources]), _i64(t_lo), _i64(t_hi), _i64(t_lo),
+                _i64(np.concatenate(t_steps) if t_steps else []),
+                np.ascontiguousarray(np.concatenate(t_idx) if t_idx else np.zeros(0), np.int32)]
 
     def _var_address(self, pop, var):
         """(group, probe kind, row) of a population state variable."""
@@ -777,6 +791,8 @@ class NumbaBackend(Backend):
         if n < 0:
             raise SimulationError("cannot run a negative number of steps")
         k0 = self._k
+        if self._trains_per_chunk:
+            self.trains = self._pack_trains(k0, k0 + n)
         rec_ent, rec_flag, rate_ent, pr_group, pr_kind, pr_row, pr_idx, pr_every = self.mon_static
         rate_buf = np.zeros((n, rate_ent.size), np.int32)
         # samples of each probe in [k0, k0 + n): multiples of its interval
@@ -787,7 +803,7 @@ class NumbaBackend(Backend):
         pr_start = pr_pos.copy()
         pr_out = np.zeros(int(counts.sum()) if pr_every.size else 0, self.dtype)
         mon = (rec_ent, rec_flag, rate_ent, rate_buf, pr_group, pr_kind, pr_row, pr_idx, pr_every, pr_pos, pr_out)
-        k_next, bad_group, bad_code, self.rec_k, self.rec_id, rec_n = netk.run_chunk(
+        k_next, bad_group, bad_code, self.rec_k, self.rec_id, rec_n = self._run_chunk(
             np.int64(k0), np.int64(n), self.dt, tuple(self.lif), tuple(self.coba), tuple(self.izh), tuple(self.net),
             tuple(self.pois), tuple(self.trains), tuple(self.cur), mon, self.rec_k, self.rec_id, np.int64(0),
             tuple(self.plast), tuple(self.rules))

@@ -241,7 +241,7 @@ class TorchBackend(Backend):
         from engine.backends.numba_backend import NumbaBackend
 
         # build only (no kernel is compiled or run); uniform=False: no fast-path flags needed
-        packed = NumbaBackend(self.plan, dtype=str(self.dtype), parallel=False, uniform=False)
+        packed = NumbaBackend(self.plan, dtype=str(self.dtype), parallel=False, uniform=False, lazy_inputs=False)
         self.slots = packed.slots
         self.entity_names = packed.entity_names
         self.entity_sizes = packed.entity_sizes

@@ -10,6 +10,8 @@ Stateful wrappers live in :mod:`engine.backends`.
 
 import hashlib as _hashlib
 import os as _os
+import threading as _threading
+import types as _types
 
 
 def _leaf_options() -> dict:
@@ -35,6 +37,51 @@ def _leaf_options() -> dict:
 
 LEAF_OPTS = _leaf_options()
 
+_VARIANTS: dict = {}
+_VARIANTS_LOCK = _threading.Lock()  # the GUI's background warm-up makes variants too
+
+
+def specialise(template, name: str, constants: dict, options: dict):
+    """A numba dispatcher of ``template`` with some of its globals frozen to ``constants``.
+
+    The fused kernels are written once, with their optional code paths behind ``if FLAG:`` tests
+    of module-level flags. A variant is the same code object run with a copy of the module's
+    globals in which the flags (and any specialised callees) are replaced: numba reads globals as
+    compile-time constants and prunes the branches of a False flag before type inference, so the
+    kernels behind them are neither typed nor compiled. Each variant has its own qualified name,
+    hence its own entries in numba's on-disk cache; ``name`` must therefore determine
+    ``constants`` completely. Variants are made once per process.
+
+    Parameters
+    ----------
+    template : function
+        Plain Python function (not jitted) whose globals include every key of ``constants``.
+    name : str
+        Qualified name of the variant (a valid identifier; it names the cache files).
+    constants : dict
+        Global name -> value (bools, or dispatchers of callees) fixed for this variant.
+    options : dict
+        ``numba.njit`` options.
+    """
+    key = (template.__module__, name)
+    with _VARIANTS_LOCK:
+        dispatcher = _VARIANTS.get(key)
+        if dispatcher is None:
+            from numba import njit
+
+            missing = set(constants) - set(template.__globals__)
+            if missing:
+                raise KeyError(f"{template.__name__} has no globals {sorted(missing)}")
+            namespace = dict(template.__globals__)
+            namespace.update(constants)
+            fn = _types.FunctionType(template.__code__, namespace, name, template.__defaults__,
+                                     template.__closure__)
+            fn.__qualname__ = name
+            fn.__doc__ = template.__doc__
+            fn.__module__ = template.__module__
+            dispatcher = _VARIANTS[key] = njit(**options)(fn)
+    return dispatcher
+
 _KERNEL_DIR = _os.path.dirname(_os.path.abspath(__file__))
 
 
@@ -52,17 +99,21 @@ def _install_cache_locator() -> None:
 
     numba keys a cached function on its own file only, so the fused ``run_chunk`` would keep a stale
     copy of a neuron kernel edited in another file. This locator (tried first, only for files of
-    this package) stamps every kernel with a hash of the whole package. If numba's internals differ,
-    the default locators apply unchanged.
+    this package) stamps every kernel with a hash of the whole package. The cache lives in
+    ``engine/kernels/__pycache__``, or under ``$NUMBA_CACHE_DIR`` when that is set. If numba's
+    internals differ, the default locators apply unchanged.
     """
     try:
-        from numba.core.caching import CacheImpl, InTreeCacheLocator
+        from numba.core import config
+        from numba.core.caching import CacheImpl, InTreeCacheLocator, UserProvidedCacheLocator
     except ImportError:  # pragma: no cover - other numba layout
         return
 
     stamp = _kernel_sources_hash()
+    # $NUMBA_CACHE_DIR (numba's own switch) moves the cache there, as for any other numba code
+    base = UserProvidedCacheLocator if config.CACHE_DIR else InTreeCacheLocator
 
-    class KernelPackageLocator(InTreeCacheLocator):
+    class KernelPackageLocator(base):
         def get_source_stamp(self):
             return stamp
 

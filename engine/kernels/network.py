@@ -15,6 +15,7 @@ so float sums are accumulated in a fixed order and runs are bit-for-bit reproduc
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -22,7 +23,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from engine.kernels import LEAF_OPTS
+from engine.kernels import LEAF_OPTS, specialise
 from engine.kernels import neurons as nk
 from engine.kernels import plasticity as pk
 from engine.kernels.astrocytes import TRI_GS, release_probability
@@ -263,7 +264,10 @@ def _grow(arr, need):
     while cap < need:
         cap = 2 * cap + 1024
     out = np.empty(cap, arr.dtype)
-    out[: arr.size] = arr
+    # element by element: a slice assignment from an array pulls in numba's shape-mismatch error
+    # formatting, seconds of a cold compile
+    for i in range(arr.size):
+        out[i] = arr[i]
     return out
 
 
@@ -282,8 +286,82 @@ def _probe_value(group, kind, row, idx, lif, coba, izh, as_val, tri_state, tri_U
     return izh[0][row, idx] if kind == PROBE_STATE else izh[1][row, idx]
 
 
-@njit(**_OPTS)
+class ChunkFeatures(NamedTuple):
+    """The code paths of the step loop a network needs; each combination is its own compiled kernel.
+
+    See :func:`chunk_kernel`. The defaults (all True) give the general kernel.
+    """
+
+    lif_serial: bool = True        # LIF-family group, serial update
+    lif_parallel: bool = True      # ... parallel block update
+    coba_serial: bool = True
+    coba_parallel: bool = True
+    izh_serial: bool = True
+    izh_parallel: bool = True
+    poisson: bool = True
+    trains: bool = True
+    current: bool = True
+    probes: bool = True            # state monitors
+    stp: bool = True               # short-term plasticity
+    plasticity: pk.PlasticityFeatures = pk.PlasticityFeatures()
+
+    @property
+    def name(self) -> str:
+        """Name of the compiled variant (it determines every flag)."""
+        flags = sum(1 << i for i, on in enumerate(self[:-1]) if on)
+        return f"run_chunk_{flags:03x}_{self.plasticity.mask:03x}"
+
+
+def chunk_features(lif, coba, izh, net, pois, trains, cur, pr_group, plast, rules) -> ChunkFeatures:
+    """What :func:`run_chunk` has to do for these tables (the arguments of the same names;
+    ``pr_group`` is the probe table of ``mon``). Group sizes, source and monitor tables do not
+    change after a backend is built, so neither does the answer."""
+    groups = []
+    for tables, n_blocks in ((lif, lif[16]), (coba, coba[14]), (izh, izh[12])):
+        present = tables[0].shape[1] > 0
+        groups += [bool(present and n_blocks <= 0), bool(present and n_blocks > 0)]
+    plast_t = pk.PlasticityTables(*plast)
+    return ChunkFeatures(*groups, poisson=bool(pois[0].size), trains=bool(trains[0].size), current=bool(cur[0].size),
+                         probes=bool(pr_group.size), stp=bool(plast_t.stp_proj.size),
+                         plasticity=pk.plasticity_features(plast_t, pk.RuleTables(*rules)))
+
+
+def chunk_kernel(features: ChunkFeatures):
+    """The :func:`run_chunk` variant compiled for ``features`` only.
+
+    A CUBA network (LIF, no sources, spike and state monitors) then compiles the LIF, propagation
+    and monitor code and none of the other neuron models, sources, short-term plasticity or
+    plasticity kernels; each variant is cached on disk under its own name (:attr:`ChunkFeatures.name`).
+    """
+    return specialise(_run_chunk, features.name, chunk_constants(features), _OPTS)
+
+
+def chunk_constants(features: ChunkFeatures) -> dict:
+    """The globals of :func:`_run_chunk` that the variant for ``features`` freezes."""
+    f = features
+    return {"_LIF": f.lif_serial or f.lif_parallel, "_LIF_SERIAL": f.lif_serial, "_LIF_PARALLEL": f.lif_parallel,
+            "_COBA": f.coba_serial or f.coba_parallel, "_COBA_SERIAL": f.coba_serial, "_COBA_PARALLEL": f.coba_parallel,
+            "_IZH": f.izh_serial or f.izh_parallel, "_IZH_SERIAL": f.izh_serial, "_IZH_PARALLEL": f.izh_parallel,
+            "_POISSON": f.poisson, "_TRAINS": f.trains, "_CURRENT": f.current, "_PROBES": f.probes, "_STP": f.stp,
+            "_PLASTICITY": f.plasticity.any, "_plasticity_step": pk.plasticity_kernel(f.plasticity)}
+
+
 def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_k, rec_id, rec_n, plast, rules):
+    """:func:`_run_chunk` through the kernel variant these tables need (backends pick it once,
+    :func:`chunk_kernel`, instead of calling this)."""
+    kernel = chunk_kernel(chunk_features(lif, coba, izh, net, pois, trains, cur, mon[4], plast, rules))
+    return kernel(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_k, rec_id, rec_n, plast, rules)
+
+
+# Code-path flags of the step loop: True here (the general kernel); a variant made by chunk_kernel()
+# sees its own values as compile-time constants (numba prunes the branches of a False flag before
+# typing, so the kernels behind them are not compiled).
+_LIF = _LIF_SERIAL = _LIF_PARALLEL = _COBA = _COBA_SERIAL = _COBA_PARALLEL = True
+_IZH = _IZH_SERIAL = _IZH_PARALLEL = _POISSON = _TRAINS = _CURRENT = _PROBES = _STP = _PLASTICITY = True
+_plasticity_step = pk.plasticity_step
+
+
+def _run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_k, rec_id, rec_n, plast, rules):
     """Advance the network from step ``k0`` by ``n_steps`` steps in the canonical order (§0.2).
 
     Parameters
@@ -320,6 +398,12 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
     tuple
         ``(k_next, bad_group, bad_code, rec_k, rec_id, rec_n)``: ``bad_group >= 0`` when a state became
         non-finite in step ``k_next - 1`` (the chunk stops there).
+
+    Notes
+    -----
+    Template of the step-loop kernels (see :func:`chunk_kernel`): a False ``_*`` flag removes a
+    code path the tables do not use; with the flags the tables call for, each variant does exactly
+    what the general kernel does.
     """
     # Tuples are unpacked once: indexing a tuple of arrays inside the loop costs an atomic reference
     # count increment and decrement per array and call (about 1 us per step in total).
@@ -358,16 +442,16 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
     for k in range(k0, k0 + n_steps):
         kk = k % L
         # (1)-(2) threshold and reset; sources emit
-        if n_lif > 0:
+        if _LIF and n_lif > 0:
             nk.lif_detect(l_state, l_ref, l_prm, l_nref, l_start, l_stop, l_ent, l_adaptive, ent_off, ent_cnt, spk,
                           l_pend, l_pend_cnt)
-        if n_coba > 0:
+        if _COBA and n_coba > 0:
             nk.coba_detect(c_state, c_ref, c_prm, c_nref, c_start, c_stop, c_ent, c_adaptive, ent_off, ent_cnt, spk)
-        if n_izh > 0:
+        if _IZH and n_izh > 0:
             nk.izh_detect(i_state, i_prm, i_start, i_stop, i_ent, ent_off, ent_cnt, spk)
-        if has_poisson:
+        if _POISSON and has_poisson:
             poisson_step(k, po_ent, po_lo, po_hi, po_p, po_homog, po_rng, po_start, po_stop, ent_off, ent_cnt, spk)
-        if has_trains:
+        if _TRAINS and has_trains:
             spike_train_step(k, st_ent, st_lo, st_hi, st_pos, st_steps, st_idx, ent_off, ent_cnt, spk)
         # monitors see the spikes S_k and the post-reset state at t_k
         for e in range(rec_ent.size):
@@ -384,11 +468,12 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
                         rec_n += 1
         for m in range(rate_ent.size):
             rate_buf[k - k0, m] = ent_cnt[rate_ent[m]]
-        for p in range(pr_group.size):
-            if k % pr_every[p] == 0:
-                pr_out[pr_pos[p]] = _probe_value(pr_group[p], pr_kind[p], pr_row[p], pr_idx[p], lif, coba, izh, as_val,
-                                             tri_state, tri_U0, tri_alpha)
-                pr_pos[p] += 1
+        if _PROBES:
+            for p in range(pr_group.size):
+                if k % pr_every[p] == 0:
+                    pr_out[pr_pos[p]] = _probe_value(pr_group[p], pr_kind[p], pr_row[p], pr_idx[p], lif, coba, izh,
+                                                     as_val, tri_state, tri_U0, tri_alpha)
+                    pr_pos[p] += 1
         # (3) route S_k into the ring
         any_spike = False
         for p in range(proj_pre_ent.size):
@@ -396,13 +481,13 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
                 any_spike = True
                 break
         if any_spike:
-            if has_stp:
+            if _STP and has_stp:
                 pk.stp_release(k, dt, ent_off, ent_cnt, spk, proj_pre_ent, stp_proj, stp_prm, stp_off, stp_u, stp_x,
                                stp_last, stp_r, indptr, proj_row_off, stp_astro, tri_acc)
             propagate(kk, ring, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off,
                       proj_base, proj_delay, proj_wuni, proj_stp, stp_off, stp_r)
         # external currents of step k
-        if has_current:
+        if _CURRENT and has_current:
             if l_has_iext:
                 l_iext[:] = 0.0
             if c_has_iext:
@@ -415,31 +500,34 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
         ring_row = ring[kk]
         bad_group = -1
         bad_code = -1
-        if n_lif > 0:
-            if l_nblocks > 0:
+        if _LIF and n_lif > 0:
+            b = -1
+            if _LIF_PARALLEL and l_nblocks > 0:
                 b = nk.lif_update_parallel(l_nblocks, l_state, l_chan, l_ref, l_prm, l_P11, l_P21, l_AWI, l_iext,
                                            l_has_iext, ring_row, l_base, l_adaptive, l_coupled, l_scratch, l_start,
                                            l_stop, l_uniform, l_pend, l_pend_cnt)
-            else:
+            elif _LIF_SERIAL:
                 b = nk.lif_update(0, n_lif, l_state, l_chan, l_ref, l_prm, l_P11, l_P21, l_AWI, l_iext, l_has_iext,
                                   ring_row, l_base, l_adaptive, l_coupled, l_scratch, l_start, l_stop, l_uniform,
                                   l_pend, l_pend_cnt)
             if b >= 0:
                 bad_group, bad_code = GROUP_LIF, b
-        if n_coba > 0:
-            if c_nblocks > 0:
+        if _COBA and n_coba > 0:
+            b = -1
+            if _COBA_PARALLEL and c_nblocks > 0:
                 b = nk.coba_update_parallel(c_nblocks, c_state, c_chan, c_ref, c_prm, c_P11, c_EREV, c_iext,
                                             c_has_iext, ring_row, c_base, c_adaptive, c_scratch)
-            else:
+            elif _COBA_SERIAL:
                 b = nk.coba_update(0, n_coba, c_state, c_chan, c_ref, c_prm, c_P11, c_EREV, c_iext, c_has_iext,
                                    ring_row, c_base, c_adaptive, c_scratch)
             if b >= 0 and bad_group < 0:
                 bad_group, bad_code = GROUP_COBA, b
-        if n_izh > 0:
-            if i_nblocks > 0:
+        if _IZH and n_izh > 0:
+            b = -1
+            if _IZH_PARALLEL and i_nblocks > 0:
                 b = nk.izh_update_parallel(i_nblocks, i_state, i_chan, i_prm, i_scheme, i_P11, i_CIN, i_iext,
                                            i_has_iext, ring_row, i_base, dt, i_scratch)
-            else:
+            elif _IZH_SERIAL:
                 b = nk.izh_update(0, n_izh, i_state, i_chan, i_prm, i_scheme, i_P11, i_CIN, i_iext, i_has_iext,
                                   ring_row, i_base, dt, i_scratch)
             if b >= 0 and bad_group < 0:
@@ -447,8 +535,8 @@ def run_chunk(k0, n_steps, dt, lif, coba, izh, net, pois, trains, cur, mon, rec_
         if bad_group >= 0:
             return k + 1, bad_group, bad_code, rec_k, rec_id, rec_n
         # (6)-(7) plasticity of step k's events, slow modulators
-        if has_plasticity:
-            pk.plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off,
+        if _PLASTICITY and has_plasticity:
+            _plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off,
                                pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0,
                                pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign,
                                r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval,

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from engine.kernels import LEAF_OPTS
+from engine.kernels import LEAF_OPTS, specialise
 from engine.kernels import astrocytes as ak
 from engine.kernels import neurons as nk
 
@@ -724,8 +724,57 @@ def _rewards(k, md_val, md_lo, md_hi, md_pos, ev_step, ev_amp):
         md_pos[m] = pos
 
 
-@njit(**LEAF_OPTS)
-def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off,
+class PlasticityFeatures(NamedTuple):
+    """The code paths of :func:`plasticity_step` a network needs (see :func:`plasticity_kernel`)."""
+
+    history: bool = True      # presynaptic spike history rings (a timing rule with delays > 1 step)
+    timing: bool = True       # timing rules (STDP, triplet, symmetric, R-STDP), axonal delays
+    dendritic: bool = True    # timing rules with dendritic delays
+    rstdp: bool = True        # eligibility traces integrated with dopamine
+    normalize: bool = True    # synaptic scaling by normalisation
+    rate: bool = True         # Oja, BCM, activity scaling
+    rewards: bool = True      # reward (dopamine) signals
+    intrinsic: bool = True    # adaptive thresholds (Hao)
+    astrocytes: bool = True   # NALSM astrocytes
+    tripartite: bool = True   # tripartite astrocytes
+
+    @property
+    def any(self) -> bool:
+        return any(self)
+
+    @property
+    def mask(self) -> int:
+        return sum(1 << i for i, on in enumerate(self) if on)
+
+
+def plasticity_features(plast: PlasticityTables, rules: RuleTables) -> PlasticityFeatures:
+    """What :func:`plasticity_step` has to do for these tables."""
+    kind = np.asarray(rules.r_kind)
+    timing = kind <= K_RSTDP
+    lh = np.asarray(plast.pp_Lh)
+    dend = timing & np.asarray(rules.r_dend, np.bool_) & (lh[np.asarray(rules.r_proj, np.int64)] > 1)
+    return PlasticityFeatures(
+        history=bool(np.any(lh[np.asarray(plast.pl_proj, np.int64)] > 1)),
+        timing=bool(np.any(timing & ~dend)), dendritic=bool(np.any(dend)), rstdp=bool(np.any(kind == K_RSTDP)),
+        normalize=bool(np.any(kind == K_SCALE_NORMALIZE)), rate=bool(np.any((kind > K_RSTDP) & (kind != K_SCALE_NORMALIZE))),
+        rewards=bool(plast.md_val.size), intrinsic=bool(plast.ip_group.size), astrocytes=bool(plast.as_val.size),
+        tripartite=bool(plast.tri_state.shape[0]))
+
+
+# Code-path flags of plasticity_step: True here (the general kernel); a variant made by
+# plasticity_kernel() sees its own values as compile-time constants and is compiled without the
+# kernels behind a False flag.
+_P_HISTORY = _P_TIMING = _P_DENDRITIC = _P_RSTDP = _P_NORMALIZE = _P_RATE = True
+_P_REWARDS = _P_INTRINSIC = _P_ASTROCYTES = _P_TRIPARTITE = True
+
+
+def plasticity_kernel(features: PlasticityFeatures):
+    """The :func:`plasticity_step` variant compiled for ``features`` only (cached on disk apart)."""
+    constants = {"_P_" + name.upper(): bool(on) for name, on in zip(features._fields, features)}
+    return specialise(_plasticity_step, f"plasticity_step_{features.mask:03x}", constants, LEAF_OPTS)
+
+
+def _plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_pre_ent, proj_row_off,
                     pl_proj, pp_syn0, pp_nsyn, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0, pp_h0, pp_pm0, pp_sg0,
                     h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign,
                     r_kind, r_proj, r_prm, r_nearest, r_excl, r_mod, r_x0, r_y0, r_hx0, r_s0, r_interval, r_ev_lo,
@@ -736,14 +785,20 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
                     as_val, as_w, as_b, as_rate, as_decay, as_ent, as_liq_lo, as_liq_hi, as_ref_hi,
                     stp_astro, stp_prm, tri_state, tri_prm, tri_armed, tri_acc, tri_every, tri_dt_s, tri_U0, tri_alpha,
                     tri_nsyn, tri_scratch, pp_hpn0, pp_hp0):
-    """Step (6)-(7) of §0.2 for every plastic projection, intrinsic rule and dopamine signal."""
-    _rewards(k, md_val, md_lo, md_hi, md_pos, ev_step, ev_amp)
-    for a in range(pl_proj.size):
-        p = pl_proj[a]
-        if pp_Lh[p] > 1:
-            e = proj_pre_ent[p]
-            _record_history(k, pp_Lh[p], proj_row_off[p], ent_cnt[e], ent_off[e], spk, indptr, delay, h_n, h_j,
-                            h_cur, h_end, pp_hn0[p], pp_h0[p], pp_npre[p])
+    """Step (6)-(7) of §0.2 for every plastic projection, intrinsic rule and dopamine signal.
+
+    Template of the plasticity kernels: see :func:`plasticity_kernel`. A False ``_P_*`` flag
+    removes a code path the tables do not use; each variant does what the general kernel does.
+    """
+    if _P_REWARDS:
+        _rewards(k, md_val, md_lo, md_hi, md_pos, ev_step, ev_amp)
+    if _P_HISTORY:
+        for a in range(pl_proj.size):
+            p = pl_proj[a]
+            if pp_Lh[p] > 1:
+                e = proj_pre_ent[p]
+                _record_history(k, pp_Lh[p], proj_row_off[p], ent_cnt[e], ent_off[e], spk, indptr, delay, h_n, h_j,
+                                h_cur, h_end, pp_hn0[p], pp_h0[p], pp_npre[p])
     for r in range(r_kind.size):
         kind = r_kind[r]
         p = r_proj[r]
@@ -752,69 +807,78 @@ def plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj_
             a = r_astro[r]
             if a >= 0:
                 r_prm[r, 3] = as_val[a] * r_astro_scale[r]
-            if r_dend[r] and pp_Lh[p] > 1:
+            if _P_DENDRITIC and r_dend[r] and pp_Lh[p] > 1:
                 _timing_rule_dendritic(k, r, kind, prm, r_nearest[r], r_excl[r], p, ent_off, ent_cnt, spk, indptr,
                                        post, weight, delay, proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost,
                                        pp_post_ent, pp_Lh, pp_pm0, pp_sg0, pp_hpn0, pp_hp0, h_n, h_j, h_cur, h_end,
                                        pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr, xt, yhist, sst, r_x0, r_y0, r_hy0,
                                        r_s0, r_astro[r] >= 0)
-            else:
+            elif _P_TIMING:
                 _timing_rule(k, r, kind, prm, r_nearest[r], r_excl[r], p, ent_off, ent_cnt, spk, indptr, post, weight,
                              delay, proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_hn0,
                              pp_h0, pp_pm0, pp_sg0, h_n, h_j, h_cur, h_end, pm_ptr, pm_syn, pm_pre, w_sign, xtr, ytr,
                              xt, yt, xhist, sst, r_x0, r_y0, r_hx0, r_s0, r_astro[r] >= 0)
-            if kind == K_RSTDP:
+            if _P_RSTDP and kind == K_RSTDP:
                 _reward_integration(r, prm, p, md_val[r_mod[r]], weight, pp_syn0, pp_nsyn, pp_sg0, w_sign, sst, r_s0)
         elif kind == K_SCALE_NORMALIZE:
-            due = False
-            if r_ev_hi[r] > r_ev_lo[r]:
-                pos = r_ev_pos[r]
-                while pos < r_ev_hi[r] and ev_norm[pos] < k:
-                    pos += 1
-                if pos < r_ev_hi[r] and ev_norm[pos] == k:
-                    due = True
-                    pos += 1
-                r_ev_pos[r] = pos
-            else:
-                due = (k + 1) % r_interval[r] == 0
-            if due:
-                _normalize_rows(r, prm, p, weight, pp_npost, pp_pm0, pp_syn0, pp_sg0, pm_ptr, pm_syn, w_sign)
-        else:
+            if _P_NORMALIZE:
+                due = False
+                if r_ev_hi[r] > r_ev_lo[r]:
+                    pos = r_ev_pos[r]
+                    while pos < r_ev_hi[r] and ev_norm[pos] < k:
+                        pos += 1
+                    if pos < r_ev_hi[r] and ev_norm[pos] == k:
+                        due = True
+                        pos += 1
+                    r_ev_pos[r] = pos
+                else:
+                    due = (k + 1) % r_interval[r] == 0
+                if due:
+                    _normalize_rows(r, prm, p, weight, pp_npost, pp_pm0, pp_syn0, pp_sg0, pm_ptr, pm_syn, w_sign)
+        elif _P_RATE:
             _rate_rule(k, r, kind, prm, p, ent_off, ent_cnt, spk, indptr, post, weight, proj_pre_ent, proj_row_off,
                        pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_sg0, w_sign, xtr, ytr, r_x0, r_y0, r_interval)
-    for a in range(pl_proj.size):
-        p = pl_proj[a]
-        if pp_Lh[p] > 1:
-            _advance_history(k, pp_Lh[p], h_n, h_cur, h_end, pp_hn0[p], pp_h0[p], pp_npre[p])
+    if _P_HISTORY:
+        for a in range(pl_proj.size):
+            p = pl_proj[a]
+            if pp_Lh[p] > 1:
+                _advance_history(k, pp_Lh[p], h_n, h_cur, h_end, pp_hn0[p], pp_h0[p], pp_npre[p])
     # intrinsic plasticity (Hao form): the update of step k already decayed theta, so the
     # increment is decayed too and read against theta at the spike
-    for q in range(ip_group.size):
-        e = ip_ent[q]
-        o = ent_off[e]
-        for c in range(ent_cnt[e]):
-            i = ip_start[q] + spk[o + c]
-            if ip_group[q] == 0:
-                decay = l_prm[nk.LIF_PTHETA, i]
-                th = l_state[nk.LIF_THETA, i] / decay
-                l_state[nk.LIF_THETA, i] += hao_threshold_increment(th, ip_prm[q, 0], ip_prm[q, 1]) * decay
-            else:
-                decay = c_prm[nk.COBA_PTHETA, i]
-                th = c_state[nk.COBA_THETA, i] / decay
-                c_state[nk.COBA_THETA, i] += hao_threshold_increment(th, ip_prm[q, 0], ip_prm[q, 1]) * decay
+    if _P_INTRINSIC:
+        for q in range(ip_group.size):
+            e = ip_ent[q]
+            o = ent_off[e]
+            for c in range(ent_cnt[e]):
+                i = ip_start[q] + spk[o + c]
+                if ip_group[q] == 0:
+                    decay = l_prm[nk.LIF_PTHETA, i]
+                    th = l_state[nk.LIF_THETA, i] / decay
+                    l_state[nk.LIF_THETA, i] += hao_threshold_increment(th, ip_prm[q, 0], ip_prm[q, 1]) * decay
+                else:
+                    decay = c_prm[nk.COBA_PTHETA, i]
+                    th = c_state[nk.COBA_THETA, i] / decay
+                    c_state[nk.COBA_THETA, i] += hao_threshold_increment(th, ip_prm[q, 0], ip_prm[q, 1]) * decay
     # (7) astrocytes integrate the liquid-minus-input spike count, then decay (NALSM phase 2)
-    for a in range(as_val.size):
-        diff = 0
-        for q in range(as_liq_lo[a], as_liq_hi[a]):
-            diff += ent_cnt[as_ent[q]]
-        for q in range(as_liq_hi[a], as_ref_hi[a]):
-            diff -= ent_cnt[as_ent[q]]
-        as_val[a] += (as_w[a] * diff + as_b[a] - as_val[a]) * as_rate[a]
-        as_val[a] *= as_decay[a]
-        as_w[a] *= as_decay[a]
-        as_b[a] *= as_decay[a]
-    if tri_state.shape[0] > 0:
+    if _P_ASTROCYTES:
+        for a in range(as_val.size):
+            diff = 0
+            for q in range(as_liq_lo[a], as_liq_hi[a]):
+                diff += ent_cnt[as_ent[q]]
+            for q in range(as_liq_hi[a], as_ref_hi[a]):
+                diff -= ent_cnt[as_ent[q]]
+            as_val[a] += (as_w[a] * diff + as_b[a] - as_val[a]) * as_rate[a]
+            as_val[a] *= as_decay[a]
+            as_w[a] *= as_decay[a]
+            as_b[a] *= as_decay[a]
+    if _P_TRIPARTITE and tri_state.shape[0] > 0:
         ak.tripartite_step(k, tri_state, tri_prm, tri_armed, tri_acc, tri_every, tri_dt_s, tri_U0, tri_alpha, tri_nsyn,
                            stp_astro, stp_prm, tri_scratch)
     # (7) dopamine relaxes to its tonic level
-    for m in range(md_val.size):
-        md_val[m] = md_tonic[m] + (md_val[m] - md_tonic[m]) * md_P[m]
+    if _P_REWARDS:
+        for m in range(md_val.size):
+            md_val[m] = md_tonic[m] + (md_val[m] - md_tonic[m]) * md_P[m]
+
+
+#: the general plasticity kernel (every code path)
+plasticity_step = plasticity_kernel(PlasticityFeatures())

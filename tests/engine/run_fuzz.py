@@ -5,7 +5,8 @@ Run as a script in a child process (the test sets its memory limit)::
     python -m tests.engine.run_fuzz --cases 100 --seed 1 --workdir DIR
 
 Every mutated project must either run or end with a Synweave error (exit status 1, one line on
-stderr); a traceback or a case that takes longer than ``--case-timeout`` seconds is a failure.
+stderr); a traceback or a case that takes longer than ``--case-timeout`` seconds (not counting
+numba compiling kernels) is a failure.
 The script prints one JSON object: ``{"cases", "ran", "refused", "failures": [...]}``.
 
 Mutations are drawn from the parameter descriptors, so most values pass the loader and reach
@@ -139,6 +140,32 @@ def _alarm(signum, frame):
     raise CaseTimeout()
 
 
+def _pause_alarm_while_compiling() -> None:
+    """Stop a case's clock while numba compiles a kernel.
+
+    Kernels are compiled per feature set of a network (engine.kernels.network.chunk_kernel), so a
+    case may be the first to need a variant: a cold compile is work, not a hang, and an alarm
+    raised inside numba's compiler would leave it unusable for the following cases.
+    """
+    from numba.core import event
+
+    class CompileClock(event.Listener):
+        depth = 0
+        remaining = 0
+
+        def on_start(self, ev):
+            if self.depth == 0:
+                self.remaining = signal.alarm(0)
+            self.depth += 1
+
+        def on_end(self, ev):
+            self.depth -= 1
+            if self.depth == 0 and self.remaining:
+                signal.alarm(self.remaining)
+
+    event.register("numba:compile", CompileClock())
+
+
 def run_case(path: Path, timeout_s: int) -> tuple[str, str]:
     """('ran' | 'refused' | 'traceback' | 'hung' | 'bad-message', detail)."""
     import main
@@ -183,6 +210,7 @@ def main_(argv=None) -> int:
     weights = example_projects()[0].parent / "neurocorex_digits_weights.npz"
     shutil.copy(weights, workdir / weights.name)
     files = _special_files(workdir)
+    _pause_alarm_while_compiling()
     rng = random.Random(args.seed)
     base_docs = bases()
     summary = {"cases": 0, "ran": 0, "refused": 0, "failures": []}

@@ -186,14 +186,22 @@ def test_time_bound_keeps_step_counts_in_int64():
 def test_encoded_data_set_inputs_are_in_the_estimate():
     from engine.compiler import compile_graph
     from engine.info import BYTES_PER_ENCODED_SPIKE, summarize
+    from engine.runner import MAX_CHUNK_STEPS
 
     project = examples.nalsm_digits()
     plan = compile_graph(project)
-    actual = sum(s.steps.size for s in plan.sources if getattr(s, "kind", "") == "dataset")
+    [src] = [s for s in plan.sources if getattr(s, "kind", "") == "dataset"]
+    # samples are encoded as the run reaches them: at most one chunk's spikes are held at once
+    actual = src.spikes_between(0, min(plan.n_steps, MAX_CHUNK_STEPS))[0].size
     estimate = summarize(project).memory_bytes["encoded inputs"] / BYTES_PER_ENCODED_SPIKE
     assert actual > 10_000 and abs(estimate - actual) < 0.2 * actual
-    # 250 samples shown for 12 minutes each: about 700 million spikes, refused before encoding
+    # 250 samples shown for 12 minutes each: about 700 million spikes in all, one chunk's in memory
     enc = next(n for n in project.graph.nodes.values() if n.type_id == "input.dataset")
     enc.presentation = 720_000.0
-    with pytest.raises(SimulationError, match="encoded inputs .* fewer or shorter data-set samples"):
-        check_memory(project, available=8 * 2**30)
+    assert summarize(project).memory_bytes["encoded inputs"] < 2 ** 30
+    check_memory(project, available=8 * 2**30)
+    big = examples.nalsm_digits()
+    node = next(n for n in big.graph.nodes.values() if n.type_id == "input.dataset")
+    node.dataset, node.pixels, node.presentation, node.max_rate = "npz", 1_000_000, 720_000.0, 1000.0
+    with pytest.raises(SimulationError, match="encoded inputs .* fewer pixels or a lower max_rate"):
+        check_memory(big, available=8 * 2**30)

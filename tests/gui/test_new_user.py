@@ -397,18 +397,32 @@ def test_torch_backend_is_offered_and_runs_a_small_project(window, qtbot):
 
 
 # -- first run: background compile -----------------------------------------------------------------
-def test_background_warmup_compiles_the_kernels(monkeypatch, qapp):
+def _kernel_of(project):
+    """The step-loop kernel variant a Run of ``project`` uses (numba backend)."""
+    from engine.backends.numba_backend import NumbaBackend
+    from engine.compiler import compile_graph
+
+    return NumbaBackend(compile_graph(project, dict(project.settings.values_json(), duration=1.0)))._run_chunk
+
+
+def test_background_warmup_compiles_the_kernels(monkeypatch, make_window):
+    """The warm-up compiles the open project's kernel variant and the CUBA example's."""
     from app import warmup
-    from engine.kernels import network
+    from engine import examples
 
     monkeypatch.setenv(warmup.DISABLE_ENV, "1")
     assert warmup.start() is None
     monkeypatch.delenv(warmup.DISABLE_ENV)
-    thread = warmup.start()
+    project = examples.izhikevich_network()  # Izhikevich and current sources: a variant of its own
+    win = make_window(project)
+    kernels = [_kernel_of(project), _kernel_of(examples.cuba())]
+    assert kernels[0] is not kernels[1]
+    thread = warmup.start(win)
     assert thread is not None and thread.daemon
-    thread.join(300)
+    thread.join(600)
     assert not thread.is_alive()
-    assert network.run_chunk.signatures  # compiled (or loaded from the cache) in this process
+    for kernel in kernels:
+        assert kernel.signatures  # compiled (or loaded from the cache) in this process
 
 
 def test_run_text_counts_spikes_of_a_rate_monitor(make_window, qtbot):
