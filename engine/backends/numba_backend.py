@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 
 from engine.backends.base import Backend, ChunkResult
 from engine.errors import NumericalInstabilityError, SimulationError
+from engine.kernels import GENERAL_KERNEL_ENV
 from engine.kernels import neurons as nk
 from engine.kernels import network as netk
 from engine.kernels import plasticity as pk
@@ -157,7 +159,8 @@ class NumbaBackend(Backend):
         self._build_monitors()
         self.kernel_features = netk.chunk_features(self.lif, self.coba, self.izh, self.net, self.pois, self.trains,
                                                    self.cur, self.mon_static[3], self.plast, self.rules)
-        self._run_chunk = netk.chunk_kernel(self.kernel_features)
+        general = os.environ.get(GENERAL_KERNEL_ENV, "") not in ("", "0")
+        self._run_chunk = netk.chunk_kernel(netk.ChunkFeatures() if general else self.kernel_features)
 
     def _pop_ranges(self, pops):
         starts = _i64([self.slots[p.name].start for p in pops])

@@ -133,3 +133,10 @@ def _install_cache_locator() -> None:
 
 
 _install_cache_locator()
+
+
+#: set to 1 to run every plan on the general step-loop kernel (all code paths) instead of the
+#: variant compiled for its feature set: one compile serves every network (the test suite, which
+#: builds dozens of small networks, uses it; tests/engine/test_kernel_variants.py checks that each
+#: variant gives bit-identical results to the general kernel)
+GENERAL_KERNEL_ENV = "SYNWEAVE_GENERAL_KERNEL"

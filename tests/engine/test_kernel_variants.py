@@ -41,6 +41,13 @@ NETWORKS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def variants_on(monkeypatch):
+    """This file checks the per-feature variants themselves (the rest of the suite runs the general
+    kernel, tests/conftest.py)."""
+    monkeypatch.delenv("SYNWEAVE_GENERAL_KERNEL", raising=False)
+
+
 def _run(plan, general: bool):
     sim = Simulation(plan)
     if general:

@@ -410,6 +410,7 @@ def test_background_warmup_compiles_the_kernels(monkeypatch, make_window):
     from app import warmup
     from engine import examples
 
+    monkeypatch.delenv("SYNWEAVE_GENERAL_KERNEL", raising=False)  # what users get: per-project variants
     monkeypatch.setenv(warmup.DISABLE_ENV, "1")
     assert warmup.start() is None
     monkeypatch.delenv(warmup.DISABLE_ENV)
