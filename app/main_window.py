@@ -455,6 +455,9 @@ class MainWindow(QMainWindow):
         self._on_setting_changed("")
         self._on_graph_changed(None)
         self.plots.sync(self.doc.graph)
+        if hasattr(self, "phases_panel"):  # the last project's phases mean nothing for this one
+            self.phases_panel.reset([])
+            self.phases_dock.hide()
 
     # ------------------------------------------------------------------ document switching
     def set_project(self, project: Project, modified: bool = False):
