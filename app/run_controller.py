@@ -144,6 +144,7 @@ class RunController(QObject):
         self._pause = threading.Event()
         self._progress_lock = threading.Lock()
         self._progress: Any = None
+        self._phase_reports: dict = {}
         self._graph = None
         self._monitor_map: dict = {}
         self._shown_progress = None
@@ -185,6 +186,7 @@ class RunController(QObject):
         self._monitor_map = dict(monitor_map or {})
         self._progress = None
         self._shown_progress = None
+        self._phase_reports = {}
         self.wall_start = time.perf_counter()
         self._set_state("starting")
         args = dict(source=source, duration_ms=float(duration_ms), backend=backend,
@@ -274,6 +276,9 @@ class RunController(QObject):
     def _on_progress(self, progress) -> None:
         with self._progress_lock:
             self._progress = progress
+            if getattr(progress, "phase_index", -1) >= 0:
+                # every phase's latest report reaches the Phases panel, not only the newest phase's
+                self._phase_reports[progress.phase_name] = progress
             if not self.phases_seen or self.phases_seen[-1] != progress.phase:
                 self.phases_seen.append(progress.phase)
 
@@ -324,8 +329,10 @@ class RunController(QObject):
         if prog is not None and prog is not self._shown_progress:
             self._shown_progress = prog
             self.progress.emit(prog.phase, float(prog.fraction), self.progress_text(prog))
-            if getattr(prog, "phase_index", -1) >= 0:
-                self.phaseProgress.emit(prog)
+        with self._progress_lock:
+            phase_reports, self._phase_reports = self._phase_reports, {}
+        for report in phase_reports.values():
+            self.phaseProgress.emit(report)
         if done:
             self.timer.stop()
             self.wall_run_s = time.perf_counter() - self.wall_start

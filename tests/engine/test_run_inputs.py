@@ -189,6 +189,7 @@ def test_encoded_data_set_inputs_are_in_the_estimate():
     from engine.runner import MAX_CHUNK_STEPS
 
     project = examples.nalsm_digits()
+    project.settings.duration = 25_000.0  # a plain run of the graph (its phases set their own lengths)
     plan = compile_graph(project)
     [src] = [s for s in plan.sources if getattr(s, "kind", "") == "dataset"]
     # samples are encoded as the run reaches them: at most one chunk's spikes are held at once
@@ -201,7 +202,9 @@ def test_encoded_data_set_inputs_are_in_the_estimate():
     assert summarize(project).memory_bytes["encoded inputs"] < 2 ** 30
     check_memory(project, available=8 * 2**30)
     big = examples.nalsm_digits()
+    big.settings.duration = 25_000.0
     node = next(n for n in big.graph.nodes.values() if n.type_id == "input.dataset")
     node.dataset, node.pixels, node.presentation, node.max_rate = "npz", 1_000_000, 720_000.0, 1000.0
+    node.n_samples = 250  # an .npz's sample count is unknown before it is read
     with pytest.raises(SimulationError, match="encoded inputs .* fewer pixels or a lower max_rate"):
         check_memory(big, available=8 * 2**30)
