@@ -277,7 +277,45 @@ class SimulationResults:
         return res
 
 
-class Simulation:
+def next_chunk_steps(steps: int, wall_s: float, target_s: float) -> int:
+    """Steps of the next chunk so that it lasts about ``target_s`` of wall time (responsive pause and
+    stop, low call overhead): at most 4x the last chunk, at least 10 steps."""
+    scale = target_s / max(wall_s, 1e-6)
+    return int(min(max(steps * min(scale, 4.0), 10), MAX_CHUNK_STEPS))
+
+
+class RunControls:
+    """Pause / resume / stop from any thread; a run takes them up between chunks
+    (:class:`Simulation`, :class:`engine.training.Protocol`)."""
+
+    def _init_controls(self) -> None:
+        self._pause = threading.Event()
+        self._stop = threading.Event()
+
+    def pause(self) -> None:
+        """Hold the run after the current chunk until :meth:`resume` (or :meth:`stop`)."""
+        self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    def stop(self) -> None:
+        """End the current run after the current chunk; recorded data so far is kept."""
+        self._stop.set()
+        self._pause.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    def _hold_while_paused(self) -> bool:
+        """Wait while paused; True when the run is to stop."""
+        while self._pause.is_set() and not self._stop.is_set():
+            time.sleep(0.01)
+        return self._stop.is_set()
+
+
+class Simulation(RunControls):
     """A runnable simulation.
 
     Parameters
@@ -304,8 +342,7 @@ class Simulation:
         self.settings = dict(settings or {})
         self.on_progress = on_progress
         self.progress = Progress("validate", 0.0)
-        self._pause = threading.Event()
-        self._stop = threading.Event()
+        self._init_controls()
         self._lock = threading.Lock()
         self.target_chunk_s = 0.1
         if not isinstance(source, SimulationPlan):
@@ -337,23 +374,6 @@ class Simulation:
         self._report(Progress("jit", 1.0, wall_s=self.jit_time_s))
         self.results = self._new_results()
 
-    # -- control from other threads ------------------------------------------------------------
-    def pause(self) -> None:
-        """Hold the run after the current chunk until :meth:`resume` (or :meth:`stop`)."""
-        self._pause.set()
-
-    def resume(self) -> None:
-        self._pause.clear()
-
-    def stop(self) -> None:
-        """End the current run after the current chunk; recorded data so far is kept."""
-        self._stop.set()
-        self._pause.clear()
-
-    @property
-    def paused(self) -> bool:
-        return self._pause.is_set()
-
     @property
     def step(self) -> int:
         return self.backend.step
@@ -378,23 +398,11 @@ class Simulation:
         self._report(Progress("run", 0.0, None, 0, n_total))
         with self._lock:
             while done < n_total:
-                while self._pause.is_set() and not self._stop.is_set():
-                    time.sleep(0.01)
-                if self._stop.is_set():
+                if self._hold_while_paused():
                     self.results.stopped = True
                     break
-                snapshots = self._weight_snapshots(periodic=True)
                 n = min(chunk, n_total - done, self._steps_to_next_snapshot())
-                t0 = time.perf_counter()
-                result = self.backend.run_steps(n)
-                wall = time.perf_counter() - t0
-                if done + n >= n_total or self._stop.is_set():
-                    for name, (steps, values) in self._weight_snapshots(periodic=False).items():
-                        if name in snapshots:
-                            steps = np.concatenate([snapshots[name][0], steps])
-                            values = np.concatenate([snapshots[name][1], values])
-                        snapshots[name] = (steps, values)
-                result.weights.update(snapshots)
+                result, wall = self.run_backend_chunk(n, last=lambda: done + n >= n_total or self._stop.is_set())
                 done += n
                 self.results._append(result)
                 elapsed = time.perf_counter() - t_start
@@ -402,10 +410,25 @@ class Simulation:
                 eta = elapsed / done * (n_total - done) if done else None
                 self._report(Progress("run", done / n_total, eta, done, n_total, elapsed))
                 if not chunk_steps:
-                    # aim at target_chunk_s of wall per chunk: responsive pause/stop, low call overhead
-                    scale = self.target_chunk_s / max(wall, 1e-6)
-                    chunk = int(min(max(n * min(scale, 4.0), 10), MAX_CHUNK_STEPS))
+                    chunk = next_chunk_steps(n, wall, self.target_chunk_s)
                 yield result
+
+    def run_backend_chunk(self, n: int, last) -> tuple[ChunkResult, float]:
+        """Run ``n`` steps on the backend with the weight snapshots due: periodic ones before the
+        chunk and, when ``last()`` says the run ends with this chunk, the end-of-run ones. Returns
+        the chunk and its wall time; the caller records it."""
+        snapshots = self._weight_snapshots(periodic=True)
+        t0 = time.perf_counter()
+        result = self.backend.run_steps(n)
+        wall = time.perf_counter() - t0
+        if last():
+            for name, (steps, values) in self._weight_snapshots(periodic=False).items():
+                if name in snapshots:
+                    steps = np.concatenate([snapshots[name][0], steps])
+                    values = np.concatenate([snapshots[name][1], values])
+                snapshots[name] = (steps, values)
+        result.weights.update(snapshots)
+        return result, wall
 
     def run(self, duration_ms: float | None = None, callback: Callable[[ChunkResult], None] | None = None,
             chunk_steps: int | None = None) -> SimulationResults:

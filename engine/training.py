@@ -44,6 +44,7 @@ import numpy as np
 
 from engine.backends.base import ChunkResult
 from engine.errors import SimulationError
+from engine.runner import RunControls, next_chunk_steps
 from nodes.base import Category
 from nodes.training import parse_overrides
 
@@ -299,7 +300,7 @@ class PhaseReport:
     problems: list = dataclasses.field(default_factory=list)
 
 
-class Protocol:
+class Protocol(RunControls):
     """Runs the phases of a project (the :class:`engine.runner.Simulation` interface: ``run``,
     ``pause``/``resume``/``stop``, ``results``, ``plan``, progress callbacks).
 
@@ -336,44 +337,31 @@ class Protocol:
             raise SimulationError("the project has no training phase")
         self.sample_limit = sample_limit
         self.baselines: list = []
+        self.sizes = [phase_samples(self.project, s) for s in self.specs]
         if sample_limit:  # a quick try-out: at most this many samples per phase
-            self.specs = [dataclasses.replace(s, samples=min(phase_samples(self.project, s)[0], int(sample_limit)))
-                          for s in self.specs]
+            self.sizes = [(min(n, int(sample_limit)), ms) for n, ms in self.sizes]
+            self.specs = [dataclasses.replace(s, samples=n) for s, (n, _) in zip(self.specs, self.sizes)]
         self.backend_name = backend
         self.backend_options = backend_options
         self.on_progress = on_progress
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.resume_requested = bool(resume)
-        self.sizes = [phase_samples(self.project, s) for s in self.specs]
         dt = float(self.project.settings.dt)
         self.phase_steps = [n * max(1, int(round(ms / dt))) for n, ms in self.sizes]
         self.offsets = np.concatenate([[0], np.cumsum(self.phase_steps)]).astype(np.int64)
         self.total_steps = int(self.offsets[-1])
         self.target_chunk_s = 0.1
-        self._pause = threading.Event()
-        self._stop = threading.Event()
+        self._init_controls()
         self.sim = None
         self.results = None
         self.reports: list[PhaseReport] = []
         self.checkpoints_written = 0
         self.learned: dict = {}
 
-    # -- control (any thread) --------------------------------------------------------------------
-    def pause(self) -> None:
-        self._pause.set()
-
-    def resume(self) -> None:
-        self._pause.clear()
-
     def stop(self) -> None:
-        self._stop.set()
-        self._pause.clear()
+        super().stop()
         if getattr(self, "_baseline_run", None) is not None:
             self._baseline_run.stop()
-
-    @property
-    def paused(self) -> bool:
-        return self._pause.is_set()
 
     def final_weights(self) -> dict:
         """Projection name -> weights at the end, for every projection that was plastic in a phase."""
@@ -494,9 +482,7 @@ class Protocol:
         pending: list[ChunkResult] = []
         t_yield = time.perf_counter()
         while sample < n:
-            while self._pause.is_set() and not self._stop.is_set():
-                time.sleep(0.01)
-            if self._stop.is_set():
+            if self._hold_while_paused():
                 break
             if within == 0:
                 self._prepare_sample(sim, spec, sample, n, sample == 0, initial, start_weights)
@@ -505,16 +491,7 @@ class Protocol:
             if spec.checkpoint_every and self.checkpoint is not None:  # checkpoints fall on sample starts
                 limit = min(limit, int(bounds[min(n, last_checkpoint + spec.checkpoint_every)]))
             steps = max(1, min(limit - k, chunk_target, sim._steps_to_next_snapshot()))
-            snapshots = sim._weight_snapshots(periodic=True)
-            t0 = time.perf_counter()
-            chunk = sim.backend.run_steps(steps)
-            wall = time.perf_counter() - t0
-            if k + steps >= int(bounds[n]):
-                for name, (s, v) in sim._weight_snapshots(periodic=False).items():
-                    if name in snapshots:
-                        s, v = np.concatenate([snapshots[name][0], s]), np.concatenate([snapshots[name][1], v])
-                    snapshots[name] = (s, v)
-            chunk.weights.update(snapshots)
+            chunk, wall = sim.run_backend_chunk(steps, last=lambda: k + steps >= int(bounds[n]))
             shifted = shift_chunk(chunk, offset)
             self.results._append(shifted)
             self.results.wall_time_s += wall
@@ -523,10 +500,7 @@ class Protocol:
             k_end = k + steps
             sample = int(np.searchsorted(bounds, k_end, side="right")) - 1
             within = k_end - int(bounds[sample]) if sample < n else 0
-            if not per_sample:
-                chunk_target = int(min(max(steps * min(self.target_chunk_s / max(wall, 1e-6), 4.0), 10), 1_000_000))
-            else:
-                chunk_target = period
+            chunk_target = period if per_sample else next_chunk_steps(steps, wall, self.target_chunk_s)
             if time.perf_counter() - t_yield >= self.target_chunk_s or sample >= n:
                 if callback is not None:
                     callback(ChunkResult.concatenate(pending))
@@ -590,9 +564,7 @@ class Protocol:
             try:
                 worker.backend._k = int(bounds[block[0]])  # inputs are indexed by step: start at the block
                 for s in block:
-                    while self._pause.is_set() and not self._stop.is_set():
-                        time.sleep(0.01)
-                    if self._stop.is_set() or failures:
+                    if self._hold_while_paused() or failures:
                         return
                     self._prepare_sample(worker, spec, int(s), n, s == block[0], initial, start_weights)
                     chunk = worker.backend.run_steps(int(bounds[s + 1] - bounds[s]))

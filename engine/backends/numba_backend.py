@@ -544,6 +544,8 @@ class NumbaBackend(Backend):
             np.asarray(rows["dend"], np.bool_), _i64(rows["hy0"]), np.zeros(hy_total),
         )
         self.plastic_projections = {projs[p].name: p for p in pl_proj}
+        #: the rules' learning rates as built: what training phases' schedules scale
+        self._base_rates = (self.rules.r_prm.copy(), self.rules.r_astro_scale.copy())
 
     def _astrocyte_tables(self) -> tuple:
         """(A, w, b, dt/tau, decay, counted entities, liquid range, reference end) of the NALSM astrocytes."""
@@ -922,8 +924,6 @@ class NumbaBackend(Backend):
         ``amplitudes=False`` only rescales the astrocyte-driven depression (a static table), for a
         run resumed in the middle of a sample whose rule parameters come from the state file.
         """
-        if not hasattr(self, "_base_rates"):
-            self._base_rates = (self.rules.r_prm.copy(), self.rules.r_astro_scale.copy())
         base_prm, base_astro = self._base_rates
         if amplitudes:
             for r, kind in enumerate(self.rules.r_kind):
