@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine.training import Protocol
 from tests.engine.test_training import add_phases, liquid
+from tests.gui.conftest import example_path
 
 
 def phased_project():
@@ -56,3 +57,14 @@ def test_stop_then_resume_training_matches_an_uninterrupted_run(make_window, qtb
         win.phases_dock.raise_()
         QApplication.processEvents()
         win.grab().save(os.path.join(os.environ["SYNWEAVE_SHOTS"], "phases_panel.png"))
+
+
+def test_opening_another_project_hides_the_last_ones_phases(make_window, qtbot, tmp_path):
+    path = phased_project().save(tmp_path / "phased.swproj")
+    win = make_window()
+    win.open_path(str(path))
+    assert win.start_run()
+    qtbot.waitUntil(lambda: not win.run.running, timeout=120_000)
+    assert win.phases_dock.isVisible() and list(win.phases_panel.texts()) == ["Init", "Features"]
+    win.open_example(example_path("cuba"))
+    assert not win.phases_dock.isVisible() and win.phases_panel.texts() == {}
