@@ -79,14 +79,18 @@ TORCH_NODE_TYPES = frozenset({
 })
 
 
-def refuse_unsupported(plan: SimulationPlan, device: str = "cpu") -> None:
+def refuse_unsupported(plan: SimulationPlan, device: str = "cpu", batch: int = 1) -> None:
     """Raise a :class:`SimulationError` naming everything in ``plan`` the torch backend cannot run
-    on ``device``: short-term plasticity (and the tripartite astrocytes acting through it)
-    anywhere; plasticity rules, reward signals, NALSM astrocytes and threshold rules on a GPU."""
+    on ``device`` with ``batch`` copies: short-term plasticity (and the tripartite astrocytes acting
+    through it) anywhere; plasticity rules, reward signals, NALSM astrocytes and threshold rules on
+    a GPU or in a batch; random streams (Poisson sources, noise currents) in a batch, where each
+    copy would need its own stream."""
+    from engine.plan import CurrentSourcePlan, PoissonSourcePlan
+
     problems = []
-    on_gpu = str(device) != "cpu"
+    host_rules = str(device) == "cpu" and batch == 1
     for proj in plan.projections:
-        if on_gpu:
+        if not host_rules:
             for rule in proj.rules:
                 problems.append(f"plasticity rule {rule.name or rule.kind!r} ({rule.kind}) on projection "
                                 f"{proj.name!r}")
@@ -94,7 +98,7 @@ def refuse_unsupported(plan: SimulationPlan, device: str = "cpu") -> None:
             problems.append(f"short-term plasticity of projection {proj.name!r}")
     for tri in getattr(plan, "tripartites", []):
         problems.append(f"tripartite astrocyte {tri.name!r}")
-    if on_gpu:
+    if not host_rules:
         for mod in plan.modulators:
             problems.append(f"reward signal {mod.name!r}")
         for astro in getattr(plan, "astrocytes", []):
@@ -102,12 +106,17 @@ def refuse_unsupported(plan: SimulationPlan, device: str = "cpu") -> None:
         for pop in plan.populations:
             if pop.threshold_rule is not None:
                 problems.append(f"threshold rule (intrinsic plasticity) of population {pop.name!r}")
+    if batch > 1:
+        for src in plan.sources:
+            if isinstance(src, PoissonSourcePlan) or (isinstance(src, CurrentSourcePlan) and src.waveform == "noise"):
+                problems.append(f"the random stream of source {src.name!r} (one stream for the whole run)")
     if problems:
-        where = "on a GPU" if on_gpu else ""
+        where = " and ".join(w for w, on in (("on a GPU", str(device) != "cpu"), (f"in a batch of {batch}", batch > 1))
+                             if on)
         raise SimulationError(f"the torch backend does not simulate {where + ' ' if where else ''}"
                               "these yet: " + "; ".join(problems)
-                              + (". Run this network on the CPU (--device cpu) or with the numba backend."
-                                 if on_gpu else ". Run this network with the numba backend."))
+                              + (". Run this network with batch 1 on the CPU (--device cpu) or with the numba backend."
+                                 if where else ". Run this network with the numba backend."))
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -198,6 +207,10 @@ class TorchBackend(Backend):
     dtype : {"float32", "float64"}, optional
     device : {"cpu", "cuda", "cuda:N"}, optional
         Default ``plan.metadata["device"]`` when the compiler recorded one, else ``"cpu"``.
+    batch : int, optional
+        B copies of the network run at once (MODELS.md §0.5), each with its own state and, when the
+        plan is plastic, its own weights ``W[b, syn]`` (:meth:`run_samples`). Default 1: one network,
+        :meth:`run_steps` as every backend.
     threads : int, optional
         torch intra-op threads on the CPU while this backend runs a chunk (set per chunk, restored
         after it). Default 1: the per-step tensors of networks below ~10^6 neurons are too small to
@@ -213,12 +226,15 @@ class TorchBackend(Backend):
     refuses_unsupported = True
 
     def __init__(self, plan: SimulationPlan, dtype: str | None = None, device: str | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, batch: int | None = None):
         super().__init__(plan, dtype)
         if self.dtype not in (np.float32, np.float64):
             raise SimulationError(f"dtype must be float32 or float64, not {self.dtype}")
         self.device = resolve_device(device or plan.metadata.get("device"))
-        refuse_unsupported(plan, self.device.type)
+        self.B = int(batch) if batch else 1
+        if self.B < 1:
+            raise SimulationError(f"batch must be >= 1, got {batch!r}")
+        refuse_unsupported(plan, self.device.type, self.B)
         self.tdtype = torch.float64 if self.dtype == np.float64 else torch.float32
         self.threads = int(threads) if threads else 1
         if self.threads < 1:
@@ -237,6 +253,12 @@ class TorchBackend(Backend):
         t = torch.from_numpy(np.ascontiguousarray(array))
         return t.to(device=self.device, dtype=dtype or t.dtype)
 
+    def _batched(self, array: np.ndarray, axis: int = 1) -> torch.Tensor:
+        """``array`` with a batch axis of size B inserted at ``axis``: a view of the host array at
+        batch 1 on the CPU (the host kernels write into it), B copies otherwise."""
+        t = self._t(array).unsqueeze(axis)
+        return t if self.B == 1 else t.repeat_interleave(self.B, dim=axis).contiguous()
+
     def _build(self) -> None:
         from engine.backends.numba_backend import NumbaBackend
 
@@ -249,31 +271,41 @@ class TorchBackend(Backend):
         self.source_entity = packed.source_entity
         self.L = packed.L
         self.n_slots = packed.n_slots
-        self.ring = self._t(packed.ring)
+        B = self.B
+        # ring[L, B, S]: one row of columns per batch element
+        self.ring = self._batched(packed.ring, axis=1)
         self._ring_flat = self.ring.view(-1)
         lif, coba, izh = packed.lif, packed.coba, packed.izh
         ints = lambda a: [int(x) for x in a]
+        st, ch, rf = self._batched, (lambda a: self._batched(a, axis=1)), (lambda a: self._batched(a, axis=0))
+        # the hosts the current kernel writes into: the group tensors themselves at batch 1 on the CPU
+        self._iext_host = [packed.lif[8], packed.coba[7], packed.izh[6]] if B == 1 else \
+            [np.zeros((B, a.size), a.dtype) for a in (packed.lif[8], packed.coba[7], packed.izh[6])]
+        iext = [self._t(h if B > 1 else h[None, :]) for h in self._iext_host]
         self.groups = [
-            _Group(state=self._t(lif[0]), chan=self._t(lif[1]), prm=self._t(lif[3]), iext=self._t(lif[8]),
+            _Group(state=st(lif[0]), chan=ch(lif[1]), prm=self._t(lif[3]), iext=iext[0],
                    has_iext=bool(lif[9]), starts=ints(lif[10]), stops=ints(lif[11]), ents=ints(lif[12]),
-                   base=int(lif[13]), ref=self._t(lif[2]), nref=self._t(lif[4]), P11=self._t(lif[5]),
-                   A=self._t(lif[6]), AWI=self._t(lif[7]), adaptive=bool(lif[14]), coupled=bool(lif[15])),
-            _Group(state=self._t(coba[0]), chan=self._t(coba[1]), prm=self._t(coba[3]), iext=self._t(coba[7]),
+                   base=int(lif[13]), ref=rf(lif[2]), nref=self._t(lif[4]), P11=self._t(lif[5])[:, None, :],
+                   A=self._t(lif[6])[:, None, :], AWI=self._t(lif[7])[:, None, :], adaptive=bool(lif[14]),
+                   coupled=bool(lif[15])),
+            _Group(state=st(coba[0]), chan=ch(coba[1]), prm=self._t(coba[3]), iext=iext[1],
                    has_iext=bool(coba[8]), starts=ints(coba[9]), stops=ints(coba[10]), ents=ints(coba[11]),
-                   base=int(coba[12]), ref=self._t(coba[2]), nref=self._t(coba[4]), P11=self._t(coba[5]),
-                   A=self._t(coba[6]), adaptive=bool(coba[13])),
-            _Group(state=self._t(izh[0]), chan=self._t(izh[1]), prm=self._t(izh[2]), iext=self._t(izh[6]),
+                   base=int(coba[12]), ref=rf(coba[2]), nref=self._t(coba[4]), P11=self._t(coba[5])[:, None, :],
+                   A=self._t(coba[6])[:, None, :], adaptive=bool(coba[13])),
+            _Group(state=st(izh[0]), chan=ch(izh[1]), prm=self._t(izh[2]), iext=iext[2],
                    has_iext=bool(izh[7]), starts=ints(izh[8]), stops=ints(izh[9]), ents=ints(izh[10]),
-                   base=int(izh[11]), P11=self._t(izh[4]), A=self._t(izh[5]),
+                   base=int(izh[11]), P11=self._t(izh[4])[:, None, :], A=self._t(izh[5])[:, None, :],
                    euler=self._t(izh[3] == nk.IZH_EULER)),
         ]
         for grp in self.groups:
             grp.stops_t = torch.tensor(grp.stops, dtype=torch.int64, device=self.device)
-            grp.n = int(grp.state.shape[1])
+            grp.n = int(grp.prm.shape[1])
             grp.S = list(grp.state.unbind(0))
             grp.P = list(grp.prm.unbind(0))
             C = grp.chan.shape[0]
-            grp.ring_rows = [self.ring[kk, grp.base:grp.base + C * grp.n].view(C, grp.n) for kk in range(self.L)]
+            # (C, B, n) view of ring row kk
+            grp.ring_rows = [self.ring[kk, :, grp.base:grp.base + C * grp.n].view(B, C, grp.n).transpose(0, 1)
+                             for kk in range(self.L)]
         izh_group = self.groups[_GROUP_IZH]
         izh_group.all_euler = bool(izh[3].size) and bool(np.all(izh[3] == nk.IZH_EULER))
         izh_group.any_euler = bool(np.any(izh[3] == nk.IZH_EULER))
@@ -281,6 +313,8 @@ class TorchBackend(Backend):
         self._build_sources(packed)
         self._build_monitors(packed)
         self._build_plasticity(packed)
+        #: the state every batch of samples starts from (:meth:`run_samples`)
+        self._initial = {key: t.clone() for key, t in self._dynamic_core().items()}
 
     def _build_projections(self, packed) -> None:
         """Per synapse: its ring offset ``(delay - 1)·S + column`` and weight; per projection: rows."""
@@ -293,7 +327,11 @@ class TorchBackend(Backend):
         ring_off = (delay.astype(np.int64) - 1) * S + col
         self._indptr = self._t(indptr, torch.int64)
         self._ring_off = self._t(ring_off)
+        self._ring_col = self._t(col)
         self._weight = self._t(weight)
+        self._n_syn = int(weight.size)
+        #: per-sample weights ``W[b, syn]`` of a plastic batch (None: every copy reads ``_weight``)
+        self._batch_weight: torch.Tensor | None = None
         self._proj_pre_ent = [int(e) for e in pre_ent]
         self._proj_row_off = [int(r) for r in row_off]
         self._proj_syn = [(int(indptr[row_off[p]]), int(indptr[row_off[p]]) + proj.n_synapses)
@@ -306,6 +344,7 @@ class TorchBackend(Backend):
         self._packed = packed
         self._plastic = bool(packed.plastic_projections or packed.plast.md_val.size or packed.plast.as_val.size
                              or packed.plast.ip_group.size)
+        self._rules = None
         if not self._plastic:
             return
         host_weight = packed.net[6]
@@ -336,10 +375,8 @@ class TorchBackend(Backend):
         self._ent_cnt = packed.ent_cnt
         self._spk = packed.spk
         ents, lo, hi, _pos, steps, idx = packed.trains
-        self._trains = [dict(ent=int(ents[s]), steps=steps[lo[s]:hi[s]], idx=self._t(idx[lo[s]:hi[s]], torch.int64))
-                        for s in range(len(ents))]
-        # host arrays the current kernel writes into: the group tensors themselves on the CPU
-        self._iext_host = [packed.lif[8], packed.coba[7], packed.izh[6]]
+        self._trains = [dict(ent=int(ents[s]), steps=steps[lo[s]:hi[s]], idx=self._t(idx[lo[s]:hi[s]], torch.int64),
+                             size=int(self.entity_sizes[int(ents[s])])) for s in range(len(ents))]
 
     def _build_monitors(self, packed) -> None:
         self.spike_monitors = packed.spike_monitors
@@ -376,16 +413,39 @@ class TorchBackend(Backend):
         if self._pois[0].size:
             netk.poisson_step(0, *[empty(a) for a in self._pois], self.ent_off, self._ent_cnt, self._spk)
         if self._cur[0].size:
-            netk.current_step(0, self.dt, *[empty(a) for a in self._cur], *self._iext_host)
+            netk.current_step(0, self.dt, *[empty(a) for a in self._cur], *self._iext_rows(0))
         if self.device.type == "cuda":
             torch.zeros(1, device=self.device).sum().item()
 
     def run_steps(self, n: int) -> ChunkResult:
+        if self.B > 1:
+            raise SimulationError(f"this torch backend runs a batch of {self.B} samples: use run_samples(starts, "
+                                  "n_steps), or build it with batch 1")
+        return self._run(np.array([self._k], np.int64), n)[0]
+
+    def run_samples(self, starts, n_steps: int) -> list[ChunkResult]:
+        """Present B samples at once: every copy starts from the state the backend was built with
+        (weights: those last set by :meth:`set_projection_weights`, learned per copy when the plan is
+        plastic), and copy ``b`` reads the inputs of steps ``starts[b] .. starts[b] + n_steps - 1``.
+
+        Returns one :class:`ChunkResult` per copy, on the steps of its inputs. State monitors sample
+        on the first copy's grid (``starts[0] + t`` a multiple of their period) for every copy.
+        """
+        starts = np.asarray(starts, np.int64).reshape(-1)
+        if starts.size != self.B:
+            raise SimulationError(f"run_samples needs one start step per batch element: {self.B}, got {starts.size}")
+        for key, value in self._initial.items():
+            self._dynamic_core()[key].copy_(value)
+        if self._rules is not None:
+            self._batch_weight.copy_(self._weight.expand_as(self._batch_weight))
+            self._rules.reset()
+        return self._run(starts, n_steps)
+
+    def _run(self, src0: np.ndarray, n: int) -> list[ChunkResult]:
         n = int(n)
         if n < 0:
             raise SimulationError("cannot run a negative number of steps")
-        k0 = self._k
-        rate_buf = np.zeros((n, len(self._rate_ents)), np.int32)
+        rate_buf = np.zeros((n, len(self._rate_ents), self.B), np.int32)
         rec = {e: ([], []) for e in self._rec_ents}
         samples = {mon.name: {var: [] for var, *_ in probes} for mon, probes in self.state_monitors}
         sample_steps = {mon.name: [] for mon, _ in self.state_monitors}
@@ -393,120 +453,183 @@ class TorchBackend(Backend):
         if self.device.type == "cpu" and threads_before != self.threads:
             torch.set_num_threads(self.threads)
         try:
-            self._run_steps(k0, n, rate_buf, rec, samples, sample_steps)
+            self._run_steps(src0, n, rate_buf, rec, samples, sample_steps)
         finally:
             if torch.get_num_threads() != threads_before:
                 torch.set_num_threads(threads_before)
-        return self._chunk_result(k0, rate_buf, rec, samples, sample_steps)
+        return self._chunk_results(src0, n, rate_buf, rec, samples, sample_steps)
 
-    def _run_steps(self, k0, n, rate_buf, rec, samples, sample_steps) -> None:
+    def _run_steps(self, src0, n, rate_buf, rec, samples, sample_steps) -> None:
+        """Steps ``self._k ..`` of the clock (ring rows, rule traces); copy ``b`` reads its inputs at
+        ``src0[b] + t`` (at batch 1, ``src0[0]`` is the clock)."""
+        k0 = self._k
+        sizes = {e: int(self.entity_sizes[e]) for e in set(self._rate_ents)}
         with torch.no_grad():
-            for k in range(k0, k0 + n):
-                spikes = self._detect(k)
+            for t in range(n):
+                k = k0 + t
+                ks = src0 + t
+                spikes = self._detect(ks)
                 for e in self._rec_ents:
                     s = spikes.get(e)
                     if s is not None and s.numel():
-                        rec[e][0].append(torch.full_like(s, k))
+                        rec[e][0].append(torch.full_like(s, t))
                         rec[e][1].append(s)
                 for m, e in enumerate(self._rate_ents):
                     s = spikes.get(e)
-                    rate_buf[k - k0, m] = 0 if s is None else s.numel()
+                    if s is None or not s.numel():
+                        continue
+                    if self.B == 1:
+                        rate_buf[t, m, 0] = s.numel()
+                    else:
+                        rate_buf[t, m] = torch.bincount(s // sizes[e], minlength=self.B).cpu().numpy()
                 for mon, probes in self.state_monitors:
-                    if k % mon.every == 0:
-                        sample_steps[mon.name].append(k)
+                    due = ks % mon.every == 0  # each copy samples on the grid of its own input steps
+                    if due.any():
+                        sample_steps[mon.name].append((t, due))
                         for var, g, kind, row, idx in probes:
                             grp = self.groups[g]
                             src = grp.state if kind == _PROBE_STATE else grp.chan
-                            samples[mon.name][var].append(src[row].index_select(0, idx))
+                            samples[mon.name][var].append(src[row].index_select(-1, idx))
                 self._propagate(k % self.L, spikes)
-                self._currents_step(k)
+                self._currents_step(ks)
                 self._k = k + 1
                 self._update(k % self.L)
-                if self._plastic:
+                if self._rules is not None:
+                    self._rules.step(k, spikes, self._batch_weight)
+                elif self._plastic:
                     self._plasticity(k, spikes)
 
-    def _chunk_result(self, k0, rate_buf, rec, samples, sample_steps) -> ChunkResult:
-        result = ChunkResult(k0, self._k, self.dt)
+    def _chunk_results(self, src0, n, rate_buf, rec, samples, sample_steps) -> list[ChunkResult]:
+        """One chunk per batch element, on its own input steps."""
+        results = [ChunkResult(int(k), int(k) + n, self.dt) for k in src0]
         for mon, e in self.spike_monitors:
             steps_l, idx_l = rec[e]
             if steps_l:
-                steps = torch.cat(steps_l).cpu().numpy().astype(np.int32)
-                local = torch.cat(idx_l).cpu().numpy().astype(np.int32)
+                steps = torch.cat(steps_l).cpu().numpy().astype(np.int64)
+                flat = torch.cat(idx_l).cpu().numpy()
             else:
-                steps, local = np.zeros(0, np.int32), np.zeros(0, np.int32)
-            if mon.indices is not None:
-                keep = np.isin(local, mon.indices)
-                steps, local = steps[keep], local[keep]
-            result.spikes[mon.name] = (steps, local)
+                steps, flat = np.zeros(0, np.int64), np.zeros(0, np.int64)
+            size = int(self.entity_sizes[e])
+            owner = flat // size if self.B > 1 else np.zeros(flat.size, np.int64)
+            for b, result in enumerate(results):
+                mine = owner == b if self.B > 1 else slice(None)
+                local = (flat[mine] % size).astype(np.int32)
+                at = (steps[mine] + src0[b]).astype(np.int32)
+                if mon.indices is not None:
+                    keep = np.isin(local, mon.indices)
+                    at, local = at[keep], local[keep]
+                result.spikes[mon.name] = (at, local)
         for mon, m in self.rate_monitors:
-            result.rates[mon.name] = rate_buf[:, m].copy()
+            for b, result in enumerate(results):
+                result.rates[mon.name] = rate_buf[:, m, b].copy()
         for mon, probes in self.state_monitors:
-            steps = np.asarray(sample_steps[mon.name], np.int64)
-            out = {}
-            for var, _g, _kind, _row, idx in probes:
-                vals = samples[mon.name][var]
-                values = (torch.stack(vals).cpu().numpy() if vals
-                          else np.zeros((0, int(idx.numel())), self.dtype))
-                out[var] = (steps.copy(), values)
-            result.states[mon.name] = out
-        return result
+            taken = sample_steps[mon.name]
+            steps = np.array([t for t, _ in taken], np.int64)
+            due = np.array([d for _, d in taken], bool).reshape(len(taken), self.B)
+            stacked = {var: torch.stack(samples[mon.name][var]).cpu().numpy() if taken else None
+                       for var, *_ in probes}
+            for b, result in enumerate(results):
+                out = {}
+                for var, _g, _kind, _row, idx in probes:
+                    values = (stacked[var][due[:, b], b] if taken else np.zeros((0, int(idx.numel())), self.dtype))
+                    out[var] = (steps[due[:, b]] + src0[b], values)
+                result.states[mon.name] = out
+        return results
 
     # -- (1)-(2) threshold, reset, sources ------------------------------------------------------
-    def _split(self, grp: _Group, idx: torch.Tensor, spikes: dict) -> None:
-        """Hand the group's spiking neurons (ascending group indices) to their populations as local indices."""
+    # Spikes of entity e travel as flat indices ``b * size_e + local`` (ascending: batch element, then
+    # neuron); at batch 1 that is the local index itself.
+    def _split(self, grp: _Group, flat: torch.Tensor, spikes: dict) -> None:
+        """Hand the group's spiking neurons (ascending flat indices ``b * n + i`` over the group) to
+        their populations as flat indices over each population."""
         if len(grp.starts) == 1:
-            spikes[grp.ents[0]] = idx - grp.starts[0] if grp.starts[0] else idx
+            start = grp.starts[0]
+            if not start or self.B == 1:
+                spikes[grp.ents[0]] = flat - start if start else flat
+                return
+        if self.B == 1:
+            bounds = torch.searchsorted(flat, grp.stops_t).tolist()
+            lo = 0
+            for p, hi in enumerate(bounds):
+                spikes[grp.ents[p]] = flat[lo:hi] - grp.starts[p]
+                lo = hi
             return
-        bounds = torch.searchsorted(idx, grp.stops_t).tolist()
-        lo = 0
-        for p, hi in enumerate(bounds):
-            spikes[grp.ents[p]] = idx[lo:hi] - grp.starts[p]
-            lo = hi
+        b, i = flat // grp.n, flat % grp.n
+        for start, stop, e in zip(grp.starts, grp.stops, grp.ents):
+            mine = (i >= start) & (i < stop)
+            spikes[e] = b[mine] * (stop - start) + (i[mine] - start)
 
-    def _detect(self, k: int) -> dict:
+    def _detect(self, ks) -> dict:
+        """Threshold and reset of every group, then the sources' spikes; batch element ``b`` reads
+        the inputs of step ``ks[b]``."""
         spikes: dict[int, torch.Tensor] = {}
         for g, grp in enumerate(self.groups):
             if grp.n == 0:
                 continue
-            st, prm, S, P = grp.state, grp.prm, grp.S, grp.P
+            prm, S, P = grp.prm, grp.S, grp.P
+            flat_state = grp.state.view(grp.state.shape[0], -1)
             if g == _GROUP_IZH:
-                idx = torch.nonzero(S[nk.IZH_V] >= P[nk.IZH_VPEAK]).view(-1)
-                if idx.numel():
-                    st[nk.IZH_V, idx] = prm[nk.IZH_C, idx]
-                    st[nk.IZH_U, idx] += prm[nk.IZH_D, idx]
+                flat = torch.nonzero((S[nk.IZH_V] >= P[nk.IZH_VPEAK]).view(-1)).view(-1)
+                if flat.numel():
+                    i = flat % grp.n if self.B > 1 else flat
+                    flat_state[nk.IZH_V, flat] = prm[nk.IZH_C, i]
+                    flat_state[nk.IZH_U, flat] += prm[nk.IZH_D, i]
             else:
                 V = nk.LIF_V if g == _GROUP_LIF else nk.COBA_V
                 vth = nk.LIF_VTH if g == _GROUP_LIF else nk.COBA_VTH
                 th = P[vth] + S[nk.LIF_THETA if g == _GROUP_LIF else nk.COBA_THETA] if grp.adaptive else P[vth]
-                idx = torch.nonzero((S[V] >= th) & (grp.ref == 0)).view(-1)
-                if idx.numel():
-                    st[V, idx] = prm[nk.LIF_VRESET if g == _GROUP_LIF else nk.COBA_VRESET, idx]
-                    grp.ref[idx] = grp.nref[idx]
+                flat = torch.nonzero(((S[V] >= th) & (grp.ref == 0)).view(-1)).view(-1)
+                if flat.numel():
+                    i = flat % grp.n if self.B > 1 else flat
+                    flat_state[V, flat] = prm[nk.LIF_VRESET if g == _GROUP_LIF else nk.COBA_VRESET, i]
+                    grp.ref.view(-1)[flat] = grp.nref[i]
                     if grp.adaptive:
                         if g == _GROUP_LIF:
-                            st[nk.LIF_THETA, idx] += prm[nk.LIF_DTHETA, idx]
-                            st[nk.LIF_W, idx] += prm[nk.LIF_BW, idx]
+                            flat_state[nk.LIF_THETA, flat] += prm[nk.LIF_DTHETA, i]
+                            flat_state[nk.LIF_W, flat] += prm[nk.LIF_BW, i]
                         else:
-                            st[nk.COBA_THETA, idx] += prm[nk.COBA_DTHETA, idx]
-            self._split(grp, idx, spikes)
-        if self._pois[0].size:
-            netk.poisson_step(k, *self._pois, self.ent_off, self._ent_cnt, self._spk)
+                            flat_state[nk.COBA_THETA, flat] += prm[nk.COBA_DTHETA, i]
+            self._split(grp, flat, spikes)
+        if self._pois[0].size:  # batch 1 only (refused in a batch)
+            netk.poisson_step(int(ks[0]), *self._pois, self.ent_off, self._ent_cnt, self._spk)
             for e in self._pois[0]:
                 off, cnt = int(self.ent_off[e]), int(self._ent_cnt[e])
                 spikes[int(e)] = torch.from_numpy(self._spk[off:off + cnt].astype(np.int64)).to(self.device)
         for src in self._trains:
-            lo, hi = np.searchsorted(src["steps"], (k, k + 1))
-            spikes[src["ent"]] = src["idx"][int(lo):int(hi)]
+            spikes[src["ent"]] = self._train_spikes(src, ks)
         return spikes
+
+    def _train_spikes(self, src: dict, ks) -> torch.Tensor:
+        """A spike train's spikes at step ``ks[b]`` for every batch element ``b``, as flat indices."""
+        steps = src["steps"]
+        if self.B == 1:
+            lo, hi = np.searchsorted(steps, (ks[0], ks[0] + 1))
+            return src["idx"][int(lo):int(hi)]
+        lo = np.searchsorted(steps, ks)
+        counts = np.searchsorted(steps, ks + 1) - lo
+        total = int(counts.sum())
+        if total == 0:
+            return src["idx"][:0]
+        first = np.cumsum(counts) - counts
+        where = np.repeat(lo - first, counts) + np.arange(total)
+        batch = np.repeat(np.arange(self.B, dtype=np.int64) * src["size"], counts)
+        where_t = torch.from_numpy(where).to(self.device)
+        return src["idx"][where_t] + torch.from_numpy(batch).to(self.device)
 
     # -- (3) propagation ------------------------------------------------------------------------
     def _propagate(self, kk: int, spikes: dict) -> None:
-        """``ring[(k + d - 1) mod L, column] += w`` for every synapse of every spike, in numba's order."""
-        rows = []
+        """``ring[(k + d - 1) mod L, b, column] += w`` for every synapse of every spike, in numba's
+        order within each batch element."""
+        rows, batch = [], []
         for p, e in enumerate(self._proj_pre_ent):
             s = spikes.get(e)
             if s is not None and s.numel():
-                rows.append(s + self._proj_row_off[p])
+                if self.B == 1:
+                    rows.append(s + self._proj_row_off[p])
+                else:
+                    size = int(self.entity_sizes[e])
+                    rows.append(s % size + self._proj_row_off[p])
+                    batch.append(s // size)
         if not rows:
             return
         rows = rows[0] if len(rows) == 1 else torch.cat(rows)
@@ -520,23 +643,40 @@ class TorchBackend(Backend):
         syn = torch.repeat_interleave(starts - first, counts, output_size=total)
         syn += torch.arange(total, device=self.device)
         size = self._ring_flat.numel()
-        target = self._ring_off[syn] + kk * self.n_slots
-        target = torch.where(target >= size, target - size, target)
-        self._ring_flat.index_add_(0, target, self._weight[syn])
+        if self.B == 1:
+            target = self._ring_off[syn] + kk * self.n_slots
+            target = torch.where(target >= size, target - size, target)
+            self._ring_flat.index_add_(0, target, self._weight[syn])
+            return
+        b = torch.repeat_interleave(batch[0] if len(batch) == 1 else torch.cat(batch), counts, output_size=total)
+        # ring_off = (d - 1)·S + column: the row advances by kk, the batch element adds b·S inside it
+        row_span = self.B * self.n_slots
+        delay_row, column = self._ring_off[syn].div(self.n_slots, rounding_mode="floor"), self._ring_col[syn]
+        delay_row += kk
+        delay_row = torch.where(delay_row >= self.L, delay_row - self.L, delay_row)
+        target = delay_row * row_span + b * self.n_slots + column
+        w = self._weight[syn] if self._batch_weight is None else self._batch_weight.view(-1)[b * self._n_syn + syn]
+        self._ring_flat.index_add_(0, target, w)
 
     # -- external currents of step k ------------------------------------------------------------
-    def _currents_step(self, k: int) -> None:
-        """``i_ext`` of step ``k`` from every current source (numba's kernel, on the host)."""
+    def _iext_rows(self, b: int) -> list:
+        """The host arrays of batch element ``b`` the current kernel adds into (one per group)."""
+        return self._iext_host if self.B == 1 else [h[b] for h in self._iext_host]
+
+    def _currents_step(self, ks) -> None:
+        """``i_ext`` from every current source, batch element ``b`` at step ``ks[b]`` (numba's kernel,
+        on the host)."""
         if not self._cur[0].size:
             return
         for grp, host in zip(self.groups, self._iext_host):
             if grp.has_iext:
-                host[:] = 0.0
-        netk.current_step(k, self.dt, *self._cur, *self._iext_host)
+                host[...] = 0.0
+        for b, kb in enumerate(ks):
+            netk.current_step(int(kb), self.dt, *self._cur, *self._iext_rows(b))
         if self.device.type != "cpu":
             for grp, host in zip(self.groups, self._iext_host):
                 if grp.has_iext:
-                    grp.iext.copy_(torch.from_numpy(host), non_blocking=False)
+                    grp.iext.copy_(torch.from_numpy(host).view(grp.iext.shape), non_blocking=False)
 
     # -- (4)-(5) neuron updates -----------------------------------------------------------------
     def _consume(self, grp: _Group, kk: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -554,7 +694,7 @@ class TorchBackend(Backend):
     def _weighted_sum(A: torch.Tensor, x: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
         """``Σ_c A_c·x_c`` accumulated channel after channel (numba's order); zeros without channels."""
         if x.shape[0] == 0:
-            return torch.zeros(n, dtype=like.dtype, device=like.device)
+            return torch.zeros_like(like)
         acc = A[0] * x[0]
         for c in range(1, x.shape[0]):
             acc += A[c] * x[c]
@@ -673,62 +813,97 @@ class TorchBackend(Backend):
         torch's own."""
         if x.device.type != "cpu":
             return torch.exp(x)
-        _exp_inplace(x.numpy())
+        x = x.contiguous()
+        _exp_inplace(x.numpy().reshape(-1))
         return x
 
     def _raise_instability(self, g: int, values) -> None:
         k = self._k
         for var, v in values:
-            bad = torch.nonzero(~(v.abs() <= _BIG32)).view(-1)
+            bad = torch.nonzero(~(v.abs() <= _BIG32).view(-1)).view(-1)
             if bad.numel():
                 from engine.backends.numba_backend import NumbaBackend
 
-                raise NumbaBackend._instability(self, g, int(bad[0]), var, k)
+                raise NumbaBackend._instability(self, g, int(bad[0]) % self.groups[g].n, var, k)
 
     # ------------------------------------------------------------------------------------------
-    # state access
+    # state access (at batch 1 a population's variable has shape (n,), in a batch (B, n))
     # ------------------------------------------------------------------------------------------
+    def _slot(self, population: str):
+        if population not in self.slots:
+            raise SimulationError(f"no population named {population!r}")
+        return self.slots[population]
+
+    def _unbatch(self, t: torch.Tensor) -> torch.Tensor:
+        return t[0] if self.B == 1 else t
+
     def _view(self, population: str, variable: str) -> torch.Tensor:
         from engine.backends.numba_backend import NumbaBackend
 
-        if population not in self.slots:
-            raise SimulationError(f"no population named {population!r}")
-        slot = self.slots[population]
+        slot = self._slot(population)
         g, kind, row = NumbaBackend._var_address(self, slot.pop, variable)
         grp = self.groups[g]
-        return (grp.state if kind == _PROBE_STATE else grp.chan)[row, slot.start:slot.stop]
+        return self._unbatch((grp.state if kind == _PROBE_STATE else grp.chan)[row, :, slot.start:slot.stop])
 
     def get_state(self, population: str, variable: str) -> np.ndarray:
         if variable == "refractory":
-            if population not in self.slots:
-                raise SimulationError(f"no population named {population!r}")
-            slot = self.slots[population]
+            slot = self._slot(population)
             if slot.group == _GROUP_IZH:
-                return np.zeros(slot.pop.size, np.int32)
-            return self.groups[slot.group].ref[slot.start:slot.stop].cpu().numpy().copy()
+                return np.zeros(slot.pop.size if self.B == 1 else (self.B, slot.pop.size), np.int32)
+            return self._unbatch(self.groups[slot.group].ref[:, slot.start:slot.stop]).cpu().numpy().copy()
         return self._view(population, variable).cpu().numpy().copy()
 
     def set_state(self, population: str, variable: str, values) -> None:
         view = self._view(population, variable)
         arr = np.broadcast_to(np.asarray(values, self.dtype), tuple(view.shape))
         view.copy_(torch.from_numpy(np.array(arr, copy=True)).to(view.device))
+        if self.B > 1:  # the state a batch starts from
+            self._initial.update({key: t.clone() for key, t in self._dynamic_core().items()})
 
     def projection_weights(self, name: str) -> np.ndarray:
-        """Weights of projection ``name`` in its CSR order (a copy)."""
+        """Weights of projection ``name`` in its CSR order (a copy); in a batch, the weights every
+        copy starts from."""
+        s0, s1 = self._synapses_of(name)
+        return self._weight[s0:s1].cpu().numpy().copy()
+
+    def batch_projection_weights(self, name: str) -> np.ndarray:
+        """``(B, n_synapses)``: each copy's weights of projection ``name`` after its last sample (the
+        start weights for every copy when the plan is not plastic)."""
+        s0, s1 = self._synapses_of(name)
+        w = self._weight.expand(self.B, -1) if self._batch_weight is None else self._batch_weight
+        return w[:, s0:s1].cpu().numpy().copy()
+
+    def set_projection_weights(self, name: str, weights) -> None:
+        """Overwrite the weights of projection ``name`` (CSR order); in a batch, those every copy
+        starts its next sample from."""
+        s0, s1 = self._synapses_of(name)
+        weights = np.asarray(weights)
+        if weights.shape != (s1 - s0,):
+            raise SimulationError(f"projection {name!r} has {s1 - s0} synapses; got weights of shape {weights.shape}")
+        self._weight[s0:s1].copy_(torch.from_numpy(weights.astype(self.dtype)).to(self.device))
+
+    def _synapses_of(self, name: str) -> tuple[int, int]:
         for p, proj in enumerate(self.plan.projections):
             if proj.name == name:
-                s0, s1 = self._proj_syn[p]
-                return self._weight[s0:s1].cpu().numpy().copy()
+                return self._proj_syn[p]
         raise SimulationError(f"no projection named {name!r}")
 
-    def _dynamic(self) -> dict:
-        """Name -> live tensor of every piece of dynamic state (names as the numba backend's)."""
+    def _dynamic_core(self) -> dict:
+        """Name -> live tensor of the neurons' and the ring's state (names as the numba backend's;
+        a batch axis after the variable axis)."""
         lif, coba, izh = self.groups
         return {"lif_state": lif.state, "lif_chan": lif.chan, "lif_ref": lif.ref,
                 "coba_state": coba.state, "coba_chan": coba.chan, "coba_ref": coba.ref,
-                "izh_state": izh.state, "izh_chan": izh.chan, "ring": self.ring,
+                "izh_state": izh.state, "izh_chan": izh.chan, "ring": self.ring}
+
+    def _dynamic(self) -> dict:
+        """Name -> live tensor of every piece of dynamic state."""
+        extra = {} if self._rules is None else {f"rules_{k}": v for k, v in self._rules.state_tensors().items()}
+        if self._batch_weight is not None:
+            extra["batch_weight"] = self._batch_weight
+        return {**self._dynamic_core(),
                 "poisson_rng": torch.from_numpy(self._pois[5]), "current_rng": torch.from_numpy(self._cur[11]),
-                **self._plastic_state()}
+                **(self._plastic_state() if self._rules is None else {}), **extra}
 
     def _plastic_state(self) -> dict:
         """The numba backend's plastic state arrays (host memory, shared with the kernels)."""

@@ -1,0 +1,96 @@
+"""Batched torch runs (MODELS.md §0.5): B copies of one network, each with its own state, in one run.
+
+Every copy must be the run the numba backend makes of the same inputs on its own: copy ``b`` of a
+batch started at input step ``s_b`` is compared, in float64 spike for spike, with a numba backend
+whose clock was moved to ``s_b`` (as the training protocol's parallel workers do).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from engine.errors import SimulationError
+from engine.runner import Simulation
+from tests.engine.test_backends_shared import MODELS, deterministic_network, stochastic_network
+
+CUDA = torch.cuda.is_available()
+
+
+def numba_from(plan, start: int, n: int):
+    """The numba backend's run of steps ``start .. start + n - 1`` from the initial state."""
+    sim = Simulation(plan, backend="numba")
+    sim.backend._k = start
+    return sim.backend.run_steps(n)
+
+
+def assert_chunk_equal(a, b, context):
+    assert (a.start_step, a.stop_step) == (b.start_step, b.stop_step), context
+    for name in a.spikes:
+        for x, y in zip(a.spikes[name], b.spikes[name]):
+            np.testing.assert_array_equal(x, y, err_msg=f"{context}: {name}")
+    for name in a.rates:
+        np.testing.assert_array_equal(a.rates[name], b.rates[name], err_msg=f"{context}: {name}")
+    for name, variables in a.states.items():
+        for var, (steps, values) in variables.items():
+            np.testing.assert_array_equal(steps, b.states[name][var][0], err_msg=f"{context}: {name}/{var}")
+            np.testing.assert_array_equal(values, b.states[name][var][1], err_msg=f"{context}: {name}/{var}")
+
+
+@pytest.mark.parametrize("model_key", sorted(MODELS))
+def test_each_copy_of_a_batch_is_its_own_numba_run(model_key):
+    """Every model and scheme with delays 1..20 and spike-train, DC and sine inputs (which depend on
+    the step): three copies started at different input steps, each identical to numba's run."""
+    plan = deterministic_network(model_key, n_steps=1400)
+    starts, n = [0, 400, 905], 500
+    batched = Simulation(plan, backend="torch", batch=3).backend.run_samples(starts, n)
+    assert len(batched) == 3
+    counts = []
+    for b, start in enumerate(starts):
+        reference = numba_from(plan, start, n)
+        assert_chunk_equal(batched[b], reference, f"{model_key}, copy {b}")
+        counts.append(reference.spikes["spikes"][0].size)
+    assert min(counts) > 20 and len(set(counts)) > 1, "active copies with different inputs"
+
+
+def test_a_batch_starts_every_sample_from_the_built_state():
+    """Two batches in a row give the same result: nothing of the first leaks into the second."""
+    plan = deterministic_network("lif", n_steps=1400)
+    backend = Simulation(plan, backend="torch", batch=2).backend
+    first = backend.run_samples([100, 600], 300)
+    again = backend.run_samples([100, 600], 300)
+    for a, b in zip(first, again):
+        assert_chunk_equal(a, b, "repeat")
+    swapped = backend.run_samples([600, 100], 300)
+    assert_chunk_equal(first[0], swapped[1], "swapped")
+
+
+def test_batched_state_and_weights_have_a_batch_axis():
+    plan = deterministic_network("lif", n_steps=1400)
+    backend = Simulation(plan, backend="torch", batch=4).backend
+    backend.run_samples([0, 200, 400, 600], 100)
+    assert backend.get_state("net", "V").shape == (4, 60)
+    assert backend.get_state("net", "refractory").shape == (4, 60)
+    proj = plan.projections[-1]
+    w = backend.batch_projection_weights(proj.name)
+    assert w.shape == (4, proj.n_synapses)
+    np.testing.assert_array_equal(w[3], backend.projection_weights(proj.name))
+    np.testing.assert_array_equal(w[3], proj.weights)
+    with pytest.raises(SimulationError, match="run_samples"):
+        backend.run_steps(10)
+    with pytest.raises(SimulationError, match="one start step per batch element"):
+        backend.run_samples([0, 1], 10)
+
+
+def test_random_streams_are_refused_in_a_batch_naming_the_source():
+    with pytest.raises(SimulationError, match=r"batch of 2.*'het'"):
+        Simulation(stochastic_network(), backend="torch", batch=2)
+
+
+@pytest.mark.skipif(not CUDA, reason="no CUDA device")
+def test_cuda_batch_agrees_with_cpu_batch():
+    plan = deterministic_network("lif", n_steps=1400)
+    starts = [0, 400, 900]
+    cpu = Simulation(plan, backend="torch", batch=3).backend.run_samples(starts, 400)
+    gpu = Simulation(plan, backend="torch", batch=3, device="cuda").backend.run_samples(starts, 400)
+    for a, b in zip(cpu, gpu):
+        assert a.spikes["spikes"][0].size == pytest.approx(b.spikes["spikes"][0].size, rel=0.02)
