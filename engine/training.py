@@ -44,6 +44,7 @@ import numpy as np
 
 from engine.backends.base import ChunkResult
 from engine.errors import SimulationError
+from engine.plan import MODEL_DEFAULTS
 from engine.runner import RunControls, next_chunk_steps
 from nodes.base import Category
 from nodes.training import parse_overrides
@@ -70,6 +71,7 @@ class PhaseSpec:
     analyse: bool
     checkpoint_every: int
     workers: int = 1
+    batch: int = 1
 
     def learning_rate_at(self, sample: int, n_samples: int) -> float:
         """The linear schedule's scale at ``sample`` (0-based) of ``n_samples``."""
@@ -130,7 +132,7 @@ def phase_specs(graph) -> list[PhaseSpec]:
         node = nxt[0][0] if len(nxt) == 1 else None
     specs = [PhaseSpec(n.id, n.label, int(n.samples), float(n.presentation), bool(n.plasticity), n.reset,
                        float(n.learning_rate), float(n.learning_rate_end), n.overrides, bool(n.analyse),
-                       int(n.checkpoint_every), int(n.workers)) for n in chain]
+                       int(n.checkpoint_every), int(n.workers), int(n.batch)) for n in chain]
     if not any(s.analyse for s in specs):
         specs[-1] = dataclasses.replace(specs[-1], analyse=True)
     return specs
@@ -439,7 +441,10 @@ class Protocol(RunControls):
                                           f"synapses but the previous phase ended with {weights.size}")
                 proj.weights = weights.astype(proj.weights.dtype, copy=True)
         apply_thresholds(plan, carry)
-        sim = Simulation(plan, backend=self.backend_name, on_progress=self.on_progress, **self.backend_options)
+        options = dict(self.backend_options)
+        if self.backend_name == "torch" and spec.reset != "none":
+            options["batch"] = spec.batch  # every sample starts from the reset network: present them side by side
+        sim = Simulation(plan, backend=self.backend_name, on_progress=self.on_progress, **options)
         if not getattr(sim.backend, "supports_training_phases", False):
             raise SimulationError(f"the {self.backend_name} backend cannot run training phases yet; "
                                   "use the numba backend")
@@ -472,6 +477,8 @@ class Protocol(RunControls):
             self.results = start["results"]
             if within and spec.scheduled:
                 sim.backend.set_learning_rate_scale(spec.learning_rate_at(sample, n), amplitudes=False)
+        if hasattr(sim.backend, "run_samples") and spec.reset != "none":
+            return self._run_phase_batched(p, sim, bounds, start_weights, carry, callback, sample)
         if spec.workers > 1 and n >= 2 and (start is None or start["state"] is None):
             return self._run_phase_parallel(p, sim, bounds, initial, start_weights, carry, callback)
         # a phase whose samples need nothing at their boundaries runs in large chunks
@@ -599,6 +606,67 @@ class Protocol(RunControls):
             for name in start_weights:
                 sim.backend.set_projection_weights(name, sims[-1].backend.projection_weights(name))
         return self._finish_phase(p, sim, bounds, start_weights, carry, time.perf_counter() - t_phase, n, callback)
+
+    def _run_phase_batched(self, p, sim, bounds, start_weights, carry, callback, first_sample: int):
+        """Batches of ``B`` consecutive samples side by side (a backend with ``run_samples``), every
+        copy starting from the phase's initial state and start weights; a checkpoint falls between
+        two batches, where nothing but the results and the weights carried in is needed."""
+        spec = self.specs[p]
+        backend = sim.backend
+        B = backend.B
+        self._refuse_carried_state(sim, spec, B)
+        n = int(bounds.size - 1)
+        offset = int(self.offsets[p])
+        period = int(bounds[1] - bounds[0]) if n > 1 else int(bounds[-1] - bounds[0])
+        t_phase, sample, last_checkpoint = time.perf_counter(), first_sample, first_sample
+        final_weights = {}
+        while sample < n:
+            if self._hold_while_paused():
+                break
+            members = np.arange(sample, min(sample + B, n))
+            starts = np.concatenate([bounds[members], np.repeat(bounds[members[-1]], B - members.size)])
+            if spec.reset == "state_and_weights":
+                for name, w in start_weights.items():
+                    backend.set_projection_weights(name, w)
+            if spec.scheduled:
+                backend.set_learning_rate_scale(spec.learning_rate_at(sample, n))
+            t0 = time.perf_counter()
+            chunks = backend.run_samples(starts, period)
+            self.results.wall_time_s += time.perf_counter() - t0
+            shifted = [shift_chunk(chunks[b], offset) for b in range(members.size)]
+            for chunk in shifted:
+                self.results._append(chunk)
+            if callback is not None:
+                callback(ChunkResult.concatenate(shifted))
+            if spec.plasticity and start_weights:
+                final_weights = {name: backend.batch_projection_weights(name)[members.size - 1]
+                                 for name in start_weights}
+            sample = int(members[-1]) + 1
+            self._report_progress(p, sample, n, 0, period, t_phase, first_sample)
+            if (spec.checkpoint_every and sample < n and sample - last_checkpoint >= spec.checkpoint_every):
+                self._write_checkpoint(p, sample, 0, start_weights, between_phases=True)
+                last_checkpoint = sample
+        if self._stop.is_set() and sample < n:
+            self.results.stopped = True
+            self._write_checkpoint(p, sample, 0, start_weights, between_phases=True)
+            return None
+        backend._k = int(bounds[n])
+        for name, w in final_weights.items():  # the phase ends with its last sample's weights
+            backend.set_projection_weights(name, w)
+        return self._finish_phase(p, sim, bounds, start_weights, carry, time.perf_counter() - t_phase,
+                                  n - first_sample, callback)
+
+    def _refuse_carried_state(self, sim, spec, batch: int) -> None:
+        """Samples side by side cannot hand each other state: refuse what would carry over."""
+        if batch == 1:
+            return
+        labels = sim.plan.metadata.get("labels", {})
+        for pop in sim.plan.populations:
+            if "delta_theta" in MODEL_DEFAULTS[pop.model] and np.any(pop.param("delta_theta") != 0):
+                raise SimulationError(
+                    f"phase {spec.name!r}: the adaptive threshold of {labels.get(pop.name, pop.name)!r} carries "
+                    f"from sample to sample (it is kept at each reset), which a batch of {batch} cannot; "
+                    "set the phase's batch to 1")
 
     def _finish_phase(self, p, sim, bounds, start_weights, carry, wall, n_done, callback):
         spec = self.specs[p]

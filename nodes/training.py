@@ -28,7 +28,10 @@ class TrainingPhase(NodeType):
     consecutive samples run in parallel threads, each block starting from the phase's initial
     state: what carries over between samples (STDP traces) restarts at each block, so a plastic
     phase's result depends slightly on the number of workers; a phase without plasticity gives
-    the same spikes for any number.
+    the same spikes for any number. On the torch backend, batch B presents B samples at once (one
+    network copy each, MODELS.md §0.5), every copy starting from the phase's initial state (STDP
+    traces included) and, with a learning-rate schedule, using the schedule's value at the batch's
+    first sample; a phase without plasticity gives the same spikes for any batch.
     """
 
     type_id = "training.phase"
@@ -60,12 +63,25 @@ class TrainingPhase(NodeType):
     workers = Int(1, low=1, high=256,
                   doc="threads presenting samples at once (blocks of consecutive samples; needs a reset "
                       "between samples and data-set input only)")
+    batch = Int(1, low=1, high=65_536,
+                doc="samples presented at once by the torch backend: B copies of the network, each with its "
+                    "own state and (reset state_and_weights) its own plastic weights; needs a reset between "
+                    "samples. The numba backend presents them one after another (see workers)")
 
     def check(self):
         if self.workers > 1 and self.reset == "none":
             yield Problem("samples can only be presented in parallel when the network is reset between them",
                           node=self.label, field="workers", hint="set reset to state (or state_and_weights), "
                                                                  "or workers to 1")
+        if self.batch > 1 and self.reset == "none":
+            yield Problem("a batch presents its samples side by side, so each must start from the reset network",
+                          node=self.label, field="batch", hint="set reset to state (or state_and_weights), "
+                                                               "or batch to 1")
+        if self.batch > 1 and self.plasticity and self.reset == "state":
+            yield Problem("with plasticity on and reset 'state', each sample learns from the weights the previous "
+                          "one left, which samples side by side cannot", node=self.label, field="batch",
+                          hint="reset state_and_weights (each sample learns from the phase's weights, NALSM "
+                               "phase 2), or batch 1")
         if self.workers > 1 and self.checkpoint_every:
             yield Problem("a phase with several workers writes checkpoints only at its end", node=self.label,
                           field="checkpoint_every", severity="warning",

@@ -74,8 +74,8 @@ TORCH_NODE_TYPES = frozenset({
     # plasticity: the numba rule kernels on the host arrays the tensors view (CPU; refused on a GPU)
     "plasticity.stdp", "plasticity.triplet", "plasticity.symmetric", "plasticity.rstdp", "plasticity.scaling",
     "plasticity.intrinsic", "plasticity.oja", "plasticity.bcm", "modulator.reward", "modulator.nalsm_astrocyte",
-    # read by `main.py train` (engine/gradient.py); nothing to simulate
-    "training.surrogate_gradient",
+    # read by `main.py train` (engine/gradient.py) and the training protocol (engine/training.py)
+    "training.surrogate_gradient", "training.phase",
 })
 
 
@@ -314,7 +314,7 @@ class TorchBackend(Backend):
         self._build_monitors(packed)
         self._build_plasticity(packed)
         #: the state every batch of samples starts from (:meth:`run_samples`)
-        self._initial = {key: t.clone() for key, t in self._dynamic_core().items()}
+        self._initial = self.state_arrays()
 
     def _build_projections(self, packed) -> None:
         """Per synapse: its ring offset ``(delay - 1)·S + column`` and weight; per projection: rows."""
@@ -424,9 +424,11 @@ class TorchBackend(Backend):
         return self._run(np.array([self._k], np.int64), n)[0]
 
     def run_samples(self, starts, n_steps: int) -> list[ChunkResult]:
-        """Present B samples at once: every copy starts from the state the backend was built with
-        (weights: those last set by :meth:`set_projection_weights`, learned per copy when the plan is
-        plastic), and copy ``b`` reads the inputs of steps ``starts[b] .. starts[b] + n_steps - 1``.
+        """Present B samples at once: every copy starts from the state the backend was built with,
+        reset as :meth:`reset_sample_state` does (weights: those last set by
+        :meth:`set_projection_weights`, learned per copy when the plan is plastic; at batch 1 on the
+        CPU the host rule kernels learn in place, so the weights carry from call to call), and copy
+        ``b`` reads the inputs of steps ``starts[b] .. starts[b] + n_steps - 1``.
 
         Returns one :class:`ChunkResult` per copy, on the steps of its inputs. State monitors sample
         on the first copy's grid (``starts[0] + t`` a multiple of their period) for every copy.
@@ -434,11 +436,9 @@ class TorchBackend(Backend):
         starts = np.asarray(starts, np.int64).reshape(-1)
         if starts.size != self.B:
             raise SimulationError(f"run_samples needs one start step per batch element: {self.B}, got {starts.size}")
-        for key, value in self._initial.items():
-            self._dynamic_core()[key].copy_(value)
-        if self._rules is not None:
+        self.reset_sample_state(self._initial)
+        if self._batch_weight is not None and self._batch_weight.data_ptr() != self._weight.data_ptr():
             self._batch_weight.copy_(self._weight.expand_as(self._batch_weight))
-            self._rules.reset()
         return self._run(starts, n_steps)
 
     def _run(self, src0: np.ndarray, n: int) -> list[ChunkResult]:
@@ -858,7 +858,7 @@ class TorchBackend(Backend):
         arr = np.broadcast_to(np.asarray(values, self.dtype), tuple(view.shape))
         view.copy_(torch.from_numpy(np.array(arr, copy=True)).to(view.device))
         if self.B > 1:  # the state a batch starts from
-            self._initial.update({key: t.clone() for key, t in self._dynamic_core().items()})
+            self._initial = self.state_arrays()
 
     def projection_weights(self, name: str) -> np.ndarray:
         """Weights of projection ``name`` in its CSR order (a copy); in a batch, the weights every
@@ -914,6 +914,44 @@ class TorchBackend(Backend):
                 if key not in ("lif_state", "lif_chan", "lif_ref", "coba_state", "coba_chan", "coba_ref", "izh_state",
                                "izh_chan", "ring", "poisson_rng", "current_rng", "train_pos")}
 
+
+    # ------------------------------------------------------------------------------------------
+    # sample-by-sample presentation (engine.training): batch 1 one after another; batches by run_samples
+    # ------------------------------------------------------------------------------------------
+    supports_training_phases = True
+
+    def reset_sample_state(self, initial: dict) -> None:
+        """Put the per-sample state back to ``initial`` (a :meth:`state_arrays` taken after build),
+        keeping what the numba backend keeps: weights, random streams, STDP traces, the adaptive
+        threshold theta (row 1 of the LIF-family and conductance-LIF state)."""
+        from engine.backends.numba_backend import NumbaBackend
+
+        core = self._dynamic_core()
+        for key, live in core.items():
+            saved = torch.from_numpy(np.ascontiguousarray(initial[key])).to(device=live.device, dtype=live.dtype)
+            if key in ("lif_state", "coba_state") and live.shape[0] > 1:
+                theta = live[1].clone()
+                live.copy_(saved)
+                live[1] = theta
+            else:
+                live.copy_(saved)
+        if self._rules is not None:
+            self._rules.reset()
+        elif self._plastic:
+            live = self._packed._dynamic()
+            for key in NumbaBackend.SAMPLE_STATE:
+                if key not in core:
+                    np.copyto(live[key], initial[key])
+
+    def set_learning_rate_scale(self, scale: float, amplitudes: bool = True) -> None:
+        """Scale every rule's learning rates by ``scale`` relative to their built values."""
+        if self._rules is not None:
+            if not hasattr(self._rules, "set_learning_rate_scale"):
+                raise SimulationError("learning-rate schedules are not supported by the torch rule kernels yet; "
+                                      "set learning_rate and learning_rate_end to 1, or use the numba backend")
+            self._rules.set_learning_rate_scale(scale, amplitudes)
+        elif self._plastic:
+            self._packed.set_learning_rate_scale(scale, amplitudes)
 
     def _fingerprint(self) -> str:
         return json.dumps({

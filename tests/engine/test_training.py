@@ -309,10 +309,10 @@ def test_resume_refuses_a_missing_or_foreign_checkpoint(tmp_path):
 
 
 def test_phases_are_refused_on_backends_without_sample_resets():
-    project = liquid()
-    add_phases(project, dict(label="A"))
-    project.settings.backend = "torch"
-    assert any("torch backend" in m and "'A'" in m for m in messages(project))
+    from engine.backends import backend_supported_node_types
+
+    assert "training.phase" not in backend_supported_node_types("nest")
+    assert "training.phase" in backend_supported_node_types("torch")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,3 +427,51 @@ def test_a_run_with_baselines_reports_three_rows():
     table = baseline_table(rows)
     assert table[0].split() == ["model", "test", "accuracy", "branching", "factor", "liquid", "rate"]
     assert table[2].startswith("LSM ") and "%" in table[2]
+
+
+# ---------------------------------------------------------------------------------------------
+# batches on the torch backend
+# ---------------------------------------------------------------------------------------------
+
+
+def batched_features(backend, batch, n_samples=12, **protocol_options):
+    project = liquid(n_samples=n_samples, encoding="rate")
+    add_phases(project, dict(label="Learn", samples=4, presentation=20.0),
+               dict(label="Features", plasticity=False, reset="state", batch=batch))
+    project.settings.backend = backend
+    assert not messages(project)
+    protocol = Protocol(project, backend=backend, **protocol_options)
+    return protocol, protocol.run()
+
+
+@pytest.fixture(scope="module")
+def numba_features():
+    return batched_features("numba", 1)
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_torch_batches_give_numbas_spikes_and_readouts(numba_features, batch):
+    """A plastic phase one sample after another (the host rule kernels), then a frozen phase in
+    batches of 5 (12 samples: the last batch is partly empty): the spikes, the learned weights and
+    the readout's predictions equal numba's."""
+    reference, a = numba_features
+    protocol, b = batched_features("torch", batch)
+    assert a.n_steps == b.n_steps and b.spikes
+    for name, (steps, idx) in a.spikes.items():
+        np.testing.assert_array_equal(b.spikes[name][0], steps, err_msg=name)
+        np.testing.assert_array_equal(b.spikes[name][1], idx, err_msg=name)
+    for node, r in a.readouts.items():
+        np.testing.assert_array_equal(b.readouts[node]["predicted"], r["predicted"])
+    for name, w in reference.final_weights().items():
+        np.testing.assert_array_equal(protocol.final_weights()[name], w)
+    assert protocol.reports[1].samples == 12
+
+
+def test_batch_settings_that_cannot_work_are_named():
+    project = liquid(n_samples=6, encoding="rate")
+    [phase] = add_phases(project, dict(label="Side by side", batch=4, reset="none"))
+    assert any("'batch'" in m and "reset network" in m for m in messages(project))
+    phase.set("reset", "state")
+    assert any("'batch'" in m and "weights the previous one left" in m for m in messages(project))
+    phase.set("reset", "state_and_weights")
+    assert not messages(project)
