@@ -163,6 +163,31 @@ def _host_plasticity(k, ent_off, ent_cnt, spk, net, plast, rules, l_state, l_prm
 
 
 @njit(cache=True, nogil=True)
+def _propagate_host(kk, flat, counts, sizes, row_off, indptr, delay, col, weight, batch_weight, ring, L, B, S):
+    """The CPU's step (3): ``ring[(kk + d - 1) mod L, b, column] += w`` for every synapse of every
+    spike, projection by projection, spike by spike, along the CSR row: numba's order within each
+    batch element. ``flat``: the projections' spikes (``b * size + local``) one after another,
+    ``counts[p]`` of them for projection ``p``; ``batch_weight``: ``W[b, syn]``, or empty when every
+    copy reads ``weight``."""
+    per_copy = batch_weight.shape[0] > 0
+    n_syn = weight.size
+    i = 0
+    for p in range(counts.size):
+        size = sizes[p]
+        for _ in range(counts[p]):
+            s = flat[i]
+            i += 1
+            b = s // size
+            row = s - b * size + row_off[p]
+            for syn in range(indptr[row], indptr[row + 1]):
+                r = kk + delay[syn] - 1
+                if r >= L:
+                    r -= L
+                w = batch_weight[b * n_syn + syn] if per_copy else weight[syn]
+                ring[(r * B + b) * S + col[syn]] += w
+
+
+@njit(cache=True, nogil=True)
 def _exp_inplace(x):
     for i in range(x.size):
         x[i] = math.exp(x[i])
@@ -241,6 +266,9 @@ class TorchBackend(Backend):
             raise SimulationError("threads must be >= 1")
         self.dt = float(plan.dt)
         self._k = 0
+        #: on the CPU, spike propagation runs as a numba loop over the arrays the tensors view (same
+        #: sums, same order); False runs the device's torch ops (a GPU's path, testable on the CPU)
+        self.host_loops = self.device.type == "cpu"
         # float64 view of a tensor: numba evaluates parts of the Izhikevich and conductance updates in
         # float64 even for float32 state (its literals and the step are float64)
         self._up = (lambda t: t) if self.tdtype == torch.float64 else (lambda t: t.double())
@@ -333,6 +361,13 @@ class TorchBackend(Backend):
         #: per-sample weights ``W[b, syn]`` of a plastic batch (None: every copy reads ``_weight``)
         self._batch_weight: torch.Tensor | None = None
         self._proj_pre_ent = [int(e) for e in pre_ent]
+        # the host loop's tables (numpy views; on the CPU the tensors above view the same memory)
+        self._host_indptr, self._host_delay = indptr.astype(np.int64), delay.astype(np.int64)
+        self._host_col, self._host_row_off = col, np.asarray(row_off, np.int64)
+        self._host_weight = self._weight.numpy() if self.device.type == "cpu" else None
+        self._no_batch_weight = np.zeros(0, self._weight.numpy().dtype if self.device.type == "cpu" else np.float64)
+        self._prop_counts = np.zeros(len(pre_ent), np.int64)
+        self._prop_sizes = np.array([int(self.entity_sizes[int(e)]) for e in pre_ent], np.int64)
         self._proj_row_off = [int(r) for r in row_off]
         self._proj_syn = [(int(indptr[row_off[p]]), int(indptr[row_off[p]]) + proj.n_synapses)
                           for p, proj in enumerate(self.plan.projections)]
@@ -510,9 +545,15 @@ class TorchBackend(Backend):
             else:
                 steps, flat = np.zeros(0, np.int64), np.zeros(0, np.int64)
             size = int(self.entity_sizes[e])
-            owner = flat // size if self.B > 1 else np.zeros(flat.size, np.int64)
+            if self.B > 1:  # recorded step by step, copy by copy: regroup copy by copy, steps in order
+                owner = flat // size
+                order = np.argsort(owner, kind="stable")
+                bounds = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=self.B))])
+                steps, flat = steps[order], flat[order]
+            else:
+                bounds = np.array([0, flat.size])
             for b, result in enumerate(results):
-                mine = owner == b if self.B > 1 else slice(None)
+                mine = slice(int(bounds[b]), int(bounds[b + 1]))
                 local = (flat[mine] % size).astype(np.int32)
                 at = (steps[mine] + src0[b]).astype(np.int32)
                 if mon.indices is not None:
@@ -605,8 +646,13 @@ class TorchBackend(Backend):
         if self.B == 1:
             lo, hi = np.searchsorted(steps, (ks[0], ks[0] + 1))
             return src["idx"][int(lo):int(hi)]
-        lo = np.searchsorted(steps, ks)
-        counts = np.searchsorted(steps, ks + 1) - lo
+        if "ptr" not in src:  # where each step's spikes begin
+            last = int(steps[-1]) + 1 if steps.size else 0
+            src["ptr"] = np.searchsorted(steps, np.arange(last + 1))
+        ptr = src["ptr"]
+        inside = np.minimum(ks, ptr.size - 1)
+        lo = ptr[inside]
+        counts = ptr[np.minimum(ks + 1, ptr.size - 1)] - lo
         total = int(counts.sum())
         if total == 0:
             return src["idx"][:0]
@@ -620,6 +666,9 @@ class TorchBackend(Backend):
     def _propagate(self, kk: int, spikes: dict) -> None:
         """``ring[(k + d - 1) mod L, b, column] += w`` for every synapse of every spike, in numba's
         order within each batch element."""
+        if self.host_loops:
+            self._propagate_on_host(kk, spikes)
+            return
         rows, batch = [], []
         for p, e in enumerate(self._proj_pre_ent):
             s = spikes.get(e)
@@ -657,6 +706,29 @@ class TorchBackend(Backend):
         target = delay_row * row_span + b * self.n_slots + column
         w = self._weight[syn] if self._batch_weight is None else self._batch_weight.view(-1)[b * self._n_syn + syn]
         self._ring_flat.index_add_(0, target, w)
+
+    def _propagate_on_host(self, kk: int, spikes: dict) -> None:
+        """:meth:`_propagate` by a numba loop over the host arrays the tensors view (the same sums in
+        the same order as the torch ops, at a fraction of their dispatch cost)."""
+        parts, counts = [], self._prop_counts
+        counts[:] = 0
+        for p, e in enumerate(self._proj_pre_ent):
+            s = spikes.get(e)
+            if s is not None and s.numel():
+                parts.append(s.numpy())
+                counts[p] = parts[-1].size
+        if not parts:
+            return
+        flat = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        _propagate_host(np.int64(kk), flat.astype(np.int64, copy=False), counts, self._prop_sizes,
+                        self._host_row_off, self._host_indptr, self._host_delay, self._host_col, self._host_weight,
+                        self._host_batch_weight(), self._ring_flat.numpy(), np.int64(self.L), np.int64(self.B),
+                        np.int64(self.n_slots))
+
+    def _host_batch_weight(self) -> np.ndarray:
+        if self._batch_weight is None or self.B == 1:
+            return self._no_batch_weight
+        return self._batch_weight.view(-1).numpy()
 
     # -- external currents of step k ------------------------------------------------------------
     def _iext_rows(self, b: int) -> list:

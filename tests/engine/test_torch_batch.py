@@ -52,6 +52,21 @@ def test_each_copy_of_a_batch_is_its_own_numba_run(model_key):
     assert min(counts) > 20 and len(set(counts)) > 1, "active copies with different inputs"
 
 
+@pytest.mark.parametrize("model_key", ["lif", "izhikevich_euler"])
+def test_the_gpus_torch_op_path_gives_the_same_copies(model_key):
+    """The propagation a GPU runs (torch ops, ``host_loops=False``), here on the CPU: the same."""
+    plan = deterministic_network(model_key, n_steps=1400)
+    backend = Simulation(plan, backend="torch", batch=3).backend
+    host = backend.run_samples([0, 400, 905], 500)
+    backend.host_loops = False
+    ops = backend.run_samples([0, 400, 905], 500)
+    for b in range(3):
+        assert_chunk_equal(ops[b], host[b], f"copy {b}")
+    single = Simulation(plan, backend="torch").backend
+    single.host_loops = False
+    assert_chunk_equal(single.run_steps(500), numba_from(plan, 0, 500), "batch 1")
+
+
 def test_a_batch_starts_every_sample_from_the_built_state():
     """Two batches in a row give the same result: nothing of the first leaks into the second."""
     plan = deterministic_network("lif", n_steps=1400)
