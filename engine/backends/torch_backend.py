@@ -138,6 +138,32 @@ def resolve_device(device: str | None) -> torch.device:
     return dev
 
 
+def batch_memory(plan: SimulationPlan, dtype, plastic: bool) -> tuple[int, int]:
+    """Estimated device bytes ``(per copy, shared)`` of a batched run of ``plan``: per copy the
+    neuron state (~6 values per neuron), the ring (max delay x receptor columns), the spikes routed in a
+    busy step (a tenth of the synapses, 24 bytes each) and, when plastic, the copy's weights and
+    traces; shared the CSR (indptr, target, delay, weight: 21 bytes per synapse)."""
+    item = np.dtype(dtype).itemsize
+    n_neurons = sum(p.size for p in plan.populations)
+    columns = sum(p.size * max(1, len(p.receptors)) for p in plan.populations)
+    n_syn = sum(p.n_synapses for p in plan.projections)
+    max_delay = max((int(np.max(p.delays)) for p in plan.projections if p.n_synapses), default=1)
+    per_copy = item * (6 * n_neurons + (max_delay + 1) * columns) + 24 * n_syn // 10
+    if plastic:
+        per_copy += item * (n_syn + 4 * n_neurons * max_delay)
+    return int(per_copy), int(21 * n_syn)
+
+
+def out_of_memory_message(batch: int, device: str, free: int, total: int, per_copy: int, shared: int) -> str:
+    """What a GPU out-of-memory tells the user: the batch that ran out and the batch that would fit."""
+    gib = 2.0 ** 30
+    fits = max(0, int((free - shared) // max(per_copy, 1)))
+    advice = (f"batch {fits} would fit; set the phase's batch to {fits} or less" if fits >= 1
+              else "not even batch 1 fits: run on the CPU (--device cpu) or free GPU memory")
+    return (f"batch {batch} does not fit in the memory of {device} ({free / gib:.1f} GiB free of {total / gib:.1f} "
+            f"GiB; about {per_copy / 2**20:.1f} MiB per copy and {shared / 2**20:.1f} MiB shared): {advice}")
+
+
 @njit(cache=True, nogil=True)
 def _host_plasticity(k, ent_off, ent_cnt, spk, net, plast, rules, l_state, l_prm, c_state, c_prm):
     """:func:`engine.kernels.plasticity.plasticity_step` on the numba backend's packed tables."""
@@ -272,7 +298,10 @@ class TorchBackend(Backend):
         # float64 view of a tensor: numba evaluates parts of the Izhikevich and conductance updates in
         # float64 even for float32 state (its literals and the step are float64)
         self._up = (lambda t: t) if self.tdtype == torch.float64 else (lambda t: t.double())
-        self._build()
+        try:
+            self._build()
+        except torch.cuda.OutOfMemoryError:
+            raise self._out_of_memory() from None
 
     # ------------------------------------------------------------------------------------------
     # build: numba's packing, handed to torch
@@ -474,7 +503,18 @@ class TorchBackend(Backend):
         self.reset_sample_state(self._initial)
         if self._batch_weight is not None and self._batch_weight.data_ptr() != self._weight.data_ptr():
             self._batch_weight.copy_(self._weight.expand_as(self._batch_weight))
-        return self._run(starts, n_steps)
+        try:
+            return self._run(starts, n_steps)
+        except torch.cuda.OutOfMemoryError:
+            raise self._out_of_memory() from None
+
+    def _out_of_memory(self) -> SimulationError:
+        """A GPU out-of-memory as an error naming the batch size that would fit."""
+        free, total = torch.cuda.mem_get_info(self.device) if self.device.type == "cuda" else (0, 0)
+        per_copy, shared = batch_memory(self.plan, self.dtype, plastic=bool(self.plan.projections and any(
+            p.rules for p in self.plan.projections)))
+        torch.cuda.empty_cache()
+        return SimulationError(out_of_memory_message(self.B, str(self.device), free, total, per_copy, shared))
 
     def _run(self, src0: np.ndarray, n: int) -> list[ChunkResult]:
         n = int(n)

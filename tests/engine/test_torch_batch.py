@@ -109,3 +109,30 @@ def test_cuda_batch_agrees_with_cpu_batch():
     gpu = Simulation(plan, backend="torch", batch=3, device="cuda").backend.run_samples(starts, 400)
     for a, b in zip(cpu, gpu):
         assert a.spikes["spikes"][0].size == pytest.approx(b.spikes["spikes"][0].size, rel=0.02)
+
+
+def test_out_of_memory_names_the_batch_that_fits():
+    """The message a GPU out-of-memory becomes (no GPU needed: the estimate and the wording)."""
+    from engine.backends.torch_backend import batch_memory, out_of_memory_message
+
+    plan = deterministic_network("lif", n_steps=100)
+    per_copy, shared = batch_memory(plan, np.float32, plastic=False)
+    n_syn = sum(p.n_synapses for p in plan.projections)
+    assert per_copy >= 4 * (6 * 60 + 21 * 60) and shared == 21 * n_syn
+    assert batch_memory(plan, np.float32, plastic=True)[0] > per_copy
+    gib = 2 ** 30
+    message = out_of_memory_message(4096, "cuda:0", 2 * gib, 80 * gib, 2 ** 20, 2 ** 20)
+    assert "batch 4096 does not fit" in message and "batch 2047 would fit" in message
+    assert "2.0 GiB free of 80.0 GiB" in message
+    assert "not even batch 1" in out_of_memory_message(8, "cuda:0", 2 ** 20, gib, 2 ** 21, 0)
+
+
+@pytest.mark.skipif(not CUDA, reason="no CUDA device")
+def test_cuda_out_of_memory_is_an_error_naming_a_batch_that_fits():
+    from engine.backends.torch_backend import batch_memory
+
+    plan = deterministic_network("lif", n_steps=100)
+    free, _total = torch.cuda.mem_get_info()
+    per_copy, _shared = batch_memory(plan, np.float32, plastic=False)
+    with pytest.raises(SimulationError, match=r"does not fit in the memory of cuda.*batch \d+ would fit"):
+        Simulation(plan, backend="torch", device="cuda", batch=int(3 * free / per_copy))
