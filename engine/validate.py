@@ -154,6 +154,11 @@ def _check_with_settings(graph: ModelGraph, settings) -> list[Problem]:
                 out.append(Problem(f"forward Euler at dt = {dt:g} ms is inaccurate for Izhikevich "
                                    "neurons", node=node.label, field="scheme", severity="warning",
                                    hint="use dt <= 0.1 ms"))
+        if node.type_id == "training.phase" and node.batch > 1 and settings.backend != "torch":
+            out.append(Problem(f"batch {node.batch} has no effect on the {settings.backend} backend: it presents "
+                               "the samples one after another", node=node.label, field="batch",
+                               severity="warning", hint="choose the torch backend, or use workers for parallel "
+                                                        "threads on numba"))
         if node.type_id == "synapse.projection":
             if node.delay_init == "constant" and node.delay < dt - 1e-12:
                 out.append(Problem(f"delay {node.delay:g} ms is shorter than dt = {dt:g} ms and "

@@ -475,3 +475,7 @@ def test_batch_settings_that_cannot_work_are_named():
     assert any("'batch'" in m and "weights the previous one left" in m for m in messages(project))
     phase.set("reset", "state_and_weights")
     assert not messages(project)
+    warnings = [str(p) for p in validate(project.graph, project.settings) if p.severity == "warning"]
+    assert any("batch 4 has no effect on the numba backend" in w for w in warnings)
+    project.settings.backend = "torch"
+    assert not any("batch" in str(p) for p in validate(project.graph, project.settings))
