@@ -153,9 +153,7 @@ class BatchedRules:
         self._rules: list[_Rule] = []
         for r, kind in enumerate(int(x) for x in rules.r_kind):
             proj = self._projections[int(rules.r_proj[r])]
-            B = self.batch
             n_x, n_y = packed._TRACES[kind]
-            zeros = lambda n: torch.zeros((B, n), dtype=dtype, device=self.device)  # noqa: E731
             timing = kind in _TIMING
             n_hist = (2 if kind == pk.K_TRIPLET else 1) if (timing and proj.Lh > 1) else 0
             lo, hi = int(rules.r_ev_lo[r]), int(rules.r_ev_hi[r])
@@ -163,8 +161,8 @@ class BatchedRules:
                 r=r, kind=kind, proj=proj, name=packed.rule_slices[r][1].name or _KIND_NAMES[kind],
                 nearest=bool(rules.r_nearest[r]), exclusive=bool(rules.r_excl[r]), astro=int(rules.r_astro[r]),
                 interval=int(rules.r_interval[r]), events=frozenset(int(s) for s in ev_norm[lo:hi]), has_events=hi > lo,
-                x=[zeros(proj.n_pre) for _ in range(n_x)], y=[zeros(proj.n_post) for _ in range(n_y)],
-                xhist=[torch.zeros((proj.Lh, B, proj.n_pre), dtype=dtype, device=self.device)
+                x=[self._zeros(proj.n_pre) for _ in range(n_x)], y=[self._zeros(proj.n_post) for _ in range(n_y)],
+                xhist=[torch.zeros((proj.Lh, self.batch, proj.n_pre), dtype=dtype, device=self.device)
                        for _ in range(n_hist)]))
         # NALSM astrocytes: per-sample state (B, A); the entities each one counts
         n_astro = int(np.asarray(plast.as_val).size)
@@ -180,10 +178,14 @@ class BatchedRules:
     # ------------------------------------------------------------------------------------------
     # build
     # ------------------------------------------------------------------------------------------
+    def _zeros(self, n: int) -> torch.Tensor:
+        """A ``(B, n)`` trace at rest."""
+        return torch.zeros((self.batch, n), dtype=self.dtype, device=self.device)
+
     @staticmethod
     def _refuse_unsupported(packed) -> None:
         """Raise naming everything these kernels do not run (as ``refuse_unsupported`` in the torch backend)."""
-        plan, rules, plast = packed.plan, packed.rules, packed.plast
+        plan, rules = packed.plan, packed.rules
         problems = []
         for r, (proj_name, rule, kind, *_rest) in enumerate(packed.rule_slices):
             label = f"plasticity rule {rule.name or rule.kind!r} ({rule.kind}) on projection {proj_name!r}"
@@ -229,7 +231,10 @@ class BatchedRules:
                 raise SimulationError(f"projection {proj_plan.name!r}: synapses are not sorted by delay within rows")
             want = np.arange(n_pre)[:, None] * (Lh + 2) + np.arange(1, Lh + 2)[None, :]
             dptr = torch.from_numpy(np.searchsorted(key, want.ravel()).reshape(n_pre, Lh + 1) + syn0).to(dev)
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.int64)).to(dev)  # noqa: E731
+
+        def t(a):
+            return torch.from_numpy(np.ascontiguousarray(a, np.int64)).to(dev)
+
         return _Projection(
             p=p, name=proj_plan.name, pre_ent=int(packed.net[8][p]), post_ent=int(plast.pp_post_ent[p]),
             n_pre=n_pre, n_post=n_post, syn0=syn0, n_syn=n_syn, Lh=Lh, indptr=t(rows), post=t(post[syn0:syn0 + n_syn]),
@@ -410,11 +415,11 @@ class BatchedRules:
         span = hi - lo
         return (m - lo) / span if span > 0 else torch.zeros_like(m)
 
-    def _apply(self, weight, b, s, proj, update):
-        """``w[b, s] <- update(|w[b, s]|) * sign`` for the listed (unique) synapses."""
+    @staticmethod
+    def _magnitudes(weight, b, s, proj):
+        """(``|w[b, s]|``, sign) of the listed synapses: rules act on magnitudes (Dale's law)."""
         sg = proj.sign[s - proj.syn0]
-        m = update(weight[b, s] * sg)
-        weight[b, s] = m * sg
+        return weight[b, s] * sg, sg
 
     def _timing_rule(self, k, rule: _Rule, weight, pre, post, arrivals, post_events) -> None:
         prm = self._prm[rule.r]
@@ -438,7 +443,8 @@ class BatchedRules:
                 r2 = rule.xhist[1][sl, b, j] if Lh > 1 else rule.x[1][b, j]
             a3 = self._amplitude3(rule, b)
             neg = proj.negative[s - proj.syn0]
-            self._apply(weight, b, s, proj, lambda m: self._pre_update(rule, m, y0[b, i], r2, a3, neg))
+            m, sg = self._magnitudes(weight, b, s, proj)
+            weight[b, s] = self._pre_update(rule, m, y0[b, i], r2, a3, neg) * sg
         # (S3)/(S4) presynaptic increments and postsynaptic events
         post_first = rule.exclusive and Lh <= 1
         for phase in range(2):
@@ -461,7 +467,8 @@ class BatchedRules:
                 o2 = rule.y[1][b, i] if two else None
                 a3 = self._amplitude3(rule, b)
                 neg = proj.negative[s - proj.syn0]
-                self._apply(weight, b, s, proj, lambda m: self._post_update(rule, m, x, o2, a3, neg))
+                m, sg = self._magnitudes(weight, b, s, proj)
+                weight[b, s] = self._post_update(rule, m, x, o2, a3, neg) * sg
         # (S5) postsynaptic increments, (S6) decay of every trace to the next step
         if post is not None:
             for y in rule.y:

@@ -20,8 +20,18 @@ import torch
 from engine.backends.numba_backend import NumbaBackend
 from engine.backends.torch_rules import BatchedRules
 from engine.errors import SimulationError
-from engine.plan import (AstrocytePlan, MonitorPlan, PoissonSourcePlan, PopulationPlan, ProjectionPlan, ReceptorPlan,
-                         RewardPlan, RulePlan, SimulationPlan, STPPlan)
+from engine.plan import (
+    AstrocytePlan,
+    MonitorPlan,
+    PoissonSourcePlan,
+    PopulationPlan,
+    ProjectionPlan,
+    ReceptorPlan,
+    RewardPlan,
+    RulePlan,
+    SimulationPlan,
+    STPPlan,
+)
 from engine.runner import Simulation
 from tests.engine.test_plasticity import driven_plan, random_case
 
@@ -245,7 +255,7 @@ def test_reset_and_state_tensors_restore():
     n = 600
     full, rules, _ = replay(packed, [spikes], n)
     # restore at step 300
-    half, rules2, weight2 = replay(packed, [spikes], 300)
+    _, rules2, weight2 = replay(packed, [spikes], 300)
     saved = {key: t.clone() for key, t in rules2.state_tensors().items()}
     assert {"astrocyte_A", "projection1.spike_history"} <= set(saved)
     assert any(key.endswith("pre_trace_history1") for key in saved), "the triplet rule's r2 history"
