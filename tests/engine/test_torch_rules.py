@@ -5,7 +5,8 @@ and source, replays them step by step into :class:`BatchedRules` from the same i
 compares the final weights (and astrocyte states). The numba kernels decay some traces lazily
 (``exp(age log_decay)`` when read), the torch ones densely (one multiplication per step): the
 results agree to rounding. Measured in float64 on these cases: largest relative weight difference
-about 1e-15 (the bound asserted, ``RTOL``, is 1e-9).
+4e-14, largest absolute 1e-14 (asserted: 1e-12 relative plus 1e-15 absolute); the triplet,
+symmetric, Oja and BCM cases came out bit-identical.
 
 Batched runs: three samples with different recorded rasters in one ``B = 3`` replay; each row
 must equal its own ``B = 1`` replay (the samples do not see each other).
@@ -36,7 +37,7 @@ from engine.runner import Simulation
 from tests.engine.test_plasticity import driven_plan, random_case
 
 #: float64 agreement with numba (lazy vs dense trace decay differ in the last bits)
-RTOL, ATOL = 1e-9, 1e-13
+RTOL, ATOL = 1e-12, 1e-15
 CUDA = torch.cuda.is_available()
 
 STDP = dict(A_plus=0.01, A_minus=0.012, w_max=0.05)
