@@ -46,7 +46,7 @@ import torch
 from engine.errors import SimulationError
 from engine.kernels import plasticity as pk
 
-_TIMING = (pk.K_STDP_ADD, pk.K_STDP_MULT, pk.K_TRIPLET, pk.K_SYMMETRIC)
+_TIMING = (pk.K_STDP_ADD, pk.K_STDP_MULT, pk.K_TRIPLET, pk.K_SYMMETRIC, pk.K_RSTDP)
 _RATE = (pk.K_OJA, pk.K_BCM, pk.K_SCALE_ACTIVITY)
 _KIND_NAMES = {pk.K_STDP_ADD: "stdp", pk.K_STDP_MULT: "stdp", pk.K_TRIPLET: "triplet", pk.K_SYMMETRIC: "symmetric",
                pk.K_RSTDP: "rstdp", pk.K_OJA: "oja", pk.K_BCM: "bcm", pk.K_SCALE_ACTIVITY: "scaling_activity",
@@ -88,7 +88,11 @@ class _Projection:
     pm_syn: torch.Tensor          # absolute synapse ids, post-major
     pm_pre: torch.Tensor
     dptr: torch.Tensor | None     # (n_pre, Lh + 1): start of the delay-d run of row j at column d - 1
-    spike_ring: torch.Tensor | None  # (Lh, B, n_pre) bool: presynaptic spikes of the last Lh steps
+    pdptr: torch.Tensor | None    # (n_post, Lh + 1): the same over the post-major rows (dendritic delays)
+    axonal: bool                  # a timing rule pairs at presynaptic arrivals (or every delay is one step)
+    dendritic: bool               # a timing rule has dendritic delays
+    spike_ring: torch.Tensor | None  # (Lh, B, n_pre) bool: presynaptic spikes of the last Lh steps (axonal)
+    post_ring: torch.Tensor | None   # (Lh, B, n_post) bool: postsynaptic spikes of the last Lh steps (dendritic)
 
 
 @dataclass
@@ -107,7 +111,11 @@ class _Rule:
     has_events: bool
     x: list            # presynaptic traces (B, n_pre): 1 (pair, symmetric, Oja, BCM) or 2 (triplet)
     y: list            # postsynaptic traces (B, n_post): 1, or 2 (triplet; BCM: rate and theta)
-    xhist: list        # (Lh, B, n_pre) histories of the presynaptic traces (timing rules, Lh > 1)
+    xhist: list        # (Lh, B, n_pre) histories of the presynaptic traces (axonal timing rules, Lh > 1)
+    dendritic: bool    # the delay sits on the dendrite (NEST's convention)
+    yhist: list        # (Lh, B, n_post) histories of the postsynaptic traces (dendritic rules)
+    mod: int           # reward signal (R-STDP) or -1
+    elig: torch.Tensor | None  # (B, n_syn) eligibility of the projection's synapses (R-STDP)
 
 
 class BatchedRules:
@@ -137,6 +145,7 @@ class BatchedRules:
         self.device = torch.device(device)
         self.dtype = dtype
         self.entity_sizes = [int(x) for x in packed.entity_sizes]
+        self._zero = torch.zeros((), dtype=dtype, device=self.device)
         self._refuse_unsupported(packed)
         rules, plast = packed.rules, packed.plast
         self._prm = np.array(rules.r_prm, np.float64, copy=True)
@@ -155,6 +164,7 @@ class BatchedRules:
             proj = self._projections[int(rules.r_proj[r])]
             n_x, n_y = packed._TRACES[kind]
             timing = kind in _TIMING
+            dendritic = bool(rules.r_dend[r])
             n_hist = (2 if kind == pk.K_TRIPLET else 1) if (timing and proj.Lh > 1) else 0
             lo, hi = int(rules.r_ev_lo[r]), int(rules.r_ev_hi[r])
             self._rules.append(_Rule(
@@ -162,8 +172,20 @@ class BatchedRules:
                 nearest=bool(rules.r_nearest[r]), exclusive=bool(rules.r_excl[r]), astro=int(rules.r_astro[r]),
                 interval=int(rules.r_interval[r]), events=frozenset(int(s) for s in ev_norm[lo:hi]), has_events=hi > lo,
                 x=[self._zeros(proj.n_pre) for _ in range(n_x)], y=[self._zeros(proj.n_post) for _ in range(n_y)],
-                xhist=[torch.zeros((proj.Lh, self.batch, proj.n_pre), dtype=dtype, device=self.device)
-                       for _ in range(n_hist)]))
+                xhist=self._rings(proj.Lh, proj.n_pre, 0 if dendritic else n_hist), dendritic=dendritic,
+                yhist=self._rings(proj.Lh, proj.n_post, n_hist if dendritic else 0), mod=int(rules.r_mod[r]),
+                elig=self._zeros(proj.n_syn) if kind == pk.K_RSTDP else None))
+        # reward signals (dopamine), one level per sample: (B, M); the jumps of each step
+        mods = packed.plan.modulators
+        self._da_tonic = [float(x) for x in plast.md_tonic]
+        self._da_P = [float(x) for x in plast.md_P]
+        self.dopamine = self._zeros(len(mods))
+        self._da_init = torch.tensor(self._da_tonic, dtype=dtype, device=self.device).expand(self.batch, len(mods))
+        self.dopamine.copy_(self._da_init)
+        self._reward_jumps: dict[int, list] = {}
+        for m in range(len(mods)):
+            for pos in range(int(plast.md_lo[m]), int(plast.md_hi[m])):
+                self._reward_jumps.setdefault(int(plast.ev_step[pos]), []).append((m, float(plast.ev_amp[pos])))
         # NALSM astrocytes: per-sample state (B, A); the entities each one counts
         n_astro = int(np.asarray(plast.as_val).size)
         self._astro_init = [torch.tensor(np.asarray(a, np.float64), dtype=dtype, device=self.device)
@@ -182,19 +204,18 @@ class BatchedRules:
         """A ``(B, n)`` trace at rest."""
         return torch.zeros((self.batch, n), dtype=self.dtype, device=self.device)
 
+    def _rings(self, Lh: int, n: int, count: int) -> list:
+        """``count`` trace history rings ``(Lh, B, n)``."""
+        return [torch.zeros((Lh, self.batch, n), dtype=self.dtype, device=self.device) for _ in range(count)]
+
     @staticmethod
     def _refuse_unsupported(packed) -> None:
         """Raise naming everything these kernels do not run (as ``refuse_unsupported`` in the torch backend)."""
-        plan, rules = packed.plan, packed.rules
+        plan = packed.plan
         problems = []
         for r, (proj_name, rule, kind, *_rest) in enumerate(packed.rule_slices):
-            label = f"plasticity rule {rule.name or rule.kind!r} ({rule.kind}) on projection {proj_name!r}"
-            if kind == pk.K_RSTDP or int(rules.r_mod[r]) >= 0:
-                problems.append(label + ": reward-modulated rules")
-            elif bool(rules.r_dend[r]):
-                problems.append(label + ": dendritic delays")
-        for mod in plan.modulators:
-            problems.append(f"reward signal {mod.name!r}")
+            if kind not in _TIMING + _RATE + (pk.K_SCALE_NORMALIZE,):
+                problems.append(f"plasticity rule {rule.name or rule.kind!r} ({rule.kind}) on projection {proj_name!r}")
         for pop in plan.populations:
             if pop.threshold_rule is not None:
                 problems.append(f"threshold rule (intrinsic plasticity) of population {pop.name!r}")
@@ -208,7 +229,7 @@ class BatchedRules:
                                   + ". Run this network with the numba backend.")
 
     def _build_projection(self, packed, p, indptr, post, delay, row_off) -> _Projection:
-        plast = packed.plast
+        plast, rules = packed.plast, packed.rules
         dev = self.device
         proj_plan = packed.plan.projections[p]
         n_pre, n_post = int(plast.pp_npre[p]), int(plast.pp_npost[p])
@@ -222,15 +243,17 @@ class BatchedRules:
         pm_lo, pm_hi = int(pm_ptr[0]), int(pm_ptr[-1])
         sg0 = int(plast.pp_sg0[p])
         sign = np.asarray(plast.w_sign[sg0:sg0 + n_syn], np.float64)
-        dptr = None
+        mine = [r for r in range(len(rules.r_kind)) if int(rules.r_proj[r]) == p and int(rules.r_kind[r]) in _TIMING]
+        dendritic = Lh > 1 and any(bool(rules.r_dend[r]) for r in mine)
+        axonal = any(not bool(rules.r_dend[r]) for r in mine)
+        dptr = pdptr = None
         if Lh > 1:
-            # rows are sorted by delay (engine.plan): the run of delay d in row j starts at the
-            # first synapse whose (row, delay) key reaches (j, d)
-            key = pre_of * (Lh + 2) + d
-            if np.any(np.diff(key) < 0):
-                raise SimulationError(f"projection {proj_plan.name!r}: synapses are not sorted by delay within rows")
-            want = np.arange(n_pre)[:, None] * (Lh + 2) + np.arange(1, Lh + 2)[None, :]
-            dptr = torch.from_numpy(np.searchsorted(key, want.ravel()).reshape(n_pre, Lh + 1) + syn0).to(dev)
+            # rows are sorted by delay (engine.plan), post-major rows too (numba's build): the run
+            # of delay d in row j starts at the first synapse whose (row, delay) key reaches (j, d)
+            dptr = self._delay_runs(pre_of, d, n_pre, Lh, proj_plan.name) + syn0
+            pm_local = np.asarray(plast.pm_syn[pm_lo:pm_hi], np.int64) - syn0
+            pdptr = self._delay_runs(np.repeat(np.arange(n_post), np.diff(pm_ptr)), d[pm_local], n_post, Lh,
+                                     proj_plan.name)
 
         def t(a):
             return torch.from_numpy(np.ascontiguousarray(a, np.int64)).to(dev)
@@ -240,8 +263,22 @@ class BatchedRules:
             n_pre=n_pre, n_post=n_post, syn0=syn0, n_syn=n_syn, Lh=Lh, indptr=t(rows), post=t(post[syn0:syn0 + n_syn]),
             pre=t(pre_of), delay=t(d), sign=torch.from_numpy(sign).to(dev, self.dtype),
             negative=torch.from_numpy(sign < 0).to(dev), pm_ptr=t(pm_ptr - pm_lo),
-            pm_syn=t(plast.pm_syn[pm_lo:pm_hi]), pm_pre=t(plast.pm_pre[pm_lo:pm_hi]), dptr=dptr,
-            spike_ring=(torch.zeros((Lh, self.batch, n_pre), dtype=torch.bool, device=dev) if Lh > 1 else None))
+            pm_syn=t(plast.pm_syn[pm_lo:pm_hi]), pm_pre=t(plast.pm_pre[pm_lo:pm_hi]),
+            dptr=None if dptr is None else t(dptr), pdptr=None if pdptr is None else t(pdptr), axonal=axonal,
+            dendritic=dendritic,
+            spike_ring=(torch.zeros((Lh, self.batch, n_pre), dtype=torch.bool, device=dev)
+                        if Lh > 1 and axonal else None),
+            post_ring=(torch.zeros((Lh, self.batch, n_post), dtype=torch.bool, device=dev) if dendritic else None))
+
+    @staticmethod
+    def _delay_runs(row_of: np.ndarray, delay: np.ndarray, n_rows: int, Lh: int, name: str) -> np.ndarray:
+        """``(n_rows, Lh + 1)``: position of the first entry of delay ``d`` (column ``d - 1``) in each
+        row of a row-sorted, delay-sorted-within-rows list; column ``Lh`` is the row's end."""
+        key = row_of * (Lh + 2) + delay
+        if np.any(np.diff(key) < 0):
+            raise SimulationError(f"projection {name!r}: synapses are not sorted by delay within rows")
+        want = np.arange(n_rows)[:, None] * (Lh + 2) + np.arange(1, Lh + 2)[None, :]
+        return np.searchsorted(key, want.ravel()).reshape(n_rows, Lh + 1)
 
     # ------------------------------------------------------------------------------------------
     # state
@@ -249,11 +286,13 @@ class BatchedRules:
     def reset(self) -> None:
         """Traces, history rings and astrocyte states back to their initial values (new samples)."""
         for rule in self._rules:
-            for t in (*rule.x, *rule.y, *rule.xhist):
+            for t in (*rule.x, *rule.y, *rule.xhist, *rule.yhist, *([rule.elig] if rule.elig is not None else [])):
                 t.zero_()
         for proj in self._projections.values():
-            if proj.spike_ring is not None:
-                proj.spike_ring.zero_()
+            for ring in (proj.spike_ring, proj.post_ring):
+                if ring is not None:
+                    ring.zero_()
+        self.dopamine.copy_(self._da_init)
         for live, init in zip((self.astro_A, self.astro_w, self.astro_b), self._astro_init):
             live.copy_(init)
 
@@ -267,9 +306,17 @@ class BatchedRules:
                 out[f"rule{rule.r}.post_trace{q}"] = t
             for q, t in enumerate(rule.xhist):
                 out[f"rule{rule.r}.pre_trace_history{q}"] = t
+            for q, t in enumerate(rule.yhist):
+                out[f"rule{rule.r}.post_trace_history{q}"] = t
+            if rule.elig is not None:
+                out[f"rule{rule.r}.eligibility"] = rule.elig
         for p, proj in self._projections.items():
             if proj.spike_ring is not None:
                 out[f"projection{p}.spike_history"] = proj.spike_ring
+            if proj.post_ring is not None:
+                out[f"projection{p}.post_spike_history"] = proj.post_ring
+        if self.dopamine.shape[1]:
+            out["dopamine"] = self.dopamine
         if self.astro_A.shape[1]:
             out.update({"astrocyte_A": self.astro_A, "astrocyte_w": self.astro_w, "astrocyte_b": self.astro_b})
         return out
@@ -307,15 +354,27 @@ class BatchedRules:
             ``(B, n_syn)``: every synapse of the packed CSR; signed weights.
         """
         k = int(k)
+        for m, amp in self._reward_jumps.get(k, ()):
+            self.dopamine[:, m] += amp
         events = {}
         for p, proj in self._projections.items():
             pre = self._split(spikes.get(proj.pre_ent), proj.n_pre)
             post = self._split(spikes.get(proj.post_ent), proj.n_post)
-            events[p] = (pre, post, self._arrivals(k, proj, pre), self._post_events(k, proj, post))
+            axonal = dendritic = (None, None)
+            if proj.axonal:
+                axonal = (self._arrivals(k, proj, pre), self._post_events(k, proj, post))
+            if proj.dendritic:
+                dendritic = (self._emissions(k, proj, pre), self._delayed_post_events(k, proj, post))
+            events[p] = (pre, post, axonal, dendritic)
         for rule in self._rules:
-            pre, post, arrivals, post_events = events[rule.proj.p]
+            pre, post, axonal, dendritic = events[rule.proj.p]
             if rule.kind in _TIMING:
-                self._timing_rule(k, rule, weight, pre, post, arrivals, post_events)
+                if rule.dendritic:
+                    self._timing_rule_dendritic(k, rule, weight, pre, post, *dendritic)
+                else:
+                    self._timing_rule(k, rule, weight, pre, post, *axonal)
+                if rule.kind == pk.K_RSTDP:
+                    self._reward_integration(rule, weight)
             elif rule.kind == pk.K_SCALE_NORMALIZE:
                 due = (k in rule.events) if rule.has_events else (k + 1) % rule.interval == 0
                 if due:
@@ -323,6 +382,47 @@ class BatchedRules:
             else:
                 self._rate_rule(k, rule, weight, pre, post)
         self._astrocytes(spikes)
+        for m, (tonic, P) in enumerate(zip(self._da_tonic, self._da_P)):
+            d = self.dopamine[:, m]
+            d.copy_(tonic + (d - tonic) * P)
+
+    # -- the synapses touched in a step --------------------------------------------------------
+    def _rows(self, proj: _Projection, pre):
+        """Every synapse of the spiking presynaptic neurons ``(b, j)``: ``(b, s, j)``."""
+        if pre is None:
+            return None
+        b, j = pre
+        ex = _expand(proj.indptr[j], proj.indptr[j + 1] - proj.indptr[j])
+        if ex is None:
+            return None
+        owner, s = ex
+        return b[owner], s, j[owner]
+
+    def _history_slot(self, k: int, proj: _Projection, s: torch.Tensor) -> torch.Tensor:
+        """Ring slot of step ``k - d + 1`` for synapses ``s`` of delay ``d``; -1 before step 0."""
+        em = k - proj.delay[s - proj.syn0] + 1
+        return torch.where(em >= 0, torch.remainder(em, proj.Lh), torch.full_like(em, -1))
+
+    @staticmethod
+    def _ring_runs(k: int, ring: torch.Tensor, spikes, dptr: torch.Tensor):
+        """Record step ``k``'s spikes in ``ring`` (Lh, B, n), then the entries that reach their
+        synapses in step ``k``: for a spike of step ``e`` the run of delay ``k - e + 1`` of its row.
+        Returns ``(b, row, entry, slot of e)`` or None."""
+        Lh = ring.shape[0]
+        slot = k % Lh
+        ring[slot].zero_()
+        if spikes is not None:
+            ring[slot][spikes] = True
+        sl, b, row = torch.nonzero(ring, as_tuple=True)
+        if sl.numel() == 0:
+            return None
+        dd = torch.remainder(k - sl, Lh) + 1
+        start = dptr[row, dd - 1]
+        ex = _expand(start, dptr[row, dd] - start)
+        if ex is None:
+            return None
+        owner, entry = ex
+        return b[owner], row[owner], entry, sl[owner]
 
     def _arrivals(self, k: int, proj: _Projection, pre):
         """Synapses a presynaptic spike reaches in step ``k``: ``(b, s, j, emission slot)``.
@@ -330,30 +430,13 @@ class BatchedRules:
         Without a history ring (every delay one step) those of step ``k``'s spikes; otherwise the
         delay-``d`` run of every spike emitted at ``k - d + 1`` (recorded in the spike ring first)."""
         if proj.Lh <= 1:
-            if pre is None:
-                return None
-            b, j = pre
-            ex = _expand(proj.indptr[j], proj.indptr[j + 1] - proj.indptr[j])
-            if ex is None:
-                return None
-            owner, s = ex
-            return b[owner], s, j[owner], None
-        Lh = proj.Lh
-        slot = k % Lh
-        ring = proj.spike_ring
-        ring[slot].zero_()
-        if pre is not None:
-            ring[slot][pre] = True
-        sl, b, j = torch.nonzero(ring, as_tuple=True)
-        if sl.numel() == 0:
+            rows = self._rows(proj, pre)
+            return None if rows is None else (*rows, None)
+        runs = self._ring_runs(k, proj.spike_ring, pre, proj.dptr)
+        if runs is None:
             return None
-        dd = torch.remainder(k - sl, Lh) + 1
-        start = proj.dptr[j, dd - 1]
-        ex = _expand(start, proj.dptr[j, dd] - start)
-        if ex is None:
-            return None
-        owner, s = ex
-        return b[owner], s, j[owner], sl[owner]
+        b, j, s, sl = runs
+        return b, s, j, sl
 
     def _post_events(self, k: int, proj: _Projection, post):
         """Synapses of the neurons that spiked in step ``k``, post-major: ``(b, i, s, j, slot)``
@@ -366,11 +449,26 @@ class BatchedRules:
             return None
         owner, t = ex
         s = proj.pm_syn[t]
-        slot = None
-        if proj.Lh > 1:
-            em = k - proj.delay[s - proj.syn0] + 1
-            slot = torch.where(em >= 0, torch.remainder(em, proj.Lh), torch.full_like(em, -1))
+        slot = self._history_slot(k, proj, s) if proj.Lh > 1 else None
         return b[owner], i[owner], s, proj.pm_pre[t], slot
+
+    def _emissions(self, k: int, proj: _Projection, pre):
+        """Dendritic delays: every synapse of step ``k``'s presynaptic spikes (seen at emission),
+        ``(b, s, j, slot)`` with the history slot of the postsynaptic trace it reads (``k - d + 1``)."""
+        rows = self._rows(proj, pre)
+        if rows is None:
+            return None
+        b, s, j = rows
+        return b, s, j, self._history_slot(k, proj, s)
+
+    def _delayed_post_events(self, k: int, proj: _Projection, post):
+        """Dendritic delays: postsynaptic spikes of step ``k - d + 1`` reaching their delay-``d``
+        synapses in step ``k``: ``(b, i, s, j, emission slot)``."""
+        runs = self._ring_runs(k, proj.post_ring, post, proj.pdptr)
+        if runs is None:
+            return None
+        b, i, t, sl = runs
+        return b, i, proj.pm_syn[t], proj.pm_pre[t], sl
 
     # -- timing rules --------------------------------------------------------------------------
     def _amplitude3(self, rule: _Rule, b: torch.Tensor):
@@ -381,6 +479,7 @@ class BatchedRules:
         return (self.astro_A[:, rule.astro] * float(self._astro_scale[rule.r]))[b]
 
     def _pre_update(self, rule, m, y0, r2, a3, neg):
+        """New magnitudes at presynaptic events (numba's ``_pre_update``; R-STDP elsewhere)."""
         prm = self._prm[rule.r]
         lo, hi = float(prm[pk.C_LO]), float(prm[pk.C_HI])
         kind = rule.kind
@@ -396,6 +495,7 @@ class BatchedRules:
         return torch.clamp(m + float(prm[2]) * y0, lo, hi)  # symmetric
 
     def _post_update(self, rule, m, x0, o2, a3, neg):
+        """New magnitudes at postsynaptic events (numba's ``_post_update``; R-STDP elsewhere)."""
         prm = self._prm[rule.r]
         lo, hi = float(prm[pk.C_LO]), float(prm[pk.C_HI])
         kind = rule.kind
@@ -415,14 +515,54 @@ class BatchedRules:
         span = hi - lo
         return (m - lo) / span if span > 0 else torch.zeros_like(m)
 
+    def _pre_event(self, rule: _Rule, weight, b, s, y0, r2) -> None:
+        """Presynaptic events on the (unique) synapses ``(b, s)``, reading postsynaptic trace
+        values ``y0`` (and ``r2`` for the triplet rule). Rules act on magnitudes (Dale's law);
+        R-STDP moves its eligibility instead of the weight."""
+        proj = rule.proj
+        local = s - proj.syn0
+        a3 = self._amplitude3(rule, b)
+        if rule.kind == pk.K_RSTDP:
+            rule.elig[b, local] -= a3 * y0
+            return
+        sg = proj.sign[local]
+        weight[b, s] = self._pre_update(rule, weight[b, s] * sg, y0, r2, a3, proj.negative[local]) * sg
+
+    def _post_event(self, rule: _Rule, weight, b, s, x0, o2) -> None:
+        """Postsynaptic events on the (unique) synapses ``(b, s)`` (see :meth:`_pre_event`)."""
+        proj = rule.proj
+        local = s - proj.syn0
+        a3 = self._amplitude3(rule, b)
+        if rule.kind == pk.K_RSTDP:
+            rule.elig[b, local] += float(self._prm[rule.r, 2]) * x0
+            return
+        sg = proj.sign[local]
+        weight[b, s] = self._post_update(rule, weight[b, s] * sg, x0, o2, a3, proj.negative[local]) * sg
+
     @staticmethod
-    def _magnitudes(weight, b, s, proj):
-        """(``|w[b, s]|``, sign) of the listed synapses: rules act on magnitudes (Dale's law)."""
-        sg = proj.sign[s - proj.syn0]
-        return weight[b, s] * sg, sg
+    def _bump(traces: list, spikes, nearest: bool) -> None:
+        """Spikes ``(b, i)``: each trace becomes 1 (nearest-spike pairing) or gains 1 (all-to-all)."""
+        if spikes is None:
+            return
+        for tr in traces:
+            if nearest:
+                tr[spikes] = 1.0
+            else:
+                tr[spikes] += 1.0
+
+    def _decay(self, rule: _Rule) -> None:
+        """Every trace of a timing rule to the next step."""
+        prm = self._prm[rule.r]
+        if rule.kind == pk.K_TRIPLET:
+            factors = ((rule.x, (prm[6], prm[7])), (rule.y, (prm[8], prm[9])))
+        else:
+            factors = ((rule.x, (prm[4],)), (rule.y, (prm[5],)))
+        for traces, decays in factors:
+            for tr, f in zip(traces, decays):
+                tr.mul_(float(f))
 
     def _timing_rule(self, k, rule: _Rule, weight, pre, post, arrivals, post_events) -> None:
-        prm = self._prm[rule.r]
+        """Axonal delays (numba's ``_timing_rule``): presynaptic events at their arrival."""
         proj = rule.proj
         Lh = proj.Lh
         two = rule.kind == pk.K_TRIPLET
@@ -437,51 +577,64 @@ class BatchedRules:
         # (S2) presynaptic arrivals read the postsynaptic traces before their increment
         if arrivals is not None:
             b, s, j, sl = arrivals
-            i = proj.post[s - proj.syn0]
             r2 = None
             if two:
                 r2 = rule.xhist[1][sl, b, j] if Lh > 1 else rule.x[1][b, j]
-            a3 = self._amplitude3(rule, b)
-            neg = proj.negative[s - proj.syn0]
-            m, sg = self._magnitudes(weight, b, s, proj)
-            weight[b, s] = self._pre_update(rule, m, y0[b, i], r2, a3, neg) * sg
+            self._pre_event(rule, weight, b, s, y0[b, proj.post[s - proj.syn0]], r2)
         # (S3)/(S4) presynaptic increments and postsynaptic events
         post_first = rule.exclusive and Lh <= 1
         for phase in range(2):
             if (phase == 0) != post_first:
-                if pre is not None:
-                    for x in rule.x:
-                        if rule.nearest:
-                            x[pre] = 1.0
-                        else:
-                            x[pre] += 1.0
+                self._bump(rule.x, pre, rule.nearest)
                 if Lh > 1 and not rule.exclusive:
                     rule.xhist[0][slot].copy_(x0)
             elif post_events is not None:
                 b, i, s, j, sl = post_events
                 if Lh > 1:
-                    x = torch.where(sl >= 0, rule.xhist[0][sl.clamp_min(0), b, j], torch.zeros((), dtype=self.dtype,
-                                                                                              device=self.device))
+                    x = torch.where(sl >= 0, rule.xhist[0][sl.clamp_min(0), b, j], self._zero)
                 else:
                     x = x0[b, j]
-                o2 = rule.y[1][b, i] if two else None
-                a3 = self._amplitude3(rule, b)
-                neg = proj.negative[s - proj.syn0]
-                m, sg = self._magnitudes(weight, b, s, proj)
-                weight[b, s] = self._post_update(rule, m, x, o2, a3, neg) * sg
+                self._post_event(rule, weight, b, s, x, rule.y[1][b, i] if two else None)
         # (S5) postsynaptic increments, (S6) decay of every trace to the next step
-        if post is not None:
-            for y in rule.y:
-                if rule.nearest:
-                    y[post] = 1.0
-                else:
-                    y[post] += 1.0
-        px0, px1, py0, py1 = ((prm[6], prm[7], prm[8], prm[9]) if two else (prm[4], None, prm[5], None))
-        x0.mul_(float(px0))
-        y0.mul_(float(py0))
-        if two:
-            rule.x[1].mul_(float(px1))
-            rule.y[1].mul_(float(py1))
+        self._bump(rule.y, post, rule.nearest)
+        self._decay(rule)
+
+    def _timing_rule_dendritic(self, k, rule: _Rule, weight, pre, post, emissions, delayed_post) -> None:
+        """Dendritic delays (numba's ``_timing_rule_dendritic``, NEST's convention): a presynaptic
+        spike acts at emission and reads the postsynaptic trace of ``k - d + 1``; a postsynaptic
+        spike reaches a synapse of delay ``d`` ``d - 1`` steps late and reads the presynaptic trace then."""
+        slot = k % rule.proj.Lh
+        two = rule.kind == pk.K_TRIPLET
+        # history of the postsynaptic traces before this step's increments
+        for hist, tr in zip(rule.yhist, rule.y):
+            hist[slot].copy_(tr)
+        if emissions is not None:
+            b, s, j, sl = emissions
+            i = rule.proj.post[s - rule.proj.syn0]
+            y = torch.where(sl >= 0, rule.yhist[0][sl.clamp_min(0), b, i], self._zero)
+            self._pre_event(rule, weight, b, s, y, rule.x[1][b, j] if two else None)
+        for phase in range(2):
+            if (phase == 0) != rule.exclusive:
+                self._bump(rule.x, pre, rule.nearest)
+            elif delayed_post is not None:
+                b, i, s, j, sl = delayed_post
+                self._post_event(rule, weight, b, s, rule.x[0][b, j], rule.yhist[1][sl, b, i] if two else None)
+        self._bump(rule.y, post, rule.nearest)
+        self._decay(rule)
+
+    def _reward_integration(self, rule: _Rule, weight) -> None:
+        """R-STDP: ``w += c d dt`` on every synapse with eligibility while the sample's dopamine
+        is not zero, then the eligibility decays."""
+        prm = self._prm[rule.r]
+        proj = rule.proj
+        lo, hi = float(prm[pk.C_LO]), float(prm[pk.C_HI])
+        d = self.dopamine[:, rule.mod]
+        c = rule.elig
+        s = slice(proj.syn0, proj.syn0 + proj.n_syn)
+        w = weight[:, s]
+        new = torch.clamp(w * proj.sign + c * (d * float(prm[7]))[:, None], lo, hi) * proj.sign
+        weight[:, s] = torch.where((c != 0.0) & (d != 0.0)[:, None], new, w)
+        c.mul_(float(prm[6]))
 
     # -- rate rules, scaling -------------------------------------------------------------------
     def _rate_rule(self, k, rule: _Rule, weight, pre, post) -> None:

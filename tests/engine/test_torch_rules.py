@@ -112,14 +112,17 @@ def check_against_numba(make_plan, device="cpu"):
 # ---------------------------------------------------------------------------------------------
 
 
-def driven(rule_kw, max_delay=1, sign=1.0, seed=1):
+def driven(rule_kw, max_delay=1, sign=1.0, seed=1, rewards=False):
     """tests/engine/test_plasticity.py's driven cases: random trains plus the edge cases
-    (simultaneous pre and post, pairs exactly a window or a delay apart, weights at both bounds)."""
+    (simultaneous pre and post, pairs exactly a window or a delay apart, weights at both bounds).
+    ``rewards``: a dopamine signal ``da`` with positive and negative rewards, two at one step."""
     def make():
         case = random_case(seed, max_delay=max_delay, sign=sign, n_steps=1200)
         pre_steps, pre_idx, post_steps, post_idx, syn_pre, syn_post, delays, w0, n_pre, n_post, n_steps = case
+        mods = [RewardPlan("da", tau_d=20.0, tonic=0.0, steps=[150, 400, 400, 700, 1000],
+                           amplitudes=[1.0, 0.5, 0.25, -0.8, 1.2])] if rewards else []
         return driven_plan(pre_steps, pre_idx, post_steps, post_idx, syn_pre, syn_post, delays, w0,
-                           RulePlan(**rule_kw), n_pre, n_post, n_steps)
+                           RulePlan(**rule_kw), n_pre, n_post, n_steps, modulators=mods)
     return make
 
 
@@ -183,6 +186,25 @@ def test_triplet_matches_numba(max_delay, pairing, same_step):
 @pytest.mark.parametrize("max_delay", [1, 4])
 def test_symmetric_matches_numba(max_delay):
     check_against_numba(driven(rule("symmetric", SYMMETRIC, same_step="exclusive"), max_delay))
+
+
+@pytest.mark.parametrize("kind,params", [("stdp", STDP), ("triplet", TRIPLET), ("symmetric", SYMMETRIC)])
+@pytest.mark.parametrize("pairing,same_step", [("all_to_all", "pre_then_post"), ("nearest", "exclusive"),
+                                               ("all_to_all", "exclusive")])
+def test_dendritic_delays_match_numba(kind, params, pairing, same_step):
+    """NEST's convention: presynaptic events at emission, postsynaptic ones d - 1 steps late."""
+    check_against_numba(driven(rule(kind, params, pairing=pairing, same_step=same_step, dendritic=True),
+                               max_delay=6))
+
+
+RSTDP = dict(A_plus=0.01, A_minus=0.012, tau_c=50.0, w_max=0.05)
+
+
+@pytest.mark.parametrize("max_delay,dendritic", [(1, False), (5, False), (5, True)])
+def test_reward_stdp_matches_numba(max_delay, dendritic):
+    """Eligibility from the pair terms, weights moving only while dopamine is present (positive
+    and negative rewards, two at one step), the eligibility decaying meanwhile."""
+    check_against_numba(driven(rule("rstdp", RSTDP, modulator="da", dendritic=dendritic), max_delay, rewards=True))
 
 
 def test_inhibitory_weights_keep_their_sign_as_in_numba():
@@ -284,26 +306,13 @@ def _refused(plan) -> str:
     return str(err.value)
 
 
-def test_refuses_reward_stdp_and_reward_signals():
-    reward = RewardPlan("da", steps=[10], amplitudes=[1.0])
-    plan = driven_plan([5], [0], [8], [0], [0], [0], [1], [0.5],
-                       RulePlan("rstdp", name="learn", params=dict(A_plus=0.1, A_minus=0.1), modulator="da"),
-                       1, 1, 20, modulators=[reward])
-    msg = _refused(plan)
-    assert "'learn' (rstdp) on projection 'plastic'" in msg and "reward signal 'da'" in msg and "numba" in msg
-
-
-def test_refuses_dendritic_delays():
-    msg = _refused(driven(rule("stdp", STDP, dendritic=True, name="dend"), max_delay=3)())
-    assert "'dend' (stdp) on projection 'plastic': dendritic delays" in msg
-
-
 def test_refuses_intrinsic_threshold_rules():
     plan = driven(rule("stdp", STDP))()
     plan.populations[0] = PopulationPlan("post", "alif", 3, params=dict(t_ref=0.0),
                                          receptors=list(plan.populations[0].receptors),
                                          threshold_rule=dict(theta_plus=0.07, offset=20.0))
-    assert "threshold rule (intrinsic plasticity) of population 'post'" in _refused(plan)
+    msg = _refused(plan)
+    assert "threshold rule (intrinsic plasticity) of population 'post'" in msg and "numba backend" in msg
 
 
 def test_refuses_short_term_plasticity():
