@@ -29,8 +29,8 @@ The numba kernels keep some traces *lazy* (stored with the step of their last sp
 per-step decay factor at the end of each step. The two agree up to rounding: in float64 the
 largest relative weight difference measured on the tests' runs was 4e-14 (absolute 1e-14; the
 tests assert 1e-12 relative). Everything else (event order, the trace values each event reads,
-clipping, signs) is numba's. In float32 the traces are float32 too (numba keeps float64 traces),
-so float32 weights agree to about 1e-6 relative. On the CPU a sample's row may differ from the
+clipping, signs) is numba's, and so is the precision: float64 traces and arithmetic, float32
+weights rounded after each update. On the CPU a sample's row may differ from the
 same sample run alone in the last bit (torch's vectorised and scalar ``pow`` paths).
 
 Per step and projection, the order is numba's ``_timing_rule``: (S1) history of the presynaptic
@@ -139,7 +139,8 @@ class BatchedRules:
         Number of samples ``B``.
     device : torch.device
     dtype : torch.dtype
-        Dtype of the traces and of the rule arithmetic (the weights' dtype).
+        Dtype of the weights (float32 or float64). Traces and the rule arithmetic are float64, as
+        in the numba kernels.
 
     Raises
     ------
@@ -152,9 +153,12 @@ class BatchedRules:
         if self.batch < 1:
             raise SimulationError(f"batch must be >= 1, got {batch}")
         self.device = torch.device(device)
-        self.dtype = dtype
+        self.weight_dtype = dtype
+        #: traces, eligibilities, dopamine, astrocytes and the rule arithmetic: float64, as numba's
+        #: kernels (a float32 weight is promoted, updated and rounded back)
+        self.dtype = torch.float64
         self.entity_sizes = [int(x) for x in packed.entity_sizes]
-        self._zero = torch.zeros((), dtype=dtype, device=self.device)
+        self._zero = torch.zeros((), dtype=self.dtype, device=self.device)
         self._refuse_unsupported(packed)
         rules, plast = packed.rules, packed.plast
         self._prm = np.array(rules.r_prm, np.float64, copy=True)
@@ -189,7 +193,7 @@ class BatchedRules:
         self._da_tonic = [float(x) for x in plast.md_tonic]
         self._da_P = [float(x) for x in plast.md_P]
         self.dopamine = self._zeros(len(mods))
-        self._da_init = torch.tensor(self._da_tonic, dtype=dtype, device=self.device).expand(self.batch, len(mods))
+        self._da_init = torch.tensor(self._da_tonic, dtype=self.dtype, device=self.device).expand(self.batch, len(mods))
         self.dopamine.copy_(self._da_init)
         self._reward_jumps: dict[int, list] = {}
         for m in range(len(mods)):
@@ -197,7 +201,7 @@ class BatchedRules:
                 self._reward_jumps.setdefault(int(plast.ev_step[pos]), []).append((m, float(plast.ev_amp[pos])))
         # NALSM astrocytes: per-sample state (B, A); the entities each one counts
         n_astro = int(np.asarray(plast.as_val).size)
-        self._astro_init = [torch.tensor(np.asarray(a, np.float64), dtype=dtype, device=self.device)
+        self._astro_init = [torch.tensor(np.asarray(a, np.float64), dtype=self.dtype, device=self.device)
                             .expand(self.batch, n_astro).clone() for a in (plast.as_val, plast.as_w, plast.as_b)]
         self.astro_A, self.astro_w, self.astro_b = (t.clone() for t in self._astro_init)
         self._astro_rate = [float(x) for x in plast.as_rate]
@@ -535,7 +539,8 @@ class BatchedRules:
             rule.elig[b, local] -= a3 * y0
             return
         sg = proj.sign[local]
-        weight[b, s] = self._pre_update(rule, weight[b, s] * sg, y0, r2, a3, proj.negative[local]) * sg
+        m = self._pre_update(rule, weight[b, s].to(self.dtype) * sg, y0, r2, a3, proj.negative[local])
+        weight[b, s] = (m * sg).to(weight.dtype)
 
     def _post_event(self, rule: _Rule, weight, b, s, x0, o2) -> None:
         """Postsynaptic events on the (unique) synapses ``(b, s)`` (see :meth:`_pre_event`)."""
@@ -546,7 +551,8 @@ class BatchedRules:
             rule.elig[b, local] += float(self._prm[rule.r, 2]) * x0
             return
         sg = proj.sign[local]
-        weight[b, s] = self._post_update(rule, weight[b, s] * sg, x0, o2, a3, proj.negative[local]) * sg
+        m = self._post_update(rule, weight[b, s].to(self.dtype) * sg, x0, o2, a3, proj.negative[local])
+        weight[b, s] = (m * sg).to(weight.dtype)
 
     @staticmethod
     def _bump(traces: list, spikes, nearest: bool) -> None:
@@ -641,8 +647,8 @@ class BatchedRules:
         c = rule.elig
         s = slice(proj.syn0, proj.syn0 + proj.n_syn)
         w = weight[:, s]
-        new = torch.clamp(w * proj.sign + c * (d * float(prm[7]))[:, None], lo, hi) * proj.sign
-        weight[:, s] = torch.where((c != 0.0) & (d != 0.0)[:, None], new, w)
+        new = torch.clamp(w.to(self.dtype) * proj.sign + c * (d * float(prm[7]))[:, None], lo, hi) * proj.sign
+        weight[:, s] = torch.where((c != 0.0) & (d != 0.0)[:, None], new.to(w.dtype), w)
         c.mul_(float(prm[6]))
 
     # -- rate rules, scaling -------------------------------------------------------------------
@@ -664,7 +670,7 @@ class BatchedRules:
             theta.copy_(target + (theta - target) * float(prm[7]))
         if (k + 1) % rule.interval == 0:
             s = slice(proj.syn0, proj.syn0 + proj.n_syn)
-            m = weight[:, s] * proj.sign
+            m = weight[:, s].to(self.dtype) * proj.sign
             yi = y[:, proj.post]
             if kind == pk.K_OJA:
                 m = m + float(prm[2]) * yi * (rule.x[0][:, proj.pre] - yi * m) * float(prm[5])
@@ -672,7 +678,7 @@ class BatchedRules:
                 m = m + float(prm[2]) * rule.x[0][:, proj.pre] * yi * (yi - rule.y[1][:, proj.post]) * float(prm[5])
             else:
                 m = m + float(prm[2]) * m * (float(prm[3]) - yi)
-            weight[:, s] = torch.clamp(m, lo, hi) * proj.sign
+            weight[:, s] = (torch.clamp(m, lo, hi) * proj.sign).to(weight.dtype)
         if kind != pk.K_SCALE_ACTIVITY:
             rule.x[0].mul_(decay)
         y.mul_(decay)
@@ -684,14 +690,14 @@ class BatchedRules:
         proj = rule.proj
         lo, hi = float(prm[pk.C_LO]), float(prm[pk.C_HI])
         s = slice(proj.syn0, proj.syn0 + proj.n_syn)
-        m = weight[:, s] * proj.sign
+        m = weight[:, s].to(self.dtype) * proj.sign
         local = proj.pm_syn - proj.syn0
         total = torch.zeros((self.batch, proj.n_post), dtype=m.dtype, device=self.device)
         total.index_add_(1, proj.post[local], m[:, local])
         ok = total > 0.0
         f = torch.where(ok, float(prm[2]) / torch.where(ok, total, torch.ones_like(total)), torch.ones_like(total))
         scaled = torch.clamp(m * f[:, proj.post], lo, hi)
-        weight[:, s] = torch.where(ok[:, proj.post], scaled, m) * proj.sign
+        weight[:, s] = (torch.where(ok[:, proj.post], scaled, m) * proj.sign).to(weight.dtype)
 
     # -- astrocytes ----------------------------------------------------------------------------
     def _astrocytes(self, spikes) -> None:
