@@ -301,7 +301,8 @@ def test_reset_and_state_tensors_restore():
     # restore at step 300
     _, rules2, weight2 = replay(packed, [spikes], 300)
     saved = {key: t.clone() for key, t in rules2.state_tensors().items()}
-    assert {"astrocyte_A", "projection1.spike_history"} <= set(saved)
+    assert "astrocyte_A" in saved
+    assert any(key.endswith(".spike_history") for key in saved), "the presynaptic spike ring (delays)"
     assert any(key.endswith("pre_trace_history1") for key in saved), "the triplet rule's r2 history"
     saved_w = weight2.clone()
     replay(packed, [spikes], 450, rules=rules2, weight=weight2, k0=300)
