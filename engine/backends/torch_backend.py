@@ -82,31 +82,21 @@ TORCH_NODE_TYPES = frozenset({
 def refuse_unsupported(plan: SimulationPlan, device: str = "cpu", batch: int = 1) -> None:
     """Raise a :class:`SimulationError` naming everything in ``plan`` the torch backend cannot run
     on ``device`` with ``batch`` copies: short-term plasticity (and the tripartite astrocytes acting
-    through it) anywhere; plasticity rules, reward signals, NALSM astrocytes and threshold rules on
-    a GPU or in a batch; random streams (Poisson sources, noise currents) in a batch, where each
-    copy would need its own stream."""
+    through it) anywhere; in a batch, random streams (Poisson sources, noise currents: each copy
+    would need its own stream) and reward signals (timed on the whole run). What the torch rule
+    kernels do not run on a GPU or in a batch, :class:`engine.backends.torch_rules.BatchedRules`
+    refuses by name."""
     from engine.plan import CurrentSourcePlan, PoissonSourcePlan
 
     problems = []
-    host_rules = str(device) == "cpu" and batch == 1
     for proj in plan.projections:
-        if not host_rules:
-            for rule in proj.rules:
-                problems.append(f"plasticity rule {rule.name or rule.kind!r} ({rule.kind}) on projection "
-                                f"{proj.name!r}")
         if proj.stp is not None:
             problems.append(f"short-term plasticity of projection {proj.name!r}")
     for tri in getattr(plan, "tripartites", []):
         problems.append(f"tripartite astrocyte {tri.name!r}")
-    if not host_rules:
-        for mod in plan.modulators:
-            problems.append(f"reward signal {mod.name!r}")
-        for astro in getattr(plan, "astrocytes", []):
-            problems.append(f"astrocyte {astro.name!r}")
-        for pop in plan.populations:
-            if pop.threshold_rule is not None:
-                problems.append(f"threshold rule (intrinsic plasticity) of population {pop.name!r}")
     if batch > 1:
+        for mod in plan.modulators:  # timed rewards are steps of the one run, not of each copy's sample
+            problems.append(f"the reward signal {mod.name!r} (its rewards are timed on the whole run)")
         for src in plan.sources:
             if isinstance(src, PoissonSourcePlan) or (isinstance(src, CurrentSourcePlan) and src.waveform == "noise"):
                 problems.append(f"the random stream of source {src.name!r} (one stream for the whole run)")
@@ -262,6 +252,11 @@ class TorchBackend(Backend):
         B copies of the network run at once (MODELS.md §0.5), each with its own state and, when the
         plan is plastic, its own weights ``W[b, syn]`` (:meth:`run_samples`). Default 1: one network,
         :meth:`run_steps` as every backend.
+    rules : {"auto", "torch"}, optional
+        Plasticity kernels: ``"auto"`` runs the numba rule kernels on the host arrays at batch 1 on
+        the CPU (bit-identical to numba) and the torch rule kernels
+        (:class:`engine.backends.torch_rules.BatchedRules`) on a GPU or in a batch; ``"torch"`` the
+        torch rule kernels everywhere (what a GPU runs, on the CPU).
     threads : int, optional
         torch intra-op threads on the CPU while this backend runs a chunk (set per chunk, restored
         after it). Default 1: the per-step tensors of networks below ~10^6 neurons are too small to
@@ -277,7 +272,7 @@ class TorchBackend(Backend):
     refuses_unsupported = True
 
     def __init__(self, plan: SimulationPlan, dtype: str | None = None, device: str | None = None,
-                 threads: int | None = None, batch: int | None = None):
+                 threads: int | None = None, batch: int | None = None, rules: str = "auto"):
         super().__init__(plan, dtype)
         if self.dtype not in (np.float32, np.float64):
             raise SimulationError(f"dtype must be float32 or float64, not {self.dtype}")
@@ -285,6 +280,9 @@ class TorchBackend(Backend):
         self.B = int(batch) if batch else 1
         if self.B < 1:
             raise SimulationError(f"batch must be >= 1, got {batch!r}")
+        if rules not in ("auto", "torch"):
+            raise SimulationError(f"rules must be 'auto' or 'torch', not {rules!r}")
+        self.rule_kernels = rules
         refuse_unsupported(plan, self.device.type, self.B)
         self.tdtype = torch.float64 if self.dtype == np.float64 else torch.float32
         self.threads = int(threads) if threads else 1
@@ -410,6 +408,14 @@ class TorchBackend(Backend):
                              or packed.plast.ip_group.size)
         self._rules = None
         if not self._plastic:
+            return
+        if self.device.type != "cpu" or self.B > 1 or self.rule_kernels == "torch":
+            from engine.backends.torch_rules import BatchedRules
+
+            self._rules = BatchedRules(packed, self.B, self.device, self.tdtype)
+            # per-copy weights; at batch 1 the shared weights themselves (what the ring reads)
+            self._batch_weight = (self._weight.view(1, -1) if self.B == 1
+                                  else self._weight.unsqueeze(0).repeat(self.B, 1))
             return
         host_weight = packed.net[6]
         if not np.shares_memory(self._weight.numpy(), host_weight):

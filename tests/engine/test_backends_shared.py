@@ -209,20 +209,19 @@ def test_torch_refuses_short_term_plasticity_naming_it():
 
 
 @pytest.mark.parametrize("mutation, names", [
-    (lambda p: p.projections[0].rules.append(RulePlan("stdp", name="learn")), ("'learn'", "'E'")),
-    (lambda p: p.modulators.append(RewardPlan("dopamine")), ("'dopamine'",)),
-    (lambda p: setattr(p.populations[0], "threshold_rule", {"theta_plus": 0.05, "offset": 0.0}), ("'net'",)),
+    (lambda p: p.modulators.append(RewardPlan("dopamine")), ("'dopamine'", "batch of 2")),
+    (lambda p: setattr(p.populations[0], "threshold_rule", {"theta_plus": 0.05, "offset": 0.0}),
+     ("'net'", "threshold rule")),
 ])
-def test_plasticity_on_a_gpu_is_refused_naming_it(mutation, names):
-    from engine.backends.torch_backend import refuse_unsupported
-
+def test_what_a_batch_cannot_run_is_refused_naming_it(mutation, names):
+    """Batch 1 on the CPU runs it (the host rule kernels); a batch refuses it by name: a reward
+    signal (its rewards are timed on the whole run), a threshold rule (not in the torch rule kernels)."""
     plan = _with(mutation)
-    refuse_unsupported(plan, "cpu")  # runs on the CPU
-    with pytest.raises(SimulationError, match="on a GPU") as info:
-        refuse_unsupported(plan, "cuda")
+    get_backend("torch")(plan)
+    with pytest.raises(SimulationError) as info:
+        get_backend("torch")(plan, batch=2)
     for name in names:
         assert name in str(info.value)
-    assert "--device cpu" in str(info.value)
 
 
 def test_supported_node_types_declared():

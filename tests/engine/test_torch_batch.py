@@ -136,3 +136,57 @@ def test_cuda_out_of_memory_is_an_error_naming_a_batch_that_fits():
     per_copy, _shared = batch_memory(plan, np.float32, plastic=False)
     with pytest.raises(SimulationError, match=r"does not fit in the memory of cuda.*batch \d+ would fit"):
         Simulation(plan, backend="torch", device="cuda", batch=int(3 * free / per_copy))
+
+
+def plastic_plan():
+    """The deterministic LIF network with pair STDP (delays 1..20) on its excitatory recurrent and
+    input projections, the input one's depression set by a NALSM astrocyte."""
+    from engine.plan import AstrocytePlan, RulePlan
+
+    plan = deterministic_network("lif", n_steps=1400)
+    rec, inp = plan.projections[0], plan.projections[2]
+    rec.rules.append(RulePlan("stdp", name="stdp_rec", params=dict(A_plus=0.01, A_minus=0.0105, w_max=120.0)))
+    inp.rules.append(RulePlan("stdp", name="stdp_in", params=dict(A_plus=0.02, A_minus=0.021, w_max=200.0),
+                              astrocyte="astro"))
+    plan.astrocytes.append(AstrocytePlan("astro", liquid=["net"], reference=["train"]))
+    rec.plastic = inp.plastic = True
+    return plan
+
+
+def test_plastic_copies_learn_their_own_weights_as_numba_would():
+    """Per-copy weights W[b, syn] (MODELS.md §0.5): each copy of a plastic batch ends with the weights
+    and spikes numba's run of its inputs gives (float64; the torch rule kernels keep dense traces
+    where numba's are lazy, so weights agree to rounding: 1e-12 relative)."""
+    plan = plastic_plan()
+    starts, n = [0, 400, 905], 400
+    backend = Simulation(plan, backend="torch", batch=3).backend
+    copies = backend.run_samples(starts, n)
+    learned = {name: backend.batch_projection_weights(name) for name in ("E", "in")}
+    moved = 0.0
+    for b, start in enumerate(starts):
+        sim = Simulation(plan, backend="numba")
+        sim.backend._k = start
+        reference = sim.backend.run_steps(n)
+        assert_chunk_equal(copies[b], reference, f"copy {b}")
+        for name, w in learned.items():
+            expected = sim.backend.projection_weights(name)
+            np.testing.assert_allclose(w[b], expected, rtol=1e-12, atol=1e-12, err_msg=f"{name}, copy {b}")
+            moved = max(moved, float(np.abs(expected - backend.projection_weights(name)).max()))
+    assert moved > 0.1, "the weights learned something"
+    # the next batch starts again from the shared start weights
+    again = backend.run_samples(starts, n)
+    for a, b in zip(copies, again):
+        assert_chunk_equal(a, b, "second batch")
+
+
+def test_torch_rule_kernels_at_batch_1_match_the_host_kernels():
+    """What a GPU runs (torch rule kernels, torch-op propagation), on the CPU, against numba."""
+    plan = plastic_plan()
+    gpu_path = Simulation(plan, backend="torch", rules="torch").backend
+    gpu_path.host_loops = False
+    chunk = gpu_path.run_steps(600)
+    numba = Simulation(plan, backend="numba").backend
+    assert_chunk_equal(chunk, numba.run_steps(600), "batch 1")
+    for name in ("E", "in"):
+        np.testing.assert_allclose(gpu_path.projection_weights(name), numba.projection_weights(name),
+                                   rtol=1e-12, atol=1e-12)
