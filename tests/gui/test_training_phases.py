@@ -68,3 +68,32 @@ def test_opening_another_project_hides_the_last_ones_phases(make_window, qtbot, 
     assert win.phases_dock.isVisible() and list(win.phases_panel.texts()) == ["Init", "Features"]
     win.open_example(example_path("cuba"))
     assert not win.phases_dock.isVisible() and win.phases_panel.texts() == {}
+
+
+def test_a_batched_phase_on_torch_runs_in_the_designer(make_window, qtbot, dialogs, tmp_path):
+    """Backend torch, the feature phase in batches of 8 with per-copy plastic weights: the designer's
+    run equals the headless protocol's, and the Phases panel reports every sample."""
+    project = liquid(n_samples=24, encoding="rate", epochs=10)
+    add_phases(project, dict(label="Init", samples=6, presentation=20.0),
+               dict(label="Features", reset="state_and_weights", presentation=50.0, batch=8))
+    project.settings.backend = "torch"
+    reference = Protocol(project.snapshot(), backend="torch").run()
+    path = project.save(tmp_path / "batched.swproj")
+    win = make_window()
+    win.open_path(str(path))
+    assert win.start_run()
+    qtbot.waitUntil(lambda: not win.run.running, timeout=120_000)
+    QApplication.processEvents()
+    assert dialogs.errors() == []
+    results = win.run.results
+    assert not results.stopped and results.n_steps == reference.n_steps
+    for name, (steps, idx) in reference.spikes.items():
+        assert steps.size > 1000
+        np.testing.assert_array_equal(results.spikes[name][0], steps)
+        np.testing.assert_array_equal(results.spikes[name][1], idx)
+    rows = win.phases_panel.texts()
+    assert rows["Features"][0] == "24 / 24 samples" and "done" in rows["Features"][1]
+    if os.environ.get("SYNWEAVE_SHOTS"):
+        win.phases_dock.raise_()
+        QApplication.processEvents()
+        win.grab().save(os.path.join(os.environ["SYNWEAVE_SHOTS"], "phases_batched_torch.png"))
