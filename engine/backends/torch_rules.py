@@ -123,8 +123,11 @@ class _TimingGroup:
     syn_y: torch.Tensor
     syn_rule: torch.Tensor      # (n_syn_total,) member index q
     prm: torch.Tensor           # (R, R_PARAMS) the members' parameters (float64)
+    shared: list                # per column: the value every member has (a float), or None
     astro: torch.Tensor         # (R,) astrocyte of each member (0 when none)
     gated: torch.Tensor         # (R,) bool: member gated by an astrocyte
+    any_gated: bool
+    astro_scale: torch.Tensor   # (R,) A_minus / A(0) of the gated members
     x_decay: list               # (X,) per-step decay of each presynaptic trace
     y_decay: list
     x: list                     # (B, X) presynaptic traces: 1, or 2 (triplet)
@@ -365,10 +368,12 @@ class BatchedRules:
             Lh=Lh, pre_slots={e: self._long(v) for e, v in pre_slots.items()},
             post_slots={e: self._long(v) for e, v in post_slots.items()}, x_row=self._long(cat(x_row)),
             y_row=self._long(cat(y_row)), syn_x=self._long(syn_x), syn_y=self._long(syn_y),
-            syn_rule=self._long(syn_rule), prm=f64(self._prm[members]), astro=self._long(np.maximum(astro, 0)),
-            gated=torch.from_numpy(astro >= 0).to(self.device), x_decay=[f64(x_decay[t]) for t in range(n_tr)],
+            syn_rule=self._long(syn_rule), prm=f64(self._prm[members]), shared=[],
+            astro=self._long(np.maximum(astro, 0)), gated=torch.from_numpy(astro >= 0).to(self.device),
+            any_gated=bool(np.any(astro >= 0)), astro_scale=f64(self._astro_scale[members]), x_decay=[f64(x_decay[t]) for t in range(n_tr)],
             y_decay=[f64(y_decay[t]) for t in range(n_tr)], x=[self._zeros(X) for _ in range(n_tr)],
             y=[self._zeros(Y) for _ in range(n_tr)])
+        self._share_columns(group)
         if Lh:
             if group.dendritic:
                 group.post_ring = self._zeros(Lh, self.batch, Y, dtype=torch.bool)
@@ -386,6 +391,11 @@ class BatchedRules:
             group.syn_e, group.e_syn = self._long(syn_e), self._long(e)
             group.e_rule, group.e_mod = self._long(cat(e_rule)), self._long(cat(e_mod))
         return group
+
+    def _share_columns(self, group: _TimingGroup) -> None:
+        """Columns all members agree on are read as plain floats (no per-event gather)."""
+        prm = self._prm[group.rules]
+        group.shared = [float(prm[0, c]) if np.all(prm[:, c] == prm[0, c]) else None for c in range(prm.shape[1])]
 
     # ------------------------------------------------------------------------------------------
     # state
@@ -431,9 +441,11 @@ class BatchedRules:
             for r, kind in enumerate(self._r_kind):
                 cols = list(pk.LEARNING_RATE_COLUMNS[kind])
                 self._prm[r, cols] = self._base_prm[r, cols] * scale
-            for group in self._groups:
-                group.prm.copy_(torch.from_numpy(self._prm[group.rules]))
         self._astro_scale[:] = self._base_astro * scale
+        for group in self._groups:
+            group.prm.copy_(torch.from_numpy(self._prm[group.rules]))
+            group.astro_scale.copy_(torch.from_numpy(self._astro_scale[group.rules]))
+            self._share_columns(group)
 
     # ------------------------------------------------------------------------------------------
     # the per-step pass
@@ -529,50 +541,70 @@ class BatchedRules:
         return torch.where(em >= 0, hist[torch.remainder(em, Lh), b, slot], self._zero)
 
     # -- per-event maths -----------------------------------------------------------------------
+    @staticmethod
+    def _column(group: _TimingGroup, c: int, q):
+        """Parameter column ``c`` of the events' rules ``q``: a float when the members share it."""
+        v = group.shared[c]
+        return v if v is not None else group.prm[q, c]
+
     def _amplitude3(self, group: _TimingGroup, b, q):
         """Column 3 of each event's rule parameters (pair STDP's depression amplitude): set per
         sample by the rule's astrocyte (``A(t) A_minus / A(0)``) where it has one."""
-        a3 = group.prm[q, 3]
-        if not bool(group.gated.any()):
+        a3 = self._column(group, 3, q)
+        if not group.any_gated:
             return a3
-        scale = torch.from_numpy(self._astro_scale[group.rules]).to(self.device)
-        return torch.where(group.gated[q], self.astro_A[b, group.astro[q]] * scale[q], a3)
+        gated = self.astro_A[b, group.astro[q]] * group.astro_scale[q]
+        if len(group.rules) == 1 or bool(group.gated.all()):  # fixed at build: no sync in the step
+            return gated
+        return torch.where(group.gated[q], gated, torch.as_tensor(a3, dtype=self.dtype, device=self.device))
 
-    def _pre_update(self, group, m, P, y0, r2, a3, swap):
-        """New magnitudes at presynaptic events (numba's ``_pre_update``; R-STDP elsewhere)."""
-        lo, hi = P[:, pk.C_LO], P[:, pk.C_HI]
-        kind = group.kind
-        if kind == pk.K_STDP_ADD:
-            return torch.clamp(m - torch.where(swap, P[:, 2], a3) * y0, lo, hi)
-        if kind == pk.K_STDP_MULT:
-            span = hi - lo
-            u = self._unit(m, lo, span)
-            u = torch.clamp_min(u - a3 * torch.pow(u, P[:, 7]) * y0, 0.0)
-            return lo + u * span
-        if kind == pk.K_TRIPLET:
-            return torch.clamp(m - y0 * (P[:, 4] + P[:, 5] * r2), lo, hi)
-        return torch.clamp(m + P[:, 2] * y0, lo, hi)  # symmetric
+    def _clip(self, m, lo, hi):
+        """numba's ``clip`` (bounds: floats, or per-event tensors)."""
+        if isinstance(lo, float) and isinstance(hi, float):
+            return torch.clamp(m, lo, hi)
+        as_t = lambda v: torch.as_tensor(v, dtype=self.dtype, device=self.device)  # noqa: E731
+        return torch.clamp(m, as_t(lo), as_t(hi))
 
-    def _post_update(self, group, m, P, x0, o2, a3, swap):
-        """New magnitudes at postsynaptic events (numba's ``_post_update``; R-STDP elsewhere)."""
-        lo, hi = P[:, pk.C_LO], P[:, pk.C_HI]
-        kind = group.kind
-        if kind == pk.K_STDP_ADD:
-            return torch.clamp(m + torch.where(swap, a3, P[:, 2]) * x0, lo, hi)
-        if kind == pk.K_STDP_MULT:
-            span = hi - lo
-            u = self._unit(m, lo, span)
-            u = torch.clamp_max(u + P[:, 2] * torch.pow(1.0 - u, P[:, 6]) * x0, 1.0)
-            return lo + u * span
-        if kind == pk.K_TRIPLET:
-            return torch.clamp(m + x0 * (P[:, 2] + a3 * o2), lo, hi)
-        return torch.clamp(m + a3 * x0, lo, hi)  # symmetric: column 3 is eta_post a
-
-    @staticmethod
-    def _unit(m, lo, span):
+    def _unit(self, m, lo, span):
         """``(m - lo) / span``, 0 where the bounds coincide."""
+        if isinstance(span, float):
+            return (m - lo) / span if span > 0 else torch.zeros_like(m)
         return torch.where(span > 0, (m - lo) / torch.where(span > 0, span, torch.ones_like(span)),
                            torch.zeros_like(m))
+
+    def _pre_update(self, group, m, col, y0, r2, a3, swap):
+        """New magnitudes at presynaptic events (numba's ``_pre_update``; R-STDP elsewhere)."""
+        lo, hi = col(pk.C_LO), col(pk.C_HI)
+        kind = group.kind
+        if kind == pk.K_STDP_ADD:
+            A = a3 if swap is None else torch.where(swap, torch.as_tensor(col(2), dtype=self.dtype,
+                                                                            device=self.device), a3)
+            return self._clip(m - A * y0, lo, hi)
+        if kind == pk.K_STDP_MULT:
+            span = hi - lo
+            u = self._unit(m, lo, span)
+            u = torch.clamp_min(u - a3 * torch.pow(u, col(7)) * y0, 0.0)
+            return lo + u * span
+        if kind == pk.K_TRIPLET:
+            return self._clip(m - y0 * (col(4) + col(5) * r2), lo, hi)
+        return self._clip(m + col(2) * y0, lo, hi)  # symmetric
+
+    def _post_update(self, group, m, col, x0, o2, a3, swap):
+        """New magnitudes at postsynaptic events (numba's ``_post_update``; R-STDP elsewhere)."""
+        lo, hi = col(pk.C_LO), col(pk.C_HI)
+        kind = group.kind
+        if kind == pk.K_STDP_ADD:
+            A = col(2) if swap is None else torch.where(swap, a3, torch.as_tensor(col(2), dtype=self.dtype,
+                                                                                  device=self.device))
+            return self._clip(m + A * x0, lo, hi)
+        if kind == pk.K_STDP_MULT:
+            span = hi - lo
+            u = self._unit(m, lo, span)
+            u = torch.clamp_max(u + col(2) * torch.pow(1.0 - u, col(6)) * x0, 1.0)
+            return lo + u * span
+        if kind == pk.K_TRIPLET:
+            return self._clip(m + x0 * (col(2) + a3 * o2), lo, hi)
+        return self._clip(m + a3 * x0, lo, hi)  # symmetric: column 3 is eta_post a
 
     def _event(self, group: _TimingGroup, weight, b, s, pre: bool, trace, other) -> None:
         """Presynaptic (``pre``) or postsynaptic events on the (unique) synapses ``(b, s)``, reading
@@ -580,19 +612,22 @@ class BatchedRules:
         on magnitudes (Dale's law); an astrocyte-gated inhibitory synapse swaps the additive
         amplitudes; R-STDP moves its eligibility instead of the weight."""
         q = group.syn_rule[s]
-        P = group.prm[q]
+
+        def col(c):
+            return self._column(group, c, q)
+
         a3 = self._amplitude3(group, b, q)
         if group.kind == pk.K_RSTDP:
             e = group.syn_e[s]
             if pre:
                 group.elig[b, e] -= a3 * trace
             else:
-                group.elig[b, e] += P[:, 2] * trace
+                group.elig[b, e] += col(2) * trace
             return
         sg = self._sign[s]
         m = weight[b, s].to(self.dtype) * sg
-        swap = group.gated[q] & self._negative[s]
-        m = (self._pre_update if pre else self._post_update)(group, m, P, trace, other, a3, swap)
+        swap = (group.gated[q] & self._negative[s]) if group.any_gated and group.kind == pk.K_STDP_ADD else None
+        m = (self._pre_update if pre else self._post_update)(group, m, col, trace, other, a3, swap)
         weight[b, s] = (m * sg).to(weight.dtype)
 
     @staticmethod
@@ -695,15 +730,16 @@ class BatchedRules:
     def _reward_integration(self, group: _TimingGroup, weight) -> None:
         """R-STDP: ``w += c d dt`` on every synapse with eligibility while its sample's dopamine
         is not zero, then the eligibility decays."""
-        P = group.prm[group.e_rule]
+        q = group.e_rule
         d = self.dopamine[:, group.e_mod]
         c = group.elig
         s = group.e_syn
         w = weight[:, s]
         sg = self._sign[s]
-        new = torch.clamp(w.to(self.dtype) * sg + c * (d * P[:, 7]), P[:, pk.C_LO], P[:, pk.C_HI]) * sg
+        new = self._clip(w.to(self.dtype) * sg + c * (d * self._column(group, 7, q)), self._column(group, pk.C_LO, q),
+                         self._column(group, pk.C_HI, q)) * sg
         weight[:, s] = torch.where((c != 0.0) & (d != 0.0), new.to(w.dtype), w)
-        c.mul_(P[:, 6])
+        c.mul_(self._column(group, 6, q))
 
     # -- rate rules, scaling -------------------------------------------------------------------
     def _rate_rule(self, k, rule: _Rule, weight, pre, post) -> None:
