@@ -135,9 +135,9 @@ def driven(rule_kw, max_delay=1, sign=1.0, seed=1, rewards=False):
 
 
 def network(rules_in=(), rules_rec=(), seed=0, astrocyte=False, n=40, n_in=20, n_steps=1500, max_delay=4,
-            rewards=False):
+            rewards=False, input_delay=1):
     """A Poisson-driven LIF liquid (80 % excitatory, 20 % inhibitory) with a plastic input
-    projection (one-step delays) and a plastic recurrent one (delays 1..``max_delay``); the
+    projection (delays 1..``input_delay``) and a plastic recurrent one (delays 1..``max_delay``); the
     topology is fixed, ``seed`` changes the Poisson streams only. Optionally a NALSM astrocyte
     counting the liquid minus the input; optionally a dopamine signal ``da``."""
     def make():
@@ -147,7 +147,8 @@ def network(rules_in=(), rules_rec=(), seed=0, astrocyte=False, n=40, n_in=20, n
         src = PoissonSourcePlan("in", size=n_in, rates=rng.uniform(20.0, 60.0, n_in))
         pi, po = np.nonzero(rng.random((n_in, n)) < 0.5)
         w_in = rng.uniform(2.0, 6.0, pi.size)
-        proj_in = ProjectionPlan.from_coo("input", "in", "liq", n_in, pi, po, w_in, 1, weight_dtype=np.float64,
+        d_in = np.random.default_rng(7).integers(1, input_delay + 1, pi.size)
+        proj_in = ProjectionPlan.from_coo("input", "in", "liq", n_in, pi, po, w_in, d_in, weight_dtype=np.float64,
                                           rules=[RulePlan(**kw) for kw in rules_in])
         ri, ro = np.nonzero((rng.random((n, n)) < 0.2) & ~np.eye(n, dtype=bool))
         sign = np.where(ri < int(0.8 * n), 1.0, -1.0)
@@ -236,6 +237,18 @@ def test_astrocyte_gates_depression_per_sample_as_in_numba():
     check_against_numba(network(rules_in=[rule("stdp", NET_STDP, astrocyte="astro")],
                                 rules_rec=[rule("stdp", NET_STDP, astrocyte="astro", same_step="exclusive")],
                                 astrocyte=True))
+
+
+@pytest.mark.parametrize("input_delay,max_delay,dendritic", [(1, 1, False), (2, 4, False), (2, 4, True)],
+                         ids=["one_step", "ring", "dendritic"])
+def test_projections_sharing_a_group_match_numba(input_delay, max_delay, dendritic):
+    """Two projections with rules of one kind and options but different parameters (bounds,
+    amplitudes, time constants) and different maximum delays run as one group; only one of them
+    gated by the astrocyte."""
+    other = dict(A_plus=0.03, A_minus=0.04, w_max=6.0, tau_plus=15.0, tau_minus=25.0)
+    check_against_numba(network(rules_in=[rule("stdp", NET_STDP, astrocyte="astro", dendritic=dendritic)],
+                                rules_rec=[rule("stdp", other, dendritic=dendritic)], astrocyte=True,
+                                input_delay=input_delay, max_delay=max_delay, n_steps=1000))
 
 
 @pytest.mark.parametrize("kw", [
