@@ -556,7 +556,7 @@ class BatchedRules:
         gated = self.astro_A[b, group.astro[q]] * group.astro_scale[q]
         if len(group.rules) == 1 or bool(group.gated.all()):  # fixed at build: no sync in the step
             return gated
-        return torch.where(group.gated[q], gated, torch.as_tensor(a3, dtype=self.dtype, device=self.device))
+        return torch.where(group.gated[q], gated, a3)
 
     def _clip(self, m, lo, hi):
         """numba's ``clip`` (bounds: floats, or per-event tensors)."""
@@ -577,8 +577,7 @@ class BatchedRules:
         lo, hi = col(pk.C_LO), col(pk.C_HI)
         kind = group.kind
         if kind == pk.K_STDP_ADD:
-            A = a3 if swap is None else torch.where(swap, torch.as_tensor(col(2), dtype=self.dtype,
-                                                                            device=self.device), a3)
+            A = a3 if swap is None else torch.where(swap, col(2), a3)
             return self._clip(m - A * y0, lo, hi)
         if kind == pk.K_STDP_MULT:
             span = hi - lo
@@ -594,8 +593,7 @@ class BatchedRules:
         lo, hi = col(pk.C_LO), col(pk.C_HI)
         kind = group.kind
         if kind == pk.K_STDP_ADD:
-            A = col(2) if swap is None else torch.where(swap, a3, torch.as_tensor(col(2), dtype=self.dtype,
-                                                                                  device=self.device))
+            A = col(2) if swap is None else torch.where(swap, a3, col(2))
             return self._clip(m + A * x0, lo, hi)
         if kind == pk.K_STDP_MULT:
             span = hi - lo
