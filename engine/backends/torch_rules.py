@@ -127,6 +127,7 @@ class _TimingGroup:
     astro: torch.Tensor         # (R,) astrocyte of each member (0 when none)
     gated: torch.Tensor         # (R,) bool: member gated by an astrocyte
     any_gated: bool
+    all_gated: bool
     astro_scale: torch.Tensor   # (R,) A_minus / A(0) of the gated members
     x_decay: list               # (X,) per-step decay of each presynaptic trace
     y_decay: list
@@ -370,7 +371,7 @@ class BatchedRules:
             y_row=self._long(cat(y_row)), syn_x=self._long(syn_x), syn_y=self._long(syn_y),
             syn_rule=self._long(syn_rule), prm=f64(self._prm[members]), shared=[],
             astro=self._long(np.maximum(astro, 0)), gated=torch.from_numpy(astro >= 0).to(self.device),
-            any_gated=bool(np.any(astro >= 0)), astro_scale=f64(self._astro_scale[members]), x_decay=[f64(x_decay[t]) for t in range(n_tr)],
+            any_gated=bool(np.any(astro >= 0)), all_gated=bool(np.all(astro >= 0)), astro_scale=f64(self._astro_scale[members]), x_decay=[f64(x_decay[t]) for t in range(n_tr)],
             y_decay=[f64(y_decay[t]) for t in range(n_tr)], x=[self._zeros(X) for _ in range(n_tr)],
             y=[self._zeros(Y) for _ in range(n_tr)])
         self._share_columns(group)
@@ -554,7 +555,7 @@ class BatchedRules:
         if not group.any_gated:
             return a3
         gated = self.astro_A[b, group.astro[q]] * group.astro_scale[q]
-        if len(group.rules) == 1 or bool(group.gated.all()):  # fixed at build: no sync in the step
+        if group.all_gated:
             return gated
         return torch.where(group.gated[q], gated, a3)
 
