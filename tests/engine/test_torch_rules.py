@@ -303,6 +303,38 @@ def test_batch_rows_equal_their_own_runs(config):
     assert not np.allclose(batched[0], batched[1])
 
 
+def test_rows_with_their_own_weights_and_scaled_learning_rates():
+    """Each row learns from its own weights: row 1 starts from other initial weights and equals
+    the numba run started from those. Learning rates scaled as numba's
+    ``set_learning_rate_scale`` scales them (astrocyte-gated depression included)."""
+    make = driven(rule("stdp", STDP, same_step="exclusive"), max_delay=3)
+    plan_a, plan_b = make(), make()
+    plan_b.projections[0].weights = plan_b.projections[0].weights * 0.5
+    want_a, spikes_a, _ = run_numba(plan_a)
+    want_b, spikes_b, _ = run_numba(plan_b)
+    assert all(np.array_equal(spikes_a[n][0], spikes_b[n][0]) for n in spikes_a), "driven: the same spikes"
+    packed = packed_for(make())
+    weight = torch.from_numpy(np.stack([np.asarray(packed.net[6]), np.asarray(packed_for(plan_b).net[6])]))
+    got, _, _ = replay(packed, [spikes_a, spikes_b], plan_a.n_steps, weight=weight)
+    np.testing.assert_allclose(got, np.stack([want_a, want_b]), rtol=RTOL, atol=ATOL)
+    # learning rates at 0.3 of their built values, astrocyte gating on the input projection
+    make = network(rules_in=[rule("stdp", NET_STDP, astrocyte="astro")], rules_rec=[rule("triplet", TRIPLET)],
+                   astrocyte=True, n_steps=600)
+    plan = make()
+    plan.monitors = [MonitorPlan("spikes:" + name, name) for name in spike_emitters(plan)]
+    sim = Simulation(plan)
+    sim.backend.set_learning_rate_scale(0.3)
+    res = sim.run()
+    spikes = {name: res.spikes["spikes:" + name] for name in spike_emitters(plan)}
+    packed = packed_for(make())
+    rules = BatchedRules(packed, 1, torch.device("cpu"), torch.float64)
+    rules.set_learning_rate_scale(0.3)
+    got, _, _ = replay(packed, [spikes], 600, rules=rules)
+    np.testing.assert_allclose(got[0], sim.backend.net[6], rtol=RTOL, atol=ATOL)
+    unscaled, _, _ = replay(packed, [spikes], 600)
+    assert not np.allclose(unscaled[0], got[0])
+
+
 def test_reset_and_state_tensors_restore():
     """reset() starts new samples (same weights in, same weights out); copying state_tensors()
     back restores a run mid-way."""
