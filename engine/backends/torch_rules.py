@@ -33,7 +33,12 @@ clipping, signs) is numba's, and so is the precision: float64 traces and arithme
 weights rounded after each update. On the CPU a sample's row may differ from the
 same sample run alone in the last bit (torch's vectorised and scalar ``pow`` paths).
 
-Per step and projection, the order is numba's ``_timing_rule``: (S1) history of the presynaptic
+Timing rules of one kind and set of options on different projections are one *group*: their
+traces laid end to end, one gather, update and scatter per step for all of them (the NALSM
+liquid's eight astrocyte-gated projections are one group). The k-th rule of every projection runs
+before any (k+1)-th, so each projection sees its rules in numba's order.
+
+Per step and group, the order is numba's ``_timing_rule``: (S1) history of the presynaptic
 traces before the increment (exclusive pairing, triplet ``r2``), (S2) presynaptic arrivals read
 the postsynaptic traces, (S3)/(S4) presynaptic increments and postsynaptic events in the order the
 same-step pairing asks, (S5) postsynaptic increments, (S6) decay; R-STDP then integrates its
@@ -168,11 +173,9 @@ class BatchedRules:
 
     Notes
     -----
-    Timing rules of the same kind and options (pairing, same-step order, dendritic or not, with or
-    without a history ring) on different projections run as one group: one gather, update and
-    scatter per step for all of them (the NALSM liquid's eight astrocyte-gated projections are one
-    group). Rules on the same projection keep numba's order (the k-th rule of every projection runs
-    before any (k+1)-th).
+    A group's key: rule kind, pairing, same-step order, dendritic or not, with or without a history
+    ring (a projection whose delays are all one step has none). The ring of a group is as long as
+    its longest delay.
     """
 
     def __init__(self, packed, batch: int, device: torch.device, dtype: torch.dtype):
