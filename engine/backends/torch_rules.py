@@ -201,7 +201,6 @@ class BatchedRules:
         n_syn = int(np.asarray(net[6]).size)
         self._n_syn = n_syn
         self._indptr = self._long(net[4])
-        self._post = self._long(net[5])
         self._delay = self._long(net[7])
         self._pm_ptr = self._long(plast.pm_ptr)
         self._pm_syn = self._long(plast.pm_syn)
@@ -219,28 +218,23 @@ class BatchedRules:
             seen[p] = layer[-1] + 1
         self._rules: dict[int, _Rule] = {}
         self._groups: list[_TimingGroup] = []
-        self._schedule: list = []
+        #: what a step runs, in order: ("group", index into _groups) or ("rule", r)
+        self._schedule: list[tuple[str, int]] = []
         ev_norm = np.asarray(rules.ev_norm, np.int64)
         for L in range(max(layer, default=-1) + 1):
-            members = [r for r in range(len(layer)) if layer[r] == L]
-            keys: dict[tuple, list] = {}
-            for r in members:
+            groups: dict[tuple, list] = {}  # key -> members (insertion order: first member's rule order)
+            for r in (r for r in range(len(layer)) if layer[r] == L):
                 kind = self._r_kind[r]
                 if kind in _TIMING:
-                    p = int(rules.r_proj[r])
-                    Lh = int(plast.pp_Lh[p])
-                    key = (kind, bool(rules.r_nearest[r]), bool(rules.r_excl[r]), bool(rules.r_dend[r]), Lh > 1)
-                    if key not in keys:
-                        keys[key] = []
-                        self._schedule.append(("group", key, keys[key]))
-                    keys[key].append(r)
+                    has_ring = int(plast.pp_Lh[int(rules.r_proj[r])]) > 1
+                    key = (kind, bool(rules.r_nearest[r]), bool(rules.r_excl[r]), bool(rules.r_dend[r]), has_ring)
+                    groups.setdefault(key, []).append(r)
                 else:
                     self._rules[r] = self._build_rule(packed, r, ev_norm)
-                    self._schedule.append(("rule", r, None))
-        for i, (what, key, members) in enumerate(self._schedule):
-            if what == "group":
+                    self._schedule.append(("rule", r))
+            for key, members in groups.items():  # a layer's units touch disjoint synapses: any order
                 self._groups.append(self._build_group(packed, key, members))
-                self._schedule[i] = ("group", len(self._groups) - 1, None)
+                self._schedule.append(("group", len(self._groups) - 1))
         # reward signals (dopamine), one level per sample: (B, M); the jumps of each step
         n_mod = len(packed.plan.modulators)
         self._da_tonic = [float(x) for x in plast.md_tonic]
@@ -475,7 +469,7 @@ class BatchedRules:
             if flat is not None and flat.numel():
                 flat = flat.to(self.device, torch.int64)
                 split[e] = (torch.div(flat, self.entity_sizes[e], rounding_mode="floor"), flat % self.entity_sizes[e])
-        for what, index, _ in self._schedule:
+        for what, index in self._schedule:
             if what == "group":
                 group = self._groups[index]
                 if group.dendritic:
