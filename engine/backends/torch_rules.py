@@ -19,8 +19,10 @@ Supported: every rule the numba kernels run on spike timing or rates, with their
   astrocyte state per sample (§5.1, §7.4; inhibitory synapses swap the amplitudes as in numba);
 * synaptic scaling (normalisation and activity scaling), Oja and BCM.
 
-Refused with a :class:`SimulationError` naming them: intrinsic threshold rules (they act on neuron
-state, which belongs to the backend), short-term plasticity and tripartite astrocytes.
+Intrinsic threshold rules (Hao form) act on neuron state, which belongs to the backend: they are
+refused unless the caller asks for them (``threshold_rules=True``) and applies them with
+:meth:`BatchedRules.threshold_step`. Refused with a :class:`SimulationError` naming them:
+short-term plasticity and tripartite astrocytes.
 
 Exactness
 ---------
@@ -178,7 +180,8 @@ class BatchedRules:
     its longest delay.
     """
 
-    def __init__(self, packed, batch: int, device: torch.device, dtype: torch.dtype):
+    def __init__(self, packed, batch: int, device: torch.device, dtype: torch.dtype,
+                 threshold_rules: bool = False):
         self.batch = int(batch)
         if self.batch < 1:
             raise SimulationError(f"batch must be >= 1, got {batch}")
@@ -189,8 +192,13 @@ class BatchedRules:
         self.dtype = torch.float64
         self._zero = torch.zeros((), dtype=self.dtype, device=self.device)
         self.entity_sizes = [int(x) for x in packed.entity_sizes]
-        self._refuse_unsupported(packed)
+        self._refuse_unsupported(packed, threshold_rules)
         rules, plast, net = packed.rules, packed.plast, packed.net
+        #: intrinsic (Hao) threshold rules, applied by the caller with :meth:`threshold_step`:
+        #: (population name, entity, theta_plus, offset)
+        self.threshold_rules = [(pop.name, int(packed.slots[pop.name].entity), float(pop.threshold_rule["theta_plus"]),
+                                 float(pop.threshold_rule["offset"]))
+                                for pop in packed.plan.populations if pop.threshold_rule is not None]
         self._prm = np.array(rules.r_prm, np.float64, copy=True)
         self._astro_scale = np.array(rules.r_astro_scale, np.float64, copy=True)
         base_prm, base_astro = getattr(packed, "_base_rates", (self._prm.copy(), self._astro_scale.copy()))
@@ -267,7 +275,7 @@ class BatchedRules:
                            device=self.device)
 
     @staticmethod
-    def _refuse_unsupported(packed) -> None:
+    def _refuse_unsupported(packed, threshold_rules: bool) -> None:
         """Raise naming everything these kernels do not run (as ``refuse_unsupported`` in the torch backend)."""
         plan = packed.plan
         problems = []
@@ -275,7 +283,7 @@ class BatchedRules:
             if kind not in _TIMING + _RATE + (pk.K_SCALE_NORMALIZE,):
                 problems.append(f"plasticity rule {rule.name or rule.kind!r} ({rule.kind}) on projection {proj_name!r}")
         for pop in plan.populations:
-            if pop.threshold_rule is not None:
+            if pop.threshold_rule is not None and not threshold_rules:
                 problems.append(f"threshold rule (intrinsic plasticity) of population {pop.name!r}")
         for proj in plan.projections:
             if proj.stp is not None:
@@ -784,6 +792,38 @@ class BatchedRules:
         f = torch.where(ok, float(prm[2]) / torch.where(ok, total, torch.ones_like(total)), torch.ones_like(total))
         scaled = torch.clamp(m * f[:, rule.post], lo, hi)
         weight[:, s] = (torch.where(ok[:, rule.post], scaled, m) * sign).to(weight.dtype)
+
+    # -- intrinsic plasticity --------------------------------------------------------------------
+    def threshold_step(self, spikes: dict[int, torch.Tensor], theta: dict[int, torch.Tensor],
+                       p_theta: dict[int, torch.Tensor]) -> None:
+        """Intrinsic plasticity (Hao form, MODELS.md §4.7) of step ``k``'s spikes, in place on the
+        neuron state (built with ``threshold_rules=True``; call it after :meth:`step`).
+
+        Parameters
+        ----------
+        spikes : dict
+            As for :meth:`step`.
+        theta : dict
+            Entity -> ``(B, n)`` live view of the population's threshold offset ``theta`` after the
+            neuron update of step ``k`` (which already decayed it).
+        p_theta : dict
+            Entity -> ``(n,)`` per-step decay factor of ``theta`` (numba's ``PTHETA`` row).
+
+        Notes
+        -----
+        As numba: the increment is read against ``theta`` at the spike (``theta / p_theta``) and
+        decayed too, ``theta += theta_plus (offset - 10) / |theta_spike - 10| p_theta``.
+        """
+        for _name, e, theta_plus, offset in self.threshold_rules:
+            flat = spikes.get(e)
+            if flat is None or flat.numel() == 0:
+                continue
+            flat = flat.to(self.device, torch.int64)
+            size = self.entity_sizes[e]
+            b, i = torch.div(flat, size, rounding_mode="floor"), flat % size
+            th, decay = theta[e], p_theta[e][i].to(theta[e].dtype)
+            at_spike = th[b, i] / decay
+            th[b, i] += theta_plus * (offset - 10.0) / torch.abs(at_spike - 10.0) * decay
 
     # -- astrocytes ----------------------------------------------------------------------------
     def _astrocytes(self, split) -> None:

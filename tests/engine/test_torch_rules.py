@@ -21,6 +21,7 @@ import torch
 from engine.backends.numba_backend import NumbaBackend
 from engine.backends.torch_rules import BatchedRules
 from engine.errors import SimulationError
+from engine.kernels import neurons as nk
 from engine.plan import (
     AstrocytePlan,
     MonitorPlan,
@@ -57,13 +58,18 @@ def spike_emitters(plan) -> list[str]:
     return [p.name for p in plan.populations] + [s.name for s in plan.sources if s.emits_spikes]
 
 
-def run_numba(plan):
-    """(final weights of the shared CSR, spikes per emitter name, astrocyte states) of a numba run
-    with a spike monitor on every population and source."""
+def numba_run(plan):
+    """(simulation, spikes per emitter name) of a numba run with a spike monitor on every
+    population and source."""
     plan.monitors = [MonitorPlan("spikes:" + name, name) for name in spike_emitters(plan)]
     sim = Simulation(plan)
     res = sim.run()
-    spikes = {name: res.spikes["spikes:" + name] for name in spike_emitters(plan)}
+    return sim, {name: res.spikes["spikes:" + name] for name in spike_emitters(plan)}
+
+
+def run_numba(plan):
+    """(final weights of the shared CSR, spikes per emitter name, astrocyte states) of a numba run."""
+    sim, spikes = numba_run(plan)
     return sim.backend.net[6].copy(), spikes, sim.backend.astrocyte_states()
 
 
@@ -81,6 +87,13 @@ def replay(packed, rasters, n_steps, device="cpu", rules=None, weight=None, k0=0
         rules = BatchedRules(packed, B, device, dtype)
     if weight is None:
         weight = torch.from_numpy(np.asarray(packed.net[6])).to(device, dtype).repeat(B, 1)
+    for k, spikes in step_spikes(packed, rasters, n_steps, device, k0):
+        rules.step(k, spikes, weight)
+    return weight.cpu().numpy(), rules, weight
+
+
+def step_spikes(packed, rasters, n_steps, device="cpu", k0=0):
+    """``(k, spikes)`` of steps ``k0 .. n_steps - 1``: entity -> flat ``b * size + i`` (ascending)."""
     per_entity = []
     for e, name in enumerate(packed.entity_names):
         size = int(packed.entity_sizes[e])
@@ -90,9 +103,7 @@ def replay(packed, rasters, n_steps, device="cpu", rules=None, weight=None, k0=0
         bounds = np.searchsorted(steps[order], np.arange(n_steps + 1))
         per_entity.append((e, torch.from_numpy(flat[order]).to(device), bounds))
     for k in range(k0, n_steps):
-        spikes = {e: flat[bounds[k]:bounds[k + 1]] for e, flat, bounds in per_entity if bounds[k + 1] > bounds[k]}
-        rules.step(k, spikes, weight)
-    return weight.cpu().numpy(), rules, weight
+        yield k, {e: flat[bounds[k]:bounds[k + 1]] for e, flat, bounds in per_entity if bounds[k + 1] > bounds[k]}
 
 
 def check_against_numba(make_plan, device="cpu", dtype="float64"):
@@ -325,7 +336,7 @@ def test_rows_with_their_own_weights_and_scaled_learning_rates():
     sim = Simulation(plan)
     sim.backend.set_learning_rate_scale(0.3)
     res = sim.run()
-    spikes = {name: res.spikes["spikes:" + name] for name in spike_emitters(plan)}
+    spikes = {name: res.spikes["spikes:" + name] for name in spike_emitters(plan)}  # as numba_run, scaled
     packed = packed_for(make())
     rules = BatchedRules(packed, 1, torch.device("cpu"), torch.float64)
     rules.set_learning_rate_scale(0.3)
@@ -373,13 +384,43 @@ def _refused(plan) -> str:
     return str(err.value)
 
 
-def test_refuses_intrinsic_threshold_rules():
-    plan = driven(rule("stdp", STDP))()
-    plan.populations[0] = PopulationPlan("post", "alif", 3, params=dict(t_ref=0.0),
-                                         receptors=list(plan.populations[0].receptors),
-                                         threshold_rule=dict(theta_plus=0.07, offset=20.0))
-    msg = _refused(plan)
+def with_threshold_rule(make):
+    """The driven case's targets as ALIF neurons with a Hao threshold rule (theta decaying)."""
+    def make_alif():
+        plan = make()
+        plan.populations[0] = PopulationPlan("post", "alif", 3, params=dict(t_ref=0.0, tau_theta=150.0),
+                                             receptors=list(plan.populations[0].receptors),
+                                             threshold_rule=dict(theta_plus=0.07, offset=20.0))
+        return plan
+    return make_alif
+
+
+def test_refuses_intrinsic_threshold_rules_unless_the_caller_applies_them():
+    msg = _refused(with_threshold_rule(driven(rule("stdp", STDP)))())
     assert "threshold rule (intrinsic plasticity) of population 'post'" in msg and "numba backend" in msg
+
+
+def test_threshold_step_matches_numba():
+    """Hao's rule through threshold_step on a theta the caller decays each step (as the neuron
+    update does): the final theta and the weights equal numba's."""
+    make = with_threshold_rule(driven(rule("stdp", STDP), max_delay=3))
+    plan = make()
+    sim, spikes = numba_run(plan)
+    packed = packed_for(make())
+    rules = BatchedRules(packed, 1, torch.device("cpu"), torch.float64, threshold_rules=True)
+    (name, e, _, _), = rules.threshold_rules
+    slot = packed.slots[name]
+    p_theta = torch.from_numpy(packed.lif[3][nk.LIF_PTHETA, slot.start:slot.stop].copy())
+    theta = torch.from_numpy(packed.lif[0][nk.LIF_THETA, slot.start:slot.stop].copy())[None, :]
+    weight = torch.from_numpy(np.asarray(packed.net[6]).copy())[None, :]
+    for k, spikes_k in step_spikes(packed, [spikes], plan.n_steps):
+        theta.mul_(p_theta)  # the neuron update of step k
+        rules.step(k, spikes_k, weight)
+        rules.threshold_step(spikes_k, {e: theta}, {e: p_theta})
+    want_theta = sim.backend.get_state(name, "theta")
+    assert np.all(want_theta > 0.05), "the rule must raise the thresholds"
+    np.testing.assert_allclose(theta[0].numpy(), want_theta, rtol=1e-12)
+    np.testing.assert_allclose(weight[0].numpy(), sim.backend.net[6], rtol=RTOL, atol=ATOL)
 
 
 def test_refuses_short_term_plasticity():
