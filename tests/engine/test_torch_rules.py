@@ -2,14 +2,16 @@
 
 Each case runs a plan with plasticity on the numba backend, records the spikes of every population
 and source, replays them step by step into :class:`BatchedRules` from the same initial weights and
-compares the final weights (and astrocyte states), in float64 and float32. The numba kernels decay some traces lazily
-(``exp(age log_decay)`` when read), the torch ones densely (one multiplication per step): the
-results agree to rounding. Measured in float64 on these cases: largest relative weight difference
-4e-14, largest absolute 1e-14 (asserted: 1e-12 relative plus 1e-15 absolute); the triplet,
-symmetric, Oja and BCM cases came out bit-identical.
+compares the final weights (and astrocyte states, thresholds), in float64 and float32. The numba
+kernels decay some traces lazily (``exp(age log_decay)`` when read), the torch ones densely (one
+multiplication per step): the results agree to rounding. Measured in float64 on these cases:
+largest relative weight difference 4e-14, largest absolute 1.2e-14 (asserted: 1e-12 relative plus
+1e-15 absolute); Oja and BCM (dense traces in numba too) bit-identical; float32 bit-identical.
+Every case must move most weights without pinning them to a bound (clipped weights compare nothing).
 
 Batched runs: three samples with different recorded rasters in one ``B = 3`` replay; each row
-must equal its own ``B = 1`` replay (the samples do not see each other).
+must equal its own ``B = 1`` replay (the samples do not see each other), and rows may start from
+their own weights.
 """
 
 from __future__ import annotations
