@@ -170,7 +170,7 @@ def network(rules_in=(), rules_rec=(), seed=0, astrocyte=False, n=40, n_in=20, n
         proj_rec = ProjectionPlan.from_coo("recurrent", "liq", "liq", n, ri, ro, w_rec, delays,
                                            weight_dtype=np.float64, rules=[RulePlan(**kw) for kw in rules_rec])
         astros = [AstrocytePlan("astro", ["liq"], ["in"], tau=100.0, w=0.015, b=0.15, A_init=0.15)] if astrocyte else []
-        mods = [RewardPlan("da", tau_d=50.0, steps=[200, 500, 800], amplitudes=[1.0, -0.5, 2.0])] if rewards else []
+        mods = [RewardPlan("da", tau_d=50.0, steps=[150, 300, 450], amplitudes=[1.0, -0.5, 2.0])] if rewards else []
         return SimulationPlan(dt=0.5, n_steps=n_steps, dtype="float64", seed=seed, populations=[pop], sources=[src],
                               projections=[proj_in, proj_rec], astrocytes=astros, modulators=mods)
     return make
@@ -288,11 +288,11 @@ BATCH_RULES = dict(rules_in=[rule("stdp", NET_STDP, astrocyte="astro"),
                              rule("scaling_normalize", dict(target_sum=40.0, interval=50.0, w_max=8.0))],
                    rules_rec=[rule("triplet", dict(TRIPLET, w_max=6.0)),
                               rule("stdp", MULT | dict(w_max=6.0), pairing="nearest")],
-                   astrocyte=True, n_steps=1000)
+                   astrocyte=True, n_steps=600)
 #: reward-modulated input, dendritic delays on the recurrent synapses
 BATCH_RULES_REWARD = dict(rules_in=[rule("rstdp", dict(NET_STDP, tau_c=100.0), modulator="da")],
                           rules_rec=[rule("stdp", dict(NET_STDP, w_max=6.0), dendritic=True, same_step="exclusive")],
-                          rewards=True, n_steps=1000)
+                          rewards=True, n_steps=600)
 
 
 @pytest.mark.parametrize("config", [BATCH_RULES, BATCH_RULES_REWARD], ids=["astrocyte", "reward_dendritic"])
@@ -354,20 +354,20 @@ def test_reset_and_state_tensors_restore():
     make = network(seed=4, **BATCH_RULES)
     _, spikes, _ = run_numba(make())
     packed = packed_for(make())
-    n = 600
+    n = 400
     full, rules, _ = replay(packed, [spikes], n)
-    # restore at step 300
-    _, rules2, weight2 = replay(packed, [spikes], 300)
+    # restore at step 200
+    _, rules2, weight2 = replay(packed, [spikes], 200)
     saved = {key: t.clone() for key, t in rules2.state_tensors().items()}
     assert "astrocyte_A" in saved
     assert any(key.endswith(".spike_history") for key in saved), "the presynaptic spike ring (delays)"
     assert any(key.endswith("pre_trace_history1") for key in saved), "the triplet rule's r2 history"
     saved_w = weight2.clone()
-    replay(packed, [spikes], 450, rules=rules2, weight=weight2, k0=300)
+    replay(packed, [spikes], 300, rules=rules2, weight=weight2, k0=200)
     for key, t in rules2.state_tensors().items():
         t.copy_(saved[key])
     weight2.copy_(saved_w)
-    resumed, _, _ = replay(packed, [spikes], n, rules=rules2, weight=weight2, k0=300)
+    resumed, _, _ = replay(packed, [spikes], n, rules=rules2, weight=weight2, k0=200)
     np.testing.assert_array_equal(resumed, full)
     # reset: the same raster again from the initial weights gives the same weights
     rules.reset()
