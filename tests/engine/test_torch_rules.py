@@ -147,7 +147,7 @@ def driven(rule_kw, max_delay=1, sign=1.0, seed=1, rewards=False):
     return make
 
 
-def network(rules_in=(), rules_rec=(), seed=0, astrocyte=False, n=40, n_in=20, n_steps=1500, max_delay=4,
+def network(rules_in=(), rules_rec=(), seed=0, astrocyte=False, n=40, n_in=20, n_steps=1000, max_delay=4,
             rewards=False, input_delay=1):
     """A Poisson-driven LIF liquid (80 % excitatory, 20 % inhibitory) with a plastic input
     projection (delays 1..``input_delay``) and a plastic recurrent one (delays 1..``max_delay``); the
