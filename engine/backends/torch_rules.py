@@ -19,8 +19,10 @@ Supported: every rule the numba kernels run on spike timing or rates, with their
   astrocyte state per sample (§5.1, §7.4; inhibitory synapses swap the amplitudes as in numba);
 * synaptic scaling (normalisation and activity scaling), Oja and BCM.
 
-Refused with a :class:`SimulationError` naming them: intrinsic threshold rules (they act on neuron
-state, which belongs to the backend), short-term plasticity and tripartite astrocytes.
+Intrinsic threshold rules (Hao form) act on neuron state, which belongs to the backend: they are
+refused unless the caller asks for them (``threshold_rules=True``) and applies them with
+:meth:`BatchedRules.threshold_step`. Refused with a :class:`SimulationError` naming them:
+short-term plasticity and tripartite astrocytes.
 
 Exactness
 ---------
@@ -33,7 +35,12 @@ clipping, signs) is numba's, and so is the precision: float64 traces and arithme
 weights rounded after each update. On the CPU a sample's row may differ from the
 same sample run alone in the last bit (torch's vectorised and scalar ``pow`` paths).
 
-Per step and projection, the order is numba's ``_timing_rule``: (S1) history of the presynaptic
+Timing rules of one kind and set of options on different projections are one *group*: their
+traces laid end to end, one gather, update and scatter per step for all of them (the NALSM
+liquid's eight astrocyte-gated projections are one group). The k-th rule of every projection runs
+before any (k+1)-th, so each projection sees its rules in numba's order.
+
+Per step and group, the order is numba's ``_timing_rule``: (S1) history of the presynaptic
 traces before the increment (exclusive pairing, triplet ``r2``), (S2) presynaptic arrivals read
 the postsynaptic traces, (S3)/(S4) presynaptic increments and postsynaptic events in the order the
 same-step pairing asks, (S5) postsynaptic increments, (S6) decay; R-STDP then integrates its
@@ -123,8 +130,12 @@ class _TimingGroup:
     syn_y: torch.Tensor
     syn_rule: torch.Tensor      # (n_syn_total,) member index q
     prm: torch.Tensor           # (R, R_PARAMS) the members' parameters (float64)
+    shared: list                # per column: the value every member has (a float), or None
     astro: torch.Tensor         # (R,) astrocyte of each member (0 when none)
     gated: torch.Tensor         # (R,) bool: member gated by an astrocyte
+    any_gated: bool
+    all_gated: bool
+    astro_scale: torch.Tensor   # (R,) A_minus / A(0) of the gated members
     x_decay: list               # (X,) per-step decay of each presynaptic trace
     y_decay: list
     x: list                     # (B, X) presynaptic traces: 1, or 2 (triplet)
@@ -164,14 +175,13 @@ class BatchedRules:
 
     Notes
     -----
-    Timing rules of the same kind and options (pairing, same-step order, dendritic or not, with or
-    without a history ring) on different projections run as one group: one gather, update and
-    scatter per step for all of them (the NALSM liquid's eight astrocyte-gated projections are one
-    group). Rules on the same projection keep numba's order (the k-th rule of every projection runs
-    before any (k+1)-th).
+    A group's key: rule kind, pairing, same-step order, dendritic or not, with or without a history
+    ring (a projection whose delays are all one step has none). The ring of a group is as long as
+    its longest delay.
     """
 
-    def __init__(self, packed, batch: int, device: torch.device, dtype: torch.dtype):
+    def __init__(self, packed, batch: int, device: torch.device, dtype: torch.dtype,
+                 threshold_rules: bool = False):
         self.batch = int(batch)
         if self.batch < 1:
             raise SimulationError(f"batch must be >= 1, got {batch}")
@@ -182,8 +192,13 @@ class BatchedRules:
         self.dtype = torch.float64
         self._zero = torch.zeros((), dtype=self.dtype, device=self.device)
         self.entity_sizes = [int(x) for x in packed.entity_sizes]
-        self._refuse_unsupported(packed)
+        self._refuse_unsupported(packed, threshold_rules)
         rules, plast, net = packed.rules, packed.plast, packed.net
+        #: intrinsic (Hao) threshold rules, applied by the caller with :meth:`threshold_step`:
+        #: (population name, entity, theta_plus, offset)
+        self.threshold_rules = [(pop.name, int(packed.slots[pop.name].entity), float(pop.threshold_rule["theta_plus"]),
+                                 float(pop.threshold_rule["offset"]))
+                                for pop in packed.plan.populations if pop.threshold_rule is not None]
         self._prm = np.array(rules.r_prm, np.float64, copy=True)
         self._astro_scale = np.array(rules.r_astro_scale, np.float64, copy=True)
         base_prm, base_astro = getattr(packed, "_base_rates", (self._prm.copy(), self._astro_scale.copy()))
@@ -194,7 +209,6 @@ class BatchedRules:
         n_syn = int(np.asarray(net[6]).size)
         self._n_syn = n_syn
         self._indptr = self._long(net[4])
-        self._post = self._long(net[5])
         self._delay = self._long(net[7])
         self._pm_ptr = self._long(plast.pm_ptr)
         self._pm_syn = self._long(plast.pm_syn)
@@ -212,28 +226,23 @@ class BatchedRules:
             seen[p] = layer[-1] + 1
         self._rules: dict[int, _Rule] = {}
         self._groups: list[_TimingGroup] = []
-        self._schedule: list = []
+        #: what a step runs, in order: ("group", index into _groups) or ("rule", r)
+        self._schedule: list[tuple[str, int]] = []
         ev_norm = np.asarray(rules.ev_norm, np.int64)
         for L in range(max(layer, default=-1) + 1):
-            members = [r for r in range(len(layer)) if layer[r] == L]
-            keys: dict[tuple, list] = {}
-            for r in members:
+            groups: dict[tuple, list] = {}  # key -> members (insertion order: first member's rule order)
+            for r in (r for r in range(len(layer)) if layer[r] == L):
                 kind = self._r_kind[r]
                 if kind in _TIMING:
-                    p = int(rules.r_proj[r])
-                    Lh = int(plast.pp_Lh[p])
-                    key = (kind, bool(rules.r_nearest[r]), bool(rules.r_excl[r]), bool(rules.r_dend[r]), Lh > 1)
-                    if key not in keys:
-                        keys[key] = []
-                        self._schedule.append(("group", key, keys[key]))
-                    keys[key].append(r)
+                    has_ring = int(plast.pp_Lh[int(rules.r_proj[r])]) > 1
+                    key = (kind, bool(rules.r_nearest[r]), bool(rules.r_excl[r]), bool(rules.r_dend[r]), has_ring)
+                    groups.setdefault(key, []).append(r)
                 else:
                     self._rules[r] = self._build_rule(packed, r, ev_norm)
-                    self._schedule.append(("rule", r, None))
-        for i, (what, key, members) in enumerate(self._schedule):
-            if what == "group":
+                    self._schedule.append(("rule", r))
+            for key, members in groups.items():  # a layer's units touch disjoint synapses: any order
                 self._groups.append(self._build_group(packed, key, members))
-                self._schedule[i] = ("group", len(self._groups) - 1, None)
+                self._schedule.append(("group", len(self._groups) - 1))
         # reward signals (dopamine), one level per sample: (B, M); the jumps of each step
         n_mod = len(packed.plan.modulators)
         self._da_tonic = [float(x) for x in plast.md_tonic]
@@ -266,7 +275,7 @@ class BatchedRules:
                            device=self.device)
 
     @staticmethod
-    def _refuse_unsupported(packed) -> None:
+    def _refuse_unsupported(packed, threshold_rules: bool) -> None:
         """Raise naming everything these kernels do not run (as ``refuse_unsupported`` in the torch backend)."""
         plan = packed.plan
         problems = []
@@ -274,7 +283,7 @@ class BatchedRules:
             if kind not in _TIMING + _RATE + (pk.K_SCALE_NORMALIZE,):
                 problems.append(f"plasticity rule {rule.name or rule.kind!r} ({rule.kind}) on projection {proj_name!r}")
         for pop in plan.populations:
-            if pop.threshold_rule is not None:
+            if pop.threshold_rule is not None and not threshold_rules:
                 problems.append(f"threshold rule (intrinsic plasticity) of population {pop.name!r}")
         for proj in plan.projections:
             if proj.stp is not None:
@@ -365,10 +374,12 @@ class BatchedRules:
             Lh=Lh, pre_slots={e: self._long(v) for e, v in pre_slots.items()},
             post_slots={e: self._long(v) for e, v in post_slots.items()}, x_row=self._long(cat(x_row)),
             y_row=self._long(cat(y_row)), syn_x=self._long(syn_x), syn_y=self._long(syn_y),
-            syn_rule=self._long(syn_rule), prm=f64(self._prm[members]), astro=self._long(np.maximum(astro, 0)),
-            gated=torch.from_numpy(astro >= 0).to(self.device), x_decay=[f64(x_decay[t]) for t in range(n_tr)],
+            syn_rule=self._long(syn_rule), prm=f64(self._prm[members]), shared=[],
+            astro=self._long(np.maximum(astro, 0)), gated=torch.from_numpy(astro >= 0).to(self.device),
+            any_gated=bool(np.any(astro >= 0)), all_gated=bool(np.all(astro >= 0)), astro_scale=f64(self._astro_scale[members]), x_decay=[f64(x_decay[t]) for t in range(n_tr)],
             y_decay=[f64(y_decay[t]) for t in range(n_tr)], x=[self._zeros(X) for _ in range(n_tr)],
             y=[self._zeros(Y) for _ in range(n_tr)])
+        self._share_columns(group)
         if Lh:
             if group.dendritic:
                 group.post_ring = self._zeros(Lh, self.batch, Y, dtype=torch.bool)
@@ -386,6 +397,11 @@ class BatchedRules:
             group.syn_e, group.e_syn = self._long(syn_e), self._long(e)
             group.e_rule, group.e_mod = self._long(cat(e_rule)), self._long(cat(e_mod))
         return group
+
+    def _share_columns(self, group: _TimingGroup) -> None:
+        """Columns all members agree on are read as plain floats (no per-event gather)."""
+        prm = self._prm[group.rules]
+        group.shared = [float(prm[0, c]) if np.all(prm[:, c] == prm[0, c]) else None for c in range(prm.shape[1])]
 
     # ------------------------------------------------------------------------------------------
     # state
@@ -431,9 +447,11 @@ class BatchedRules:
             for r, kind in enumerate(self._r_kind):
                 cols = list(pk.LEARNING_RATE_COLUMNS[kind])
                 self._prm[r, cols] = self._base_prm[r, cols] * scale
-            for group in self._groups:
-                group.prm.copy_(torch.from_numpy(self._prm[group.rules]))
         self._astro_scale[:] = self._base_astro * scale
+        for group in self._groups:
+            group.prm.copy_(torch.from_numpy(self._prm[group.rules]))
+            group.astro_scale.copy_(torch.from_numpy(self._astro_scale[group.rules]))
+            self._share_columns(group)
 
     # ------------------------------------------------------------------------------------------
     # the per-step pass
@@ -459,7 +477,7 @@ class BatchedRules:
             if flat is not None and flat.numel():
                 flat = flat.to(self.device, torch.int64)
                 split[e] = (torch.div(flat, self.entity_sizes[e], rounding_mode="floor"), flat % self.entity_sizes[e])
-        for what, index, _ in self._schedule:
+        for what, index in self._schedule:
             if what == "group":
                 group = self._groups[index]
                 if group.dendritic:
@@ -529,50 +547,68 @@ class BatchedRules:
         return torch.where(em >= 0, hist[torch.remainder(em, Lh), b, slot], self._zero)
 
     # -- per-event maths -----------------------------------------------------------------------
+    @staticmethod
+    def _column(group: _TimingGroup, c: int, q):
+        """Parameter column ``c`` of the events' rules ``q``: a float when the members share it."""
+        v = group.shared[c]
+        return v if v is not None else group.prm[q, c]
+
     def _amplitude3(self, group: _TimingGroup, b, q):
         """Column 3 of each event's rule parameters (pair STDP's depression amplitude): set per
         sample by the rule's astrocyte (``A(t) A_minus / A(0)``) where it has one."""
-        a3 = group.prm[q, 3]
-        if not bool(group.gated.any()):
+        a3 = self._column(group, 3, q)
+        if not group.any_gated:
             return a3
-        scale = torch.from_numpy(self._astro_scale[group.rules]).to(self.device)
-        return torch.where(group.gated[q], self.astro_A[b, group.astro[q]] * scale[q], a3)
+        gated = self.astro_A[b, group.astro[q]] * group.astro_scale[q]
+        if group.all_gated:
+            return gated
+        return torch.where(group.gated[q], gated, a3)
 
-    def _pre_update(self, group, m, P, y0, r2, a3, swap):
-        """New magnitudes at presynaptic events (numba's ``_pre_update``; R-STDP elsewhere)."""
-        lo, hi = P[:, pk.C_LO], P[:, pk.C_HI]
-        kind = group.kind
-        if kind == pk.K_STDP_ADD:
-            return torch.clamp(m - torch.where(swap, P[:, 2], a3) * y0, lo, hi)
-        if kind == pk.K_STDP_MULT:
-            span = hi - lo
-            u = self._unit(m, lo, span)
-            u = torch.clamp_min(u - a3 * torch.pow(u, P[:, 7]) * y0, 0.0)
-            return lo + u * span
-        if kind == pk.K_TRIPLET:
-            return torch.clamp(m - y0 * (P[:, 4] + P[:, 5] * r2), lo, hi)
-        return torch.clamp(m + P[:, 2] * y0, lo, hi)  # symmetric
+    def _clip(self, m, lo, hi):
+        """numba's ``clip`` (bounds: floats, or per-event tensors)."""
+        if isinstance(lo, float) and isinstance(hi, float):
+            return torch.clamp(m, lo, hi)
+        as_t = lambda v: torch.as_tensor(v, dtype=self.dtype, device=self.device)  # noqa: E731
+        return torch.clamp(m, as_t(lo), as_t(hi))
 
-    def _post_update(self, group, m, P, x0, o2, a3, swap):
-        """New magnitudes at postsynaptic events (numba's ``_post_update``; R-STDP elsewhere)."""
-        lo, hi = P[:, pk.C_LO], P[:, pk.C_HI]
-        kind = group.kind
-        if kind == pk.K_STDP_ADD:
-            return torch.clamp(m + torch.where(swap, a3, P[:, 2]) * x0, lo, hi)
-        if kind == pk.K_STDP_MULT:
-            span = hi - lo
-            u = self._unit(m, lo, span)
-            u = torch.clamp_max(u + P[:, 2] * torch.pow(1.0 - u, P[:, 6]) * x0, 1.0)
-            return lo + u * span
-        if kind == pk.K_TRIPLET:
-            return torch.clamp(m + x0 * (P[:, 2] + a3 * o2), lo, hi)
-        return torch.clamp(m + a3 * x0, lo, hi)  # symmetric: column 3 is eta_post a
-
-    @staticmethod
-    def _unit(m, lo, span):
+    def _unit(self, m, lo, span):
         """``(m - lo) / span``, 0 where the bounds coincide."""
+        if isinstance(span, float):
+            return (m - lo) / span if span > 0 else torch.zeros_like(m)
         return torch.where(span > 0, (m - lo) / torch.where(span > 0, span, torch.ones_like(span)),
                            torch.zeros_like(m))
+
+    def _pre_update(self, group, m, col, y0, r2, a3, swap):
+        """New magnitudes at presynaptic events (numba's ``_pre_update``; R-STDP elsewhere)."""
+        lo, hi = col(pk.C_LO), col(pk.C_HI)
+        kind = group.kind
+        if kind == pk.K_STDP_ADD:
+            A = a3 if swap is None else torch.where(swap, col(2), a3)
+            return self._clip(m - A * y0, lo, hi)
+        if kind == pk.K_STDP_MULT:
+            span = hi - lo
+            u = self._unit(m, lo, span)
+            u = torch.clamp_min(u - a3 * torch.pow(u, col(7)) * y0, 0.0)
+            return lo + u * span
+        if kind == pk.K_TRIPLET:
+            return self._clip(m - y0 * (col(4) + col(5) * r2), lo, hi)
+        return self._clip(m + col(2) * y0, lo, hi)  # symmetric
+
+    def _post_update(self, group, m, col, x0, o2, a3, swap):
+        """New magnitudes at postsynaptic events (numba's ``_post_update``; R-STDP elsewhere)."""
+        lo, hi = col(pk.C_LO), col(pk.C_HI)
+        kind = group.kind
+        if kind == pk.K_STDP_ADD:
+            A = col(2) if swap is None else torch.where(swap, a3, col(2))
+            return self._clip(m + A * x0, lo, hi)
+        if kind == pk.K_STDP_MULT:
+            span = hi - lo
+            u = self._unit(m, lo, span)
+            u = torch.clamp_max(u + col(2) * torch.pow(1.0 - u, col(6)) * x0, 1.0)
+            return lo + u * span
+        if kind == pk.K_TRIPLET:
+            return self._clip(m + x0 * (col(2) + a3 * o2), lo, hi)
+        return self._clip(m + a3 * x0, lo, hi)  # symmetric: column 3 is eta_post a
 
     def _event(self, group: _TimingGroup, weight, b, s, pre: bool, trace, other) -> None:
         """Presynaptic (``pre``) or postsynaptic events on the (unique) synapses ``(b, s)``, reading
@@ -580,19 +616,22 @@ class BatchedRules:
         on magnitudes (Dale's law); an astrocyte-gated inhibitory synapse swaps the additive
         amplitudes; R-STDP moves its eligibility instead of the weight."""
         q = group.syn_rule[s]
-        P = group.prm[q]
+
+        def col(c):
+            return self._column(group, c, q)
+
         a3 = self._amplitude3(group, b, q)
         if group.kind == pk.K_RSTDP:
             e = group.syn_e[s]
             if pre:
                 group.elig[b, e] -= a3 * trace
             else:
-                group.elig[b, e] += P[:, 2] * trace
+                group.elig[b, e] += col(2) * trace
             return
         sg = self._sign[s]
         m = weight[b, s].to(self.dtype) * sg
-        swap = group.gated[q] & self._negative[s]
-        m = (self._pre_update if pre else self._post_update)(group, m, P, trace, other, a3, swap)
+        swap = (group.gated[q] & self._negative[s]) if group.any_gated and group.kind == pk.K_STDP_ADD else None
+        m = (self._pre_update if pre else self._post_update)(group, m, col, trace, other, a3, swap)
         weight[b, s] = (m * sg).to(weight.dtype)
 
     @staticmethod
@@ -695,15 +734,16 @@ class BatchedRules:
     def _reward_integration(self, group: _TimingGroup, weight) -> None:
         """R-STDP: ``w += c d dt`` on every synapse with eligibility while its sample's dopamine
         is not zero, then the eligibility decays."""
-        P = group.prm[group.e_rule]
+        q = group.e_rule
         d = self.dopamine[:, group.e_mod]
         c = group.elig
         s = group.e_syn
         w = weight[:, s]
         sg = self._sign[s]
-        new = torch.clamp(w.to(self.dtype) * sg + c * (d * P[:, 7]), P[:, pk.C_LO], P[:, pk.C_HI]) * sg
+        new = self._clip(w.to(self.dtype) * sg + c * (d * self._column(group, 7, q)), self._column(group, pk.C_LO, q),
+                         self._column(group, pk.C_HI, q)) * sg
         weight[:, s] = torch.where((c != 0.0) & (d != 0.0), new.to(w.dtype), w)
-        c.mul_(P[:, 6])
+        c.mul_(self._column(group, 6, q))
 
     # -- rate rules, scaling -------------------------------------------------------------------
     def _rate_rule(self, k, rule: _Rule, weight, pre, post) -> None:
@@ -752,6 +792,38 @@ class BatchedRules:
         f = torch.where(ok, float(prm[2]) / torch.where(ok, total, torch.ones_like(total)), torch.ones_like(total))
         scaled = torch.clamp(m * f[:, rule.post], lo, hi)
         weight[:, s] = (torch.where(ok[:, rule.post], scaled, m) * sign).to(weight.dtype)
+
+    # -- intrinsic plasticity --------------------------------------------------------------------
+    def threshold_step(self, spikes: dict[int, torch.Tensor], theta: dict[int, torch.Tensor],
+                       p_theta: dict[int, torch.Tensor]) -> None:
+        """Intrinsic plasticity (Hao form, MODELS.md §4.7) of step ``k``'s spikes, in place on the
+        neuron state (built with ``threshold_rules=True``; call it after :meth:`step`).
+
+        Parameters
+        ----------
+        spikes : dict
+            As for :meth:`step`.
+        theta : dict
+            Entity -> ``(B, n)`` live view of the population's threshold offset ``theta`` after the
+            neuron update of step ``k`` (which already decayed it).
+        p_theta : dict
+            Entity -> ``(n,)`` per-step decay factor of ``theta`` (numba's ``PTHETA`` row).
+
+        Notes
+        -----
+        As numba: the increment is read against ``theta`` at the spike (``theta / p_theta``) and
+        decayed too, ``theta += theta_plus (offset - 10) / |theta_spike - 10| p_theta``.
+        """
+        for _name, e, theta_plus, offset in self.threshold_rules:
+            flat = spikes.get(e)
+            if flat is None or flat.numel() == 0:
+                continue
+            flat = flat.to(self.device, torch.int64)
+            size = self.entity_sizes[e]
+            b, i = torch.div(flat, size, rounding_mode="floor"), flat % size
+            th, decay = theta[e], p_theta[e][i].to(theta[e].dtype)
+            at_spike = th[b, i] / decay
+            th[b, i] += theta_plus * (offset - 10.0) / torch.abs(at_spike - 10.0) * decay
 
     # -- astrocytes ----------------------------------------------------------------------------
     def _astrocytes(self, split) -> None:

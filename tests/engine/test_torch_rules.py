@@ -2,14 +2,16 @@
 
 Each case runs a plan with plasticity on the numba backend, records the spikes of every population
 and source, replays them step by step into :class:`BatchedRules` from the same initial weights and
-compares the final weights (and astrocyte states), in float64 and float32. The numba kernels decay some traces lazily
-(``exp(age log_decay)`` when read), the torch ones densely (one multiplication per step): the
-results agree to rounding. Measured in float64 on these cases: largest relative weight difference
-4e-14, largest absolute 1e-14 (asserted: 1e-12 relative plus 1e-15 absolute); the triplet,
-symmetric, Oja and BCM cases came out bit-identical.
+compares the final weights (and astrocyte states, thresholds), in float64 and float32. The numba
+kernels decay some traces lazily (``exp(age log_decay)`` when read), the torch ones densely (one
+multiplication per step): the results agree to rounding. Measured in float64 on these cases:
+largest relative weight difference 4e-14, largest absolute 1.2e-14 (asserted: 1e-12 relative plus
+1e-15 absolute); Oja and BCM (dense traces in numba too) bit-identical; float32 bit-identical.
+Every case must move most weights without pinning them to a bound (clipped weights compare nothing).
 
 Batched runs: three samples with different recorded rasters in one ``B = 3`` replay; each row
-must equal its own ``B = 1`` replay (the samples do not see each other).
+must equal its own ``B = 1`` replay (the samples do not see each other), and rows may start from
+their own weights.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from engine.backends.numba_backend import NumbaBackend
 from engine.backends.torch_rules import BatchedRules
 from engine.errors import SimulationError
+from engine.kernels import neurons as nk
 from engine.plan import (
     AstrocytePlan,
     MonitorPlan,
@@ -57,13 +60,18 @@ def spike_emitters(plan) -> list[str]:
     return [p.name for p in plan.populations] + [s.name for s in plan.sources if s.emits_spikes]
 
 
-def run_numba(plan):
-    """(final weights of the shared CSR, spikes per emitter name, astrocyte states) of a numba run
-    with a spike monitor on every population and source."""
+def numba_run(plan):
+    """(simulation, spikes per emitter name) of a numba run with a spike monitor on every
+    population and source."""
     plan.monitors = [MonitorPlan("spikes:" + name, name) for name in spike_emitters(plan)]
     sim = Simulation(plan)
     res = sim.run()
-    spikes = {name: res.spikes["spikes:" + name] for name in spike_emitters(plan)}
+    return sim, {name: res.spikes["spikes:" + name] for name in spike_emitters(plan)}
+
+
+def run_numba(plan):
+    """(final weights of the shared CSR, spikes per emitter name, astrocyte states) of a numba run."""
+    sim, spikes = numba_run(plan)
     return sim.backend.net[6].copy(), spikes, sim.backend.astrocyte_states()
 
 
@@ -81,6 +89,13 @@ def replay(packed, rasters, n_steps, device="cpu", rules=None, weight=None, k0=0
         rules = BatchedRules(packed, B, device, dtype)
     if weight is None:
         weight = torch.from_numpy(np.asarray(packed.net[6])).to(device, dtype).repeat(B, 1)
+    for k, spikes in step_spikes(packed, rasters, n_steps, device, k0):
+        rules.step(k, spikes, weight)
+    return weight.cpu().numpy(), rules, weight
+
+
+def step_spikes(packed, rasters, n_steps, device="cpu", k0=0):
+    """``(k, spikes)`` of steps ``k0 .. n_steps - 1``: entity -> flat ``b * size + i`` (ascending)."""
     per_entity = []
     for e, name in enumerate(packed.entity_names):
         size = int(packed.entity_sizes[e])
@@ -90,9 +105,7 @@ def replay(packed, rasters, n_steps, device="cpu", rules=None, weight=None, k0=0
         bounds = np.searchsorted(steps[order], np.arange(n_steps + 1))
         per_entity.append((e, torch.from_numpy(flat[order]).to(device), bounds))
     for k in range(k0, n_steps):
-        spikes = {e: flat[bounds[k]:bounds[k + 1]] for e, flat, bounds in per_entity if bounds[k + 1] > bounds[k]}
-        rules.step(k, spikes, weight)
-    return weight.cpu().numpy(), rules, weight
+        yield k, {e: flat[bounds[k]:bounds[k + 1]] for e, flat, bounds in per_entity if bounds[k + 1] > bounds[k]}
 
 
 def check_against_numba(make_plan, device="cpu", dtype="float64"):
@@ -134,10 +147,10 @@ def driven(rule_kw, max_delay=1, sign=1.0, seed=1, rewards=False):
     return make
 
 
-def network(rules_in=(), rules_rec=(), seed=0, astrocyte=False, n=40, n_in=20, n_steps=1500, max_delay=4,
-            rewards=False):
+def network(rules_in=(), rules_rec=(), seed=0, astrocyte=False, n=40, n_in=20, n_steps=1000, max_delay=4,
+            rewards=False, input_delay=1):
     """A Poisson-driven LIF liquid (80 % excitatory, 20 % inhibitory) with a plastic input
-    projection (one-step delays) and a plastic recurrent one (delays 1..``max_delay``); the
+    projection (delays 1..``input_delay``) and a plastic recurrent one (delays 1..``max_delay``); the
     topology is fixed, ``seed`` changes the Poisson streams only. Optionally a NALSM astrocyte
     counting the liquid minus the input; optionally a dopamine signal ``da``."""
     def make():
@@ -147,7 +160,8 @@ def network(rules_in=(), rules_rec=(), seed=0, astrocyte=False, n=40, n_in=20, n
         src = PoissonSourcePlan("in", size=n_in, rates=rng.uniform(20.0, 60.0, n_in))
         pi, po = np.nonzero(rng.random((n_in, n)) < 0.5)
         w_in = rng.uniform(2.0, 6.0, pi.size)
-        proj_in = ProjectionPlan.from_coo("input", "in", "liq", n_in, pi, po, w_in, 1, weight_dtype=np.float64,
+        d_in = np.random.default_rng(7).integers(1, input_delay + 1, pi.size)
+        proj_in = ProjectionPlan.from_coo("input", "in", "liq", n_in, pi, po, w_in, d_in, weight_dtype=np.float64,
                                           rules=[RulePlan(**kw) for kw in rules_in])
         ri, ro = np.nonzero((rng.random((n, n)) < 0.2) & ~np.eye(n, dtype=bool))
         sign = np.where(ri < int(0.8 * n), 1.0, -1.0)
@@ -156,7 +170,7 @@ def network(rules_in=(), rules_rec=(), seed=0, astrocyte=False, n=40, n_in=20, n
         proj_rec = ProjectionPlan.from_coo("recurrent", "liq", "liq", n, ri, ro, w_rec, delays,
                                            weight_dtype=np.float64, rules=[RulePlan(**kw) for kw in rules_rec])
         astros = [AstrocytePlan("astro", ["liq"], ["in"], tau=100.0, w=0.015, b=0.15, A_init=0.15)] if astrocyte else []
-        mods = [RewardPlan("da", tau_d=50.0, steps=[200, 500, 800], amplitudes=[1.0, -0.5, 2.0])] if rewards else []
+        mods = [RewardPlan("da", tau_d=50.0, steps=[150, 300, 450], amplitudes=[1.0, -0.5, 2.0])] if rewards else []
         return SimulationPlan(dt=0.5, n_steps=n_steps, dtype="float64", seed=seed, populations=[pop], sources=[src],
                               projections=[proj_in, proj_rec], astrocytes=astros, modulators=mods)
     return make
@@ -238,6 +252,18 @@ def test_astrocyte_gates_depression_per_sample_as_in_numba():
                                 astrocyte=True))
 
 
+@pytest.mark.parametrize("input_delay,max_delay,dendritic", [(1, 1, False), (2, 4, False), (2, 4, True)],
+                         ids=["one_step", "ring", "dendritic"])
+def test_projections_sharing_a_group_match_numba(input_delay, max_delay, dendritic):
+    """Two projections with rules of one kind and options but different parameters (bounds,
+    amplitudes, time constants) and different maximum delays run as one group; only one of them
+    gated by the astrocyte."""
+    other = dict(A_plus=0.03, A_minus=0.04, w_max=6.0, tau_plus=15.0, tau_minus=25.0)
+    check_against_numba(network(rules_in=[rule("stdp", NET_STDP, astrocyte="astro", dendritic=dendritic)],
+                                rules_rec=[rule("stdp", other, dendritic=dendritic)], astrocyte=True,
+                                input_delay=input_delay, max_delay=max_delay, n_steps=1000))
+
+
 @pytest.mark.parametrize("kw", [
     rule("scaling_activity", dict(a_target=5.0, tau_a=200.0, beta=2e-4, interval=5.0, w_max=8.0)),
     rule("oja", dict(eta=1e-4, tau_rate=100.0, interval=2.0, w_max=8.0)),
@@ -262,11 +288,11 @@ BATCH_RULES = dict(rules_in=[rule("stdp", NET_STDP, astrocyte="astro"),
                              rule("scaling_normalize", dict(target_sum=40.0, interval=50.0, w_max=8.0))],
                    rules_rec=[rule("triplet", dict(TRIPLET, w_max=6.0)),
                               rule("stdp", MULT | dict(w_max=6.0), pairing="nearest")],
-                   astrocyte=True, n_steps=1000)
+                   astrocyte=True, n_steps=600)
 #: reward-modulated input, dendritic delays on the recurrent synapses
 BATCH_RULES_REWARD = dict(rules_in=[rule("rstdp", dict(NET_STDP, tau_c=100.0), modulator="da")],
                           rules_rec=[rule("stdp", dict(NET_STDP, w_max=6.0), dendritic=True, same_step="exclusive")],
-                          rewards=True, n_steps=1000)
+                          rewards=True, n_steps=600)
 
 
 @pytest.mark.parametrize("config", [BATCH_RULES, BATCH_RULES_REWARD], ids=["astrocyte", "reward_dendritic"])
@@ -290,26 +316,58 @@ def test_batch_rows_equal_their_own_runs(config):
     assert not np.allclose(batched[0], batched[1])
 
 
+def test_rows_with_their_own_weights_and_scaled_learning_rates():
+    """Each row learns from its own weights: row 1 starts from other initial weights and equals
+    the numba run started from those. Learning rates scaled as numba's
+    ``set_learning_rate_scale`` scales them (astrocyte-gated depression included)."""
+    make = driven(rule("stdp", STDP, same_step="exclusive"), max_delay=3)
+    plan_a, plan_b = make(), make()
+    plan_b.projections[0].weights = plan_b.projections[0].weights * 0.5
+    want_a, spikes_a, _ = run_numba(plan_a)
+    want_b, spikes_b, _ = run_numba(plan_b)
+    assert all(np.array_equal(spikes_a[n][0], spikes_b[n][0]) for n in spikes_a), "driven: the same spikes"
+    packed = packed_for(make())
+    weight = torch.from_numpy(np.stack([np.asarray(packed.net[6]), np.asarray(packed_for(plan_b).net[6])]))
+    got, _, _ = replay(packed, [spikes_a, spikes_b], plan_a.n_steps, weight=weight)
+    np.testing.assert_allclose(got, np.stack([want_a, want_b]), rtol=RTOL, atol=ATOL)
+    # learning rates at 0.3 of their built values, astrocyte gating on the input projection
+    make = network(rules_in=[rule("stdp", NET_STDP, astrocyte="astro")], rules_rec=[rule("triplet", TRIPLET)],
+                   astrocyte=True, n_steps=600)
+    plan = make()
+    plan.monitors = [MonitorPlan("spikes:" + name, name) for name in spike_emitters(plan)]
+    sim = Simulation(plan)
+    sim.backend.set_learning_rate_scale(0.3)
+    res = sim.run()
+    spikes = {name: res.spikes["spikes:" + name] for name in spike_emitters(plan)}  # as numba_run, scaled
+    packed = packed_for(make())
+    rules = BatchedRules(packed, 1, torch.device("cpu"), torch.float64)
+    rules.set_learning_rate_scale(0.3)
+    got, _, _ = replay(packed, [spikes], 600, rules=rules)
+    np.testing.assert_allclose(got[0], sim.backend.net[6], rtol=RTOL, atol=ATOL)
+    unscaled, _, _ = replay(packed, [spikes], 600)
+    assert not np.allclose(unscaled[0], got[0])
+
+
 def test_reset_and_state_tensors_restore():
     """reset() starts new samples (same weights in, same weights out); copying state_tensors()
     back restores a run mid-way."""
     make = network(seed=4, **BATCH_RULES)
     _, spikes, _ = run_numba(make())
     packed = packed_for(make())
-    n = 600
+    n = 400
     full, rules, _ = replay(packed, [spikes], n)
-    # restore at step 300
-    _, rules2, weight2 = replay(packed, [spikes], 300)
+    # restore at step 200
+    _, rules2, weight2 = replay(packed, [spikes], 200)
     saved = {key: t.clone() for key, t in rules2.state_tensors().items()}
     assert "astrocyte_A" in saved
     assert any(key.endswith(".spike_history") for key in saved), "the presynaptic spike ring (delays)"
     assert any(key.endswith("pre_trace_history1") for key in saved), "the triplet rule's r2 history"
     saved_w = weight2.clone()
-    replay(packed, [spikes], 450, rules=rules2, weight=weight2, k0=300)
+    replay(packed, [spikes], 300, rules=rules2, weight=weight2, k0=200)
     for key, t in rules2.state_tensors().items():
         t.copy_(saved[key])
     weight2.copy_(saved_w)
-    resumed, _, _ = replay(packed, [spikes], n, rules=rules2, weight=weight2, k0=300)
+    resumed, _, _ = replay(packed, [spikes], n, rules=rules2, weight=weight2, k0=200)
     np.testing.assert_array_equal(resumed, full)
     # reset: the same raster again from the initial weights gives the same weights
     rules.reset()
@@ -328,13 +386,43 @@ def _refused(plan) -> str:
     return str(err.value)
 
 
-def test_refuses_intrinsic_threshold_rules():
-    plan = driven(rule("stdp", STDP))()
-    plan.populations[0] = PopulationPlan("post", "alif", 3, params=dict(t_ref=0.0),
-                                         receptors=list(plan.populations[0].receptors),
-                                         threshold_rule=dict(theta_plus=0.07, offset=20.0))
-    msg = _refused(plan)
+def with_threshold_rule(make):
+    """The driven case's targets as ALIF neurons with a Hao threshold rule (theta decaying)."""
+    def make_alif():
+        plan = make()
+        plan.populations[0] = PopulationPlan("post", "alif", 3, params=dict(t_ref=0.0, tau_theta=150.0),
+                                             receptors=list(plan.populations[0].receptors),
+                                             threshold_rule=dict(theta_plus=0.07, offset=20.0))
+        return plan
+    return make_alif
+
+
+def test_refuses_intrinsic_threshold_rules_unless_the_caller_applies_them():
+    msg = _refused(with_threshold_rule(driven(rule("stdp", STDP)))())
     assert "threshold rule (intrinsic plasticity) of population 'post'" in msg and "numba backend" in msg
+
+
+def test_threshold_step_matches_numba():
+    """Hao's rule through threshold_step on a theta the caller decays each step (as the neuron
+    update does): the final theta and the weights equal numba's."""
+    make = with_threshold_rule(driven(rule("stdp", STDP), max_delay=3))
+    plan = make()
+    sim, spikes = numba_run(plan)
+    packed = packed_for(make())
+    rules = BatchedRules(packed, 1, torch.device("cpu"), torch.float64, threshold_rules=True)
+    (name, e, _, _), = rules.threshold_rules
+    slot = packed.slots[name]
+    p_theta = torch.from_numpy(packed.lif[3][nk.LIF_PTHETA, slot.start:slot.stop].copy())
+    theta = torch.from_numpy(packed.lif[0][nk.LIF_THETA, slot.start:slot.stop].copy())[None, :]
+    weight = torch.from_numpy(np.asarray(packed.net[6]).copy())[None, :]
+    for k, spikes_k in step_spikes(packed, [spikes], plan.n_steps):
+        theta.mul_(p_theta)  # the neuron update of step k
+        rules.step(k, spikes_k, weight)
+        rules.threshold_step(spikes_k, {e: theta}, {e: p_theta})
+    want_theta = sim.backend.get_state(name, "theta")
+    assert np.all(want_theta > 0.05), "the rule must raise the thresholds"
+    np.testing.assert_allclose(theta[0].numpy(), want_theta, rtol=1e-12)
+    np.testing.assert_allclose(weight[0].numpy(), sim.backend.net[6], rtol=RTOL, atol=ATOL)
 
 
 def test_refuses_short_term_plasticity():
