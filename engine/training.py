@@ -477,7 +477,7 @@ class Protocol(RunControls):
             self.results = start["results"]
             if within and spec.scheduled:
                 sim.backend.set_learning_rate_scale(spec.learning_rate_at(sample, n), amplitudes=False)
-        if hasattr(sim.backend, "run_samples") and spec.reset != "none":
+        if getattr(sim.backend, "B", 1) > 1:  # batch 1 runs below: its checkpoints keep what carries over
             return self._run_phase_batched(p, sim, bounds, start_weights, carry, callback, sample)
         if spec.workers > 1 and n >= 2 and (start is None or start["state"] is None):
             return self._run_phase_parallel(p, sim, bounds, initial, start_weights, carry, callback)

@@ -479,3 +479,42 @@ def test_batch_settings_that_cannot_work_are_named():
     assert any("batch 4 has no effect on the numba backend" in w for w in warnings)
     project.settings.backend = "torch"
     assert not any("batch" in str(p) for p in validate(project.graph, project.settings))
+
+
+def three_phases_on_torch():
+    project = three_phases()
+    node_of_label = {n.label: n for n in project.graph.nodes.values()}
+    node_of_label["Features"].set("batch", 4)
+    project.settings.backend = "torch"
+    return project
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_torch():
+    return Protocol(three_phases_on_torch(), backend="torch").run()
+
+
+@pytest.mark.parametrize("stop_after_chunks", [2, 9, 12])
+def test_a_stopped_torch_run_with_a_batched_phase_resumes_identical(tmp_path, uninterrupted_torch,
+                                                                     stop_after_chunks):
+    """Stops in the scheduled plastic phase (batch 1, host rule kernels), the frozen one, and between
+    two batches of the plastic batched phase: the resumed run equals the uninterrupted one."""
+    checkpoint = tmp_path / "run.checkpoint.npz"
+    protocol = Protocol(three_phases_on_torch(), backend="torch", checkpoint=checkpoint)
+    protocol.target_chunk_s = 0.0
+    seen = []
+
+    def stop_soon(chunk):
+        seen.append(chunk)
+        if len(seen) == stop_after_chunks:
+            protocol.stop()
+
+    stopped = protocol.run(callback=stop_soon)
+    assert stopped.stopped and checkpoint.is_file()
+    assert stopped.n_steps < uninterrupted_torch.n_steps
+    resumed = Protocol(three_phases_on_torch(), backend="torch", checkpoint=checkpoint, resume=True).run()
+    assert not resumed.stopped and resumed.n_steps == uninterrupted_torch.n_steps
+    for name, (steps, idx) in uninterrupted_torch.spikes.items():
+        np.testing.assert_array_equal(resumed.spikes[name][0], steps)
+        np.testing.assert_array_equal(resumed.spikes[name][1], idx)
+    assert not checkpoint.exists()
