@@ -4,13 +4,21 @@ on the CPU or a CUDA device.
 What it runs: every neuron model (LIF / ALIF exact propagators, conductance LIF exponential Euler,
 Izhikevich ``split2003`` and ``euler``), receptor channels, projections with delays, Poisson /
 spike-train / current sources, spike / state / rate / weight monitors, readouts, chunked runs,
-save/restore of the state; on the CPU also every plasticity rule, reward signal, NALSM astrocyte
-and threshold rule, through the numba backend's rule kernels run on the host arrays the tensors
-view (the same numbers as numba; torch rule kernels for the GPU are not written yet). What it does
-not run: short-term plasticity and the tripartite astrocyte (anywhere), plasticity on a GPU; a plan
-with any of them is refused with a :class:`SimulationError` naming the projection, rule, signal or
-population. Readouts and branching monitors work (the runner evaluates
-their spike recordings after the run).
+save/restore of the state, every plasticity rule, reward signal, NALSM astrocyte and threshold rule,
+and training phases. What it does not run: short-term plasticity and the tripartite astrocyte; a plan
+with either is refused with a :class:`SimulationError` naming it.
+
+Batches (MODELS.md §0.5): with ``batch=B`` the backend holds B copies of the network (a batch axis
+after the variable axis of every state array, ``ring[L, B, S]``) and :meth:`TorchBackend.run_samples`
+presents B samples at once, copy ``b`` reading the inputs of its own steps; plastic copies learn
+their own weights ``W[b, syn]``. Each copy equals numba's run of its sample
+(tests/engine/test_torch_batch.py).
+
+Plasticity: at batch 1 on the CPU the numba rule kernels run on the host arrays the tensors view
+(bit-identical to numba); on a GPU and in a batch, the torch rule kernels of
+:mod:`engine.backends.torch_rules` (weights within 1e-12 of numba's in float64). ``rules="torch"``
+runs the latter on the CPU too, and ``host_loops = False`` the torch-op propagation a GPU runs: the
+GPU's code path is tested on the CPU that way.
 
 Layout and coefficients
 -----------------------
@@ -24,13 +32,14 @@ same numbers and read state variables at the same places.
 Step order (MODELS.md §0.2) and exactness
 ----------------------------------------
 Per step ``k``: threshold/reset and source spikes, monitors, spike propagation into the ring,
-external currents, neuron update consuming ring row ``k mod L``. The neuron update repeats the
+external currents, neuron update consuming ring row ``k mod L``, plasticity. The neuron update repeats the
 numba kernels' operations in their order and precision (the Izhikevich and conductance updates
 run in float64 as numba promotes them, also for float32 state), and the spikes of a step are routed
-with one ``index_add_`` over the synapses of the spiking neurons listed in the numba kernel's order
-(projection, spike, CSR position). On the CPU ``index_add_`` adds serially, so float64 runs of
-deterministic networks are bit-identical to the numba backend (tests/engine/test_backends_shared.py).
-On CUDA the additions are atomic and their order varies (last-bit differences).
+over the synapses of the spiking neurons in the numba kernel's order (projection, spike, CSR
+position): on the CPU by a numba loop over the arrays the tensors view, on a GPU by one
+``index_add_``. Float64 runs of deterministic networks are therefore bit-identical to the numba
+backend on the CPU (tests/engine/test_backends_shared.py); on CUDA the additions are atomic and
+their order varies (last-bit differences).
 
 Random streams: Poisson sources and current sources run numba's own kernels on the host
 (:func:`engine.kernels.network.poisson_step`, :func:`engine.kernels.network.current_step`): the same
@@ -412,7 +421,17 @@ class TorchBackend(Backend):
         if self.device.type != "cpu" or self.B > 1 or self.rule_kernels == "torch":
             from engine.backends.torch_rules import BatchedRules
 
-            self._rules = BatchedRules(packed, self.B, self.device, self.tdtype)
+            # threshold rules change neuron state this backend owns: applied below, at batch 1 (in a
+            # batch each copy's learned threshold would have to carry into the next sample)
+            self._rules = BatchedRules(packed, self.B, self.device, self.tdtype, threshold_rules=self.B == 1)
+            self._theta, self._p_theta = {}, {}
+            for name, e, *_ in self._rules.threshold_rules:
+                slot = self.slots[name]
+                grp = self.groups[slot.group]
+                row, decay = ((nk.LIF_THETA, nk.LIF_PTHETA) if slot.group == _GROUP_LIF
+                              else (nk.COBA_THETA, nk.COBA_PTHETA))
+                self._theta[e] = grp.state[row, :, slot.start:slot.stop]
+                self._p_theta[e] = grp.prm[decay, slot.start:slot.stop]
             # per-copy weights; at batch 1 the shared weights themselves (what the ring reads)
             self._batch_weight = (self._weight.view(1, -1) if self.B == 1
                                   else self._weight.unsqueeze(0).repeat(self.B, 1))
@@ -577,6 +596,8 @@ class TorchBackend(Backend):
                 self._update(k % self.L)
                 if self._rules is not None:
                     self._rules.step(k, spikes, self._batch_weight)
+                    if self._theta:
+                        self._rules.threshold_step(spikes, self._theta, self._p_theta)
                 elif self._plastic:
                     self._plasticity(k, spikes)
 

@@ -190,3 +190,27 @@ def test_torch_rule_kernels_at_batch_1_match_the_host_kernels():
     for name in ("E", "in"):
         np.testing.assert_allclose(gpu_path.projection_weights(name), numba.projection_weights(name),
                                    rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gpu_path_runs_every_rule_of_the_plastic_network_as_numba(dtype):
+    """Poisson inputs, pair STDP with delays gated by a NALSM astrocyte, reward STDP with timed
+    dopamine, a Hao threshold rule: the torch rule kernels and torch-op propagation (a GPU's path)
+    give numba's spikes; weights and thresholds agree to rounding."""
+    from tests.engine.test_backends_shared import plastic_network
+
+    plan = plastic_network(dtype)
+    gpu_path = Simulation(plan, backend="torch", rules="torch")
+    gpu_path.backend.host_loops = False
+    numba = Simulation(plan, backend="numba")
+    a, b = numba.run(), gpu_path.run()
+    for name in a.spikes:
+        np.testing.assert_array_equal(b.spikes[name][0], a.spikes[name][0], err_msg=name)
+        np.testing.assert_array_equal(b.spikes[name][1], a.spikes[name][1], err_msg=name)
+    tol = 1e-12 if dtype == "float64" else 1e-6
+    for proj in plan.projections:
+        if proj.rules:
+            np.testing.assert_allclose(gpu_path.backend.projection_weights(proj.name),
+                                       numba.backend.projection_weights(proj.name), rtol=tol, atol=tol)
+    np.testing.assert_allclose(gpu_path.get_state("p", "theta"), numba.get_state("p", "theta"), rtol=tol, atol=tol)
+    assert np.abs(numba.get_state("p", "theta")).max() > 0.01, "the threshold rule acted"
