@@ -572,11 +572,11 @@ class BatchedRules:
         return torch.clamp(m, as_t(lo), as_t(hi))
 
     def _unit(self, m, lo, span):
-        """``(m - lo) / span``, 0 where the bounds coincide."""
+        """``(m - lo) / span`` in [0, 1], 0 where the bounds coincide (numba's ``unit_weight``)."""
         if isinstance(span, float):
-            return (m - lo) / span if span > 0 else torch.zeros_like(m)
+            return ((m - lo) / span).clamp(0.0, 1.0) if span > 0 else torch.zeros_like(m)
         return torch.where(span > 0, (m - lo) / torch.where(span > 0, span, torch.ones_like(span)),
-                           torch.zeros_like(m))
+                           torch.zeros_like(m)).clamp(0.0, 1.0)
 
     def _pre_update(self, group, m, col, y0, r2, a3, swap):
         """New magnitudes at presynaptic events (numba's ``_pre_update``; R-STDP elsewhere)."""

@@ -172,10 +172,22 @@ def stdp_additive_post(m, x, A_plus, lo, hi):
 
 
 @njit(**_INLINE)
+def unit_weight(m, lo, hi):
+    """``(m - lo) / (hi - lo)`` in [0, 1] (0 when the bounds coincide). A float32 weight clipped to
+    a bound can be stored a rounding step outside it; outside [0, 1] the fractional powers of the
+    multiplicative rules would be NaN."""
+    span = hi - lo
+    if span <= 0:
+        return 0.0
+    u = (m - lo) / span
+    return 0.0 if u < 0.0 else (1.0 if u > 1.0 else u)
+
+
+@njit(**_INLINE)
 def stdp_multiplicative_pre(m, y, A_minus, mu_minus, lo, hi):
     """NEST ``stdp_synapse``: ``u <- max(0, u - A_minus u^mu_minus y)`` with ``u = (m - lo)/(hi - lo)``."""
     span = hi - lo
-    u = (m - lo) / span if span > 0 else 0.0
+    u = unit_weight(m, lo, hi)
     u = u - A_minus * (u ** mu_minus) * y
     if u < 0.0:
         u = 0.0
@@ -186,7 +198,7 @@ def stdp_multiplicative_pre(m, y, A_minus, mu_minus, lo, hi):
 def stdp_multiplicative_post(m, x, A_plus, mu_plus, lo, hi):
     """``u <- min(1, u + A_plus (1 - u)^mu_plus x)``."""
     span = hi - lo
-    u = (m - lo) / span if span > 0 else 0.0
+    u = unit_weight(m, lo, hi)
     u = u + A_plus * ((1.0 - u) ** mu_plus) * x
     if u > 1.0:
         u = 1.0
@@ -517,6 +529,15 @@ def _record_post_history(k, Lh, pm0, cnt, off, spk, pm_ptr, pm_syn, delay, h_n, 
             h_end[b + q] = t
 
 
+@njit(**_INLINE)
+def _has_dendritic_rule(p, r_proj, r_dend, r_kind):
+    """Whether a timing rule with dendritic delays acts on projection ``p``."""
+    for r in range(r_kind.size):
+        if r_proj[r] == p and r_dend[r] and r_kind[r] <= K_RSTDP:
+            return True
+    return False
+
+
 @njit(**LEAF_OPTS)
 def _timing_rule_dendritic(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_cnt, spk, indptr, post, weight,
                            delay, proj_pre_ent, proj_row_off, pp_syn0, pp_npre, pp_npost, pp_post_ent, pp_Lh, pp_pm0,
@@ -559,7 +580,6 @@ def _timing_rule_dendritic(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_
     if two:
         for i in range(n_post):
             yhist[np.uint64(hy1 + slot * n_post + i)] = ytr[np.uint64(y1 + i)]
-    _record_post_history(k, Lh, pm0, pcnt, poff, spk, pm_ptr, pm_syn, delay, h_n, h_j, h_cur, h_end, hn0, h0, n_post)
     # presynaptic events at emission read the postsynaptic trace as it reached the synapse
     for q in range(cnt):
         j = spk[off + q]
@@ -597,13 +617,6 @@ def _timing_rule_dendritic(k, r, kind, prm, nearest, exclusive, p, ent_off, ent_
                         sg = w_sign[sg0 + s - syn0]
                         m = _post_update(kind, prm, sst, s0 + s - syn0, weight[s] * sg, x, o2, swap_inh and sg < 0)
                         weight[s] = m * sg
-    for dd in range(1, Lh + 1):
-        em = k - dd + 1
-        if em < 0:
-            break
-        b = h0 + (em % Lh) * n_post
-        for q in range(h_n[hn0 + em % Lh]):
-            h_cur[b + q] = h_end[b + q]
     for q in range(pcnt):
         i = spk[poff + q]
         if nearest:
@@ -799,6 +812,13 @@ def _plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj
                 e = proj_pre_ent[p]
                 _record_history(k, pp_Lh[p], proj_row_off[p], ent_cnt[e], ent_off[e], spk, indptr, delay, h_n, h_j,
                                 h_cur, h_end, pp_hn0[p], pp_h0[p], pp_npre[p])
+    if _P_DENDRITIC:  # once per projection: every dendritic rule on it sees the same delayed post events
+        for a in range(pl_proj.size):
+            p = pl_proj[a]
+            if pp_Lh[p] > 1 and _has_dendritic_rule(p, r_proj, r_dend, r_kind):
+                pe = pp_post_ent[p]
+                _record_post_history(k, pp_Lh[p], pp_pm0[p], ent_cnt[pe], ent_off[pe], spk, pm_ptr, pm_syn, delay,
+                                     h_n, h_j, h_cur, h_end, pp_hpn0[p], pp_hp0[p], pp_npost[p])
     for r in range(r_kind.size):
         kind = r_kind[r]
         p = r_proj[r]
@@ -843,6 +863,11 @@ def _plasticity_step(k, ent_off, ent_cnt, spk, indptr, post, weight, delay, proj
             p = pl_proj[a]
             if pp_Lh[p] > 1:
                 _advance_history(k, pp_Lh[p], h_n, h_cur, h_end, pp_hn0[p], pp_h0[p], pp_npre[p])
+    if _P_DENDRITIC:
+        for a in range(pl_proj.size):
+            p = pl_proj[a]
+            if pp_Lh[p] > 1 and _has_dendritic_rule(p, r_proj, r_dend, r_kind):
+                _advance_history(k, pp_Lh[p], h_n, h_cur, h_end, pp_hpn0[p], pp_hp0[p], pp_npost[p])
     # intrinsic plasticity (Hao form): the update of step k already decayed theta, so the
     # increment is decayed too and read against theta at the spike
     if _P_INTRINSIC:

@@ -440,3 +440,20 @@ def test_refuses_short_term_plasticity():
 def test_cuda_matches_numba():
     check_against_numba(driven(rule("stdp", STDP, pairing="nearest", same_step="exclusive"), max_delay=7), "cuda")
     check_against_numba(network(seed=5, **BATCH_RULES), "cuda")
+
+
+def test_two_dendritic_rules_on_one_projection_see_the_same_delayed_post_spikes():
+    """Every dendritic rule on a projection gets the step's delayed postsynaptic events (numba's
+    kernel once recorded the post-spike ring per rule, so a second rule saw none of the older
+    ones; the torch kernels, written independently, always gave every rule the same events)."""
+    sym = dict(eta_pre=0.01, eta_post=0.012, w_max=8.0)
+    check_against_numba(network(rules_rec=[rule("stdp", NET_STDP, dendritic=True),
+                                           rule("symmetric", sym, dendritic=True)], max_delay=6))
+
+
+@pytest.mark.parametrize("max_delay", [1, 5])
+def test_multiplicative_stdp_in_float32_stays_finite_at_the_bounds(max_delay):
+    """A float32 weight clipped to w_max can be stored a rounding step above it; the rule's
+    (1 - u)^mu_plus was then NaN (numba raised an instability). Both kernels clamp u to [0, 1]."""
+    want, _ = check_against_numba(driven(rule("stdp", MULT), max_delay), dtype="float32")
+    assert np.all(np.isfinite(want))
