@@ -31,7 +31,8 @@ class TrainingPhase(NodeType):
     the same spikes for any number. On the torch backend, batch B presents B samples at once (one
     network copy each, MODELS.md §0.5), every copy starting from the phase's initial state (STDP
     traces included) and, with a learning-rate schedule, using the schedule's value at the batch's
-    first sample; a phase without plasticity gives the same spikes for any batch.
+    first sample; Poisson and noise inputs draw one stream per copy, keyed by the seed and the
+    sample. A phase without plasticity or random inputs gives the same spikes for any batch.
     """
 
     type_id = "training.phase"

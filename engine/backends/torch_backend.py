@@ -46,7 +46,9 @@ Random streams: Poisson sources and current sources run numba's own kernels on t
 per-source xoshiro256** streams, geometric skips and float64 arithmetic, so stochastic networks are
 also spike-for-spike identical to numba on the CPU, and their state files hold the same stream
 states. On a GPU this costs one small host-to-device copy per step (the spikes of the sources, the
-external currents); a device-side generator is future work.
+external currents); a device-side generator is future work. In a batch each copy draws its own
+streams, seeded per sample (the seed, the source, the sample's first input step), so a sample gets
+the same spikes in any batch (MODELS.md §0.5).
 """
 
 from __future__ import annotations
@@ -91,12 +93,9 @@ TORCH_NODE_TYPES = frozenset({
 def refuse_unsupported(plan: SimulationPlan, device: str = "cpu", batch: int = 1) -> None:
     """Raise a :class:`SimulationError` naming everything in ``plan`` the torch backend cannot run
     on ``device`` with ``batch`` copies: short-term plasticity (and the tripartite astrocytes acting
-    through it) anywhere; in a batch, random streams (Poisson sources, noise currents: each copy
-    would need its own stream) and reward signals (timed on the whole run). What the torch rule
+    through it) anywhere; in a batch, reward signals (timed on the whole run). What the torch rule
     kernels do not run on a GPU or in a batch, :class:`engine.backends.torch_rules.BatchedRules`
     refuses by name."""
-    from engine.plan import CurrentSourcePlan, PoissonSourcePlan
-
     problems = []
     for proj in plan.projections:
         if proj.stp is not None:
@@ -106,9 +105,6 @@ def refuse_unsupported(plan: SimulationPlan, device: str = "cpu", batch: int = 1
     if batch > 1:
         for mod in plan.modulators:  # timed rewards are steps of the one run, not of each copy's sample
             problems.append(f"the reward signal {mod.name!r} (its rewards are timed on the whole run)")
-        for src in plan.sources:
-            if isinstance(src, PoissonSourcePlan) or (isinstance(src, CurrentSourcePlan) and src.waveform == "noise"):
-                problems.append(f"the random stream of source {src.name!r} (one stream for the whole run)")
     if problems:
         where = " and ".join(w for w, on in (("on a GPU", str(device) != "cpu"), (f"in a batch of {batch}", batch > 1))
                              if on)
@@ -210,6 +206,29 @@ def _propagate_host(kk, flat, counts, sizes, row_off, indptr, delay, col, weight
                     r -= L
                 w = batch_weight[b * n_syn + syn] if per_copy else weight[syn]
                 ring[(r * B + b) * S + col[syn]] += w
+
+
+@njit(cache=True, nogil=True)
+def _poisson_copies(ks, pois_ent, pois_lo, pois_hi, pois_p, pois_homog, rngs, pois_start, pois_stop, ent_off,
+                    ent_cnt, spk, sizes, flat, counts):
+    """:func:`engine.kernels.network.poisson_step` for every copy ``b`` at its step ``ks[b]`` with its
+    own streams ``rngs[b]``; the spikes of source ``s`` go to ``flat`` as ``b * size + local``, copy
+    after copy, ``counts[s]`` of them (sources one after another)."""
+    o = 0
+    for s in range(pois_ent.size):
+        counts[s] = 0
+    for b in range(ks.size):
+        netk.poisson_step(ks[b], pois_ent, pois_lo, pois_hi, pois_p, pois_homog, rngs[b], pois_start, pois_stop,
+                          ent_off, ent_cnt[b], spk[b])
+    for s in range(pois_ent.size):
+        e = pois_ent[s]
+        off = ent_off[e]
+        for b in range(ks.size):
+            for q in range(ent_cnt[b, e]):
+                flat[o] = b * sizes[s] + spk[b, off + q]
+                o += 1
+                counts[s] += 1
+    return o
 
 
 @njit(cache=True, nogil=True)
@@ -375,6 +394,7 @@ class TorchBackend(Backend):
         izh_group.any_euler = bool(np.any(izh[3] == nk.IZH_EULER))
         self._build_projections(packed)
         self._build_sources(packed)
+        self._build_copy_streams()
         self._build_monitors(packed)
         self._build_plasticity(packed)
         #: the state every batch of samples starts from (:meth:`run_samples`)
@@ -467,6 +487,37 @@ class TorchBackend(Backend):
         self._trains = [dict(ent=int(ents[s]), steps=steps[lo[s]:hi[s]], idx=self._t(idx[lo[s]:hi[s]], torch.int64),
                              size=int(self.entity_sizes[int(ents[s])])) for s in range(len(ents))]
 
+    def _build_copy_streams(self) -> None:
+        """In a batch, every copy draws its own streams for the Poisson and noise-current sources
+        (MODELS.md §0.5), seeded per sample by :meth:`_seed_copy_streams`."""
+        from engine.plan import CurrentSourcePlan, PoissonSourcePlan, stream_seed
+
+        plan, B = self.plan, self.B
+        pois = [s for s in plan.sources if isinstance(s, PoissonSourcePlan)]
+        cur = [s for s in plan.sources if isinstance(s, CurrentSourcePlan)]
+        self._stream_roots = ([stream_seed(plan.seed, "poisson:" + s.name, s.seed) for s in pois],
+                              [stream_seed(plan.seed, "current:" + s.name, s.seed) for s in cur])
+        if B == 1:
+            return
+        sizes = np.array([int(s.size) for s in pois], np.int64)
+        self._copy_streams = dict(
+            poisson=np.zeros((B, len(pois), 4), np.uint64), current=np.zeros((B, len(cur), 4), np.uint64),
+            ent_cnt=np.zeros((B, self._ent_cnt.size), self._ent_cnt.dtype), spk=np.zeros((B, self._spk.size),
+                                                                                         self._spk.dtype),
+            sizes=sizes, flat=np.zeros(int(B * sizes.sum()), np.int64), counts=np.zeros(len(pois), np.int64))
+
+    def _seed_copy_streams(self, starts) -> None:
+        """Copy ``b``'s streams, keyed by the project's seed, the source and the sample (its first
+        input step ``starts[b]``): a sample draws the same spikes in any batch, at any position."""
+        from engine.kernels.rng import seed_state
+
+        for key, roots in zip(("poisson", "current"), self._stream_roots):
+            target = self._copy_streams[key]
+            for b, start in enumerate(starts):
+                for s, root in enumerate(roots):
+                    seq = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (int(start),))
+                    target[b, s] = seed_state(seq)
+
     def _build_monitors(self, packed) -> None:
         self.spike_monitors = packed.spike_monitors
         self.rate_monitors = packed.rate_monitors
@@ -526,6 +577,8 @@ class TorchBackend(Backend):
         if starts.size != self.B:
             raise SimulationError(f"run_samples needs one start step per batch element: {self.B}, got {starts.size}")
         self.reset_sample_state(self._initial)
+        if self.B > 1:
+            self._seed_copy_streams(starts)
         if self._batch_weight is not None and self._batch_weight.data_ptr() != self._weight.data_ptr():
             self._batch_weight.copy_(self._weight.expand_as(self._batch_weight))
         try:
@@ -698,11 +751,21 @@ class TorchBackend(Backend):
                         else:
                             flat_state[nk.COBA_THETA, flat] += prm[nk.COBA_DTHETA, i]
             self._split(grp, flat, spikes)
-        if self._pois[0].size:  # batch 1 only (refused in a batch)
+        if self._pois[0].size and self.B == 1:
             netk.poisson_step(int(ks[0]), *self._pois, self.ent_off, self._ent_cnt, self._spk)
             for e in self._pois[0]:
                 off, cnt = int(self.ent_off[e]), int(self._ent_cnt[e])
                 spikes[int(e)] = torch.from_numpy(self._spk[off:off + cnt].astype(np.int64)).to(self.device)
+        elif self._pois[0].size:
+            copies = self._copy_streams
+            n = _poisson_copies(np.asarray(ks, np.int64), *self._pois[:5], copies["poisson"], *self._pois[6:8],
+                                self.ent_off, copies["ent_cnt"], copies["spk"], copies["sizes"], copies["flat"],
+                                copies["counts"])
+            flat = torch.from_numpy(copies["flat"][:n].copy()).to(self.device)
+            lo = 0
+            for e, cnt in zip(self._pois[0], copies["counts"]):
+                spikes[int(e)] = flat[lo:lo + int(cnt)]
+                lo += int(cnt)
         for src in self._trains:
             spikes[src["ent"]] = self._train_spikes(src, ks)
         return spikes
@@ -811,7 +874,8 @@ class TorchBackend(Backend):
             if grp.has_iext:
                 host[...] = 0.0
         for b, kb in enumerate(ks):
-            netk.current_step(int(kb), self.dt, *self._cur, *self._iext_rows(b))
+            streams = self._cur[11] if self.B == 1 else self._copy_streams["current"][b]
+            netk.current_step(int(kb), self.dt, *self._cur[:11], streams, *self._iext_rows(b))
         if self.device.type != "cpu":
             for grp, host in zip(self.groups, self._iext_host):
                 if grp.has_iext:

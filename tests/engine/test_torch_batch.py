@@ -96,9 +96,35 @@ def test_batched_state_and_weights_have_a_batch_axis():
         backend.run_samples([0, 1], 10)
 
 
-def test_random_streams_are_refused_in_a_batch_naming_the_source():
-    with pytest.raises(SimulationError, match=r"batch of 2.*'het'"):
-        Simulation(stochastic_network(), backend="torch", batch=2)
+def test_random_streams_are_drawn_per_copy_and_sample():
+    """Poisson (heterogeneous; homogeneous with an on/off window) and noise-current sources draw one
+    stream per copy, keyed by the seed, the source and the sample: a sample gets the same spikes
+    in any batch and at any position, other samples and other seeds other spikes, at the planned
+    rates; the network's rate matches numba's one stream through the run (statistically)."""
+    plan = stochastic_network()
+    three = Simulation(plan, backend="torch", batch=3).backend.run_samples([0, 500, 1000], 500)
+    two = Simulation(plan, backend="torch", batch=2).backend.run_samples([1000, 0], 500)
+    for a, b in ((three[0], two[1]), (three[2], two[0])):
+        assert_chunk_equal(a, b, "same sample, other batch")
+    assert not np.array_equal(three[0].spikes["het"][1], three[1].spikes["het"][1])
+    reseeded = stochastic_network(seed=4)
+    other = Simulation(reseeded, backend="torch", batch=3).backend.run_samples([0, 500, 1000], 500)
+    assert not np.array_equal(other[0].spikes["het"][1], three[0].spikes["het"][1])
+    # the planned rates: 80 heterogeneous inputs, 50 homogeneous at 25 Hz on steps 200..1499
+    het = sum(c.spikes["het"][1].size for c in three)
+    expected = np.sum(plan.sources[0].rates) * 3 * 500 * plan.dt * 1e-3
+    assert abs(het - expected) < 4 * np.sqrt(expected)
+    on_steps = sum(np.clip(min(s + 500, 1500) - max(s, 200), 0, None) for s in (0, 500, 1000))
+    hom = sum(c.spikes["hom"][1].size for c in three)
+    assert abs(hom - 50 * 25.0 * on_steps * plan.dt * 1e-3) < 4 * np.sqrt(50 * 25.0 * on_steps * plan.dt * 1e-3)
+    assert all(np.all((c.spikes["hom"][0] >= 200) & (c.spikes["hom"][0] < 1500)) for c in three)
+    # the network's response: numba's run of the same steps with its one stream, within 15 %
+    reference = Simulation(plan, backend="numba").run()
+    net = sum(c.spikes["spikes"][1].size for c in three)
+    steps, _ = reference.spikes["spikes"]
+    same_steps = sum(int(np.sum((steps >= s) & (steps < s + 500))) for s in (0, 500, 1000))
+    assert same_steps > 300
+    assert net == pytest.approx(same_steps, rel=0.15)
 
 
 @pytest.mark.skipif(not CUDA, reason="no CUDA device")

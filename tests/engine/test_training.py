@@ -518,3 +518,23 @@ def test_a_stopped_torch_run_with_a_batched_phase_resumes_identical(tmp_path, un
         np.testing.assert_array_equal(resumed.spikes[name][0], steps)
         np.testing.assert_array_equal(resumed.spikes[name][1], idx)
     assert not checkpoint.exists()
+
+
+def test_a_noisy_frozen_phase_gives_the_same_spikes_for_any_batch():
+    """Background Poisson noise in a batched phase: one stream per copy, keyed by the sample."""
+    def run(batch):
+        project = liquid(n_samples=7, encoding="rate")
+        noise = project.graph.add_node("input.poisson", "Noise", (0, 500), n=10, rate=20.0)
+        [pop] = [n for n in project.graph.nodes.values() if n.type_id == "neuron.lif"]
+        prj = project.graph.add_node("synapse.projection", "Noise→liquid", (200, 500), weight=5.0)
+        project.graph.connect(noise.id, "spikes", prj.id, "pre")
+        project.graph.connect(prj.id, "post", pop.id, "input")
+        add_phases(project, dict(label="Features", plasticity=False, reset="state", batch=batch))
+        project.settings.backend = "torch"
+        return Protocol(project, backend="torch").run()
+
+    a, b = run(2), run(3)
+    for name, (steps, idx) in a.spikes.items():
+        assert steps.size > 100
+        np.testing.assert_array_equal(b.spikes[name][0], steps)
+        np.testing.assert_array_equal(b.spikes[name][1], idx)
