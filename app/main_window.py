@@ -404,6 +404,14 @@ class MainWindow(QMainWindow):
                 self.backend_combo.setItemData(i, CLI_ONLY_BACKENDS[name], Qt.ItemDataRole.ToolTipRole)
         self.backend_combo.currentTextChanged.connect(lambda t: self.doc.set_setting("backend", t))
         tb.addWidget(self.backend_combo)
+        # the torch backend's device; a CUDA device chosen where there is none is a Problems-panel
+        # error on this setting (engine.validate), checked only then: importing torch takes seconds
+        self.device_combo = FocusWheelComboBox()
+        self.device_combo.setObjectName("setting_device")
+        self.device_combo.addItems(list(self.doc.project.settings.params["device"].choices))
+        self.device_combo.currentTextChanged.connect(lambda t: self.doc.set_setting("device", t))
+        tb.addWidget(self.device_combo)
+        self._sync_device_combo()
         tb.addSeparator()
         self.setting_fields = {name: SettingField(self, name, w) for name, w in
                                (("dt", 56), ("duration", 78), ("seed", 72))}
@@ -614,11 +622,22 @@ class MainWindow(QMainWindow):
         self.memory_label.setToolTip("Estimated memory of a run (before it starts)\n" + "\n".join(info.lines())
                                      + (f"\navailable now: {human_bytes(available)}" if available else ""))
 
+    def _sync_device_combo(self):
+        s = self.doc.project.settings
+        self.device_combo.blockSignals(True)
+        self.device_combo.setCurrentText(s.device)
+        self.device_combo.blockSignals(False)
+        torch_backend = s.backend == "torch"
+        self.device_combo.setEnabled(torch_backend)
+        self.device_combo.setToolTip("device of the torch backend: cpu or cuda (a GPU)" if torch_backend
+                                     else "the device applies to the torch backend; choose torch to set it")
+
     def _on_setting_changed(self, name: str):
         s = self.doc.project.settings
         self.backend_combo.blockSignals(True)
         self.backend_combo.setCurrentText(s.backend)
         self.backend_combo.blockSignals(False)
+        self._sync_device_combo()
         for field in self.setting_fields.values():
             field.window = self
             field.refresh()

@@ -256,3 +256,18 @@ def test_cuda_plastic_batch_agrees_with_the_cpu_batch():
     for name in ("E", "in"):
         wa, wb = cpu.batch_projection_weights(name), gpu.batch_projection_weights(name)
         assert np.abs(wa - wb).mean() < 0.01 * np.abs(wa).mean()
+
+
+@pytest.mark.skipif(CUDA, reason="checks the problem shown where CUDA is missing")
+def test_choosing_cuda_without_a_gpu_is_a_problem_on_the_device_setting():
+    from engine import examples
+    from engine.validate import errors_only, validate
+
+    project = examples.cuba()
+    project.settings.backend = "torch"
+    assert not errors_only(validate(project.graph, project.settings))
+    project.settings.device = "cuda"
+    [problem] = [p for p in errors_only(validate(project.graph, project.settings)) if p.field == "device"]
+    assert "not available here" in str(problem) and "choose device cpu" in problem.hint
+    project.settings.backend = "numba"  # the device only matters to torch
+    assert not [p for p in validate(project.graph, project.settings) if p.field == "device"]

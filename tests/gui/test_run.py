@@ -129,3 +129,27 @@ def test_nest_is_listed_but_run_from_the_command_line(cuba_window, qtbot, dialog
     assert not win.run.running
     assert "--backend nest" in win.statusBar().currentMessage()
     assert "nest" in CLI_ONLY_BACKENDS
+
+
+def test_the_toolbar_sets_the_torch_device_and_a_missing_gpu_is_a_problem(make_window, qtbot, tmp_path):
+    import torch
+
+    from tests.gui.conftest import example_path
+
+    win = make_window()
+    win.open_example(example_path("cuba"))
+    assert not win.device_combo.isEnabled() and "torch backend" in win.device_combo.toolTip()
+    win.backend_combo.setCurrentText("torch")
+    assert win.doc.project.settings.backend == "torch" and win.device_combo.isEnabled()
+    win.device_combo.setCurrentText("cuda")
+    assert win.doc.project.settings.device == "cuda"
+    win.problems.refresh()
+    device_problems = [p for p in win.problems.problems if p.field == "device"]
+    if torch.cuda.is_available():
+        assert device_problems == []
+    else:
+        assert device_problems and "not available here" in device_problems[0].message
+        assert not win.start_run()  # refused with the problem named, nothing started
+        win.grab().save(str(tmp_path / "device.png"))
+    win.doc.undo_stack.undo()
+    assert win.doc.project.settings.device == "cpu" and win.device_combo.currentText() == "cpu"
