@@ -34,21 +34,27 @@ from engine import examples  # noqa: E402
 from engine.training import Protocol  # noqa: E402
 
 
-def features_project(samples: int, steps: int, plastic: bool, workers: int):
+def features_project(samples: int, steps: int, plastic: bool, workers: int, batch: int = 1, init_samples: int = 50,
+                     baselines: bool = True):
+    """The example with ``samples`` digits, a phase 1 of ``init_samples`` and a Features phase of
+    ``steps`` ms per sample (plastic or frozen, ``workers`` threads on numba, ``batch`` copies on torch)."""
     project = examples.nalsm_digits()
     for node in project.graph.nodes.values():
         if node.type_id == "input.dataset":
             node.set("n_samples", samples)
         elif node.label == "Liquid initialisation":
-            node.set("samples", 50)
+            node.set("samples", init_samples)
         elif node.label == "Features":
             node.set("presentation", float(steps))
             node.set("plasticity", plastic)
             node.set("workers", workers)
+            node.set("batch", batch)
             node.set("overrides", "Astrocyte.decay = 0.99" if plastic else "")
             node.set("checkpoint_every", 0)
         elif node.type_id == "readout.softmax":
             node.set("epochs", 1)
+        elif node.type_id == "modulator.nalsm_astrocyte":
+            node.set("compare_baselines", baselines)
     return project
 
 

@@ -57,14 +57,7 @@ def nalsm_samples_per_s(backend: str, batch: int, samples: int, plastic: bool, *
 
     best = 0.0
     for _ in range(2):
-        project = features_project(samples, 250, plastic, 1)
-        for node in project.graph.nodes.values():
-            if node.label == "Features":
-                node.set("batch", batch)
-            elif node.label == "Liquid initialisation":
-                node.set("samples", 5)
-            elif node.type_id == "modulator.nalsm_astrocyte":
-                node.set("compare_baselines", False)
+        project = features_project(samples, 250, plastic, 1, batch=batch, init_samples=5, baselines=False)
         protocol = Protocol(project, backend=backend, **options)
         protocol.run()
         best = max(best, protocol.reports[-1].samples_per_s)

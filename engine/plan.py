@@ -960,6 +960,12 @@ def canonical_var(pop: PopulationPlan, var: str) -> str | None:
     return None
 
 
+def source_stream_seed(plan, source) -> np.random.SeedSequence:
+    """Seed sequence of a random source's stream (Poisson spikes, noise current) in ``plan``."""
+    kind = "poisson" if isinstance(source, PoissonSourcePlan) else "current"
+    return stream_seed(plan.seed, f"{kind}:{source.name}", source.seed)
+
+
 def stream_seed(root_seed: int, name: str, explicit: int | None = None) -> np.random.SeedSequence:
     """Seed sequence of the random stream ``name``: independent per name, reproducible per seed.
 

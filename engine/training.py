@@ -625,12 +625,10 @@ class Protocol(RunControls):
                 break
             members = np.arange(sample, min(sample + B, n))
             starts = np.concatenate([bounds[members], np.repeat(bounds[members[-1]], B - members.size)])
-            if spec.reset == "state_and_weights":
-                for name, w in start_weights.items():
-                    backend.set_projection_weights(name, w)
             if spec.scheduled:
                 backend.set_learning_rate_scale(spec.learning_rate_at(sample, n))
             t0 = time.perf_counter()
+            # every copy starts from the shared weights, which stay the phase's start weights until the end
             chunks = backend.run_samples(starts, period)
             self.results.wall_time_s += time.perf_counter() - t0
             shifted = [shift_chunk(chunks[b], offset) for b in range(members.size)]
@@ -658,8 +656,6 @@ class Protocol(RunControls):
 
     def _refuse_carried_state(self, sim, spec, batch: int) -> None:
         """Samples side by side cannot hand each other state: refuse what would carry over."""
-        if batch == 1:
-            return
         labels = sim.plan.metadata.get("labels", {})
         for pop in sim.plan.populations:
             if "delta_theta" in MODEL_DEFAULTS[pop.model] and np.any(pop.param("delta_theta") != 0):

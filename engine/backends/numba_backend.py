@@ -28,7 +28,7 @@ from engine.kernels import plasticity as pk
 from engine.kernels.propagators import decay, lif_coefficients
 from engine.kernels.rng import seed_state
 from engine.plan import (CURRENT_WAVEFORMS, CurrentSourcePlan, PoissonSourcePlan, SimulationPlan,
-                         SpikeTrainSourcePlan, astrocyte_variables, canonical_var, delay_dtype, stream_seed)
+                         SpikeTrainSourcePlan, astrocyte_variables, canonical_var, delay_dtype, source_stream_seed)
 
 _FAMILY = {"lif": netk.GROUP_LIF, "alif": netk.GROUP_LIF, "cobalif": netk.GROUP_COBA, "izhikevich": netk.GROUP_IZH}
 _GROUP_VARS = {netk.GROUP_LIF: nk.LIF_VAR_NAMES, netk.GROUP_COBA: nk.COBA_VAR_NAMES, netk.GROUP_IZH: nk.IZH_VAR_NAMES}
@@ -622,7 +622,7 @@ class NumbaBackend(Backend):
             o += p.size
             p_all.append(p)
             homog.append(bool(p.size == 0 or np.all(p == p[0])))
-            rngs.append(seed_state(stream_seed(plan.seed, "poisson:" + src.name, src.seed)))
+            rngs.append(seed_state(source_stream_seed(plan, src)))
         self.pois = [_i64([self.source_entity[s.name] for s in pois]), _i64(p_lo), _i64(p_hi),
                      np.concatenate(p_all) if p_all else np.zeros(0), np.asarray(homog, np.bool_),
                      np.array(rngs, np.uint64).reshape(-1, 4), _i64([s.start_step for s in pois]),
@@ -654,7 +654,7 @@ class NumbaBackend(Backend):
             ot += tk.size
             c_tk.append(tk[order])
             c_tv.append(np.asarray(src.amplitudes, np.float64).ravel()[order])
-            c_rng.append(seed_state(stream_seed(plan.seed, "current:" + src.name, src.seed)))
+            c_rng.append(seed_state(source_stream_seed(plan, src)))
         cat = lambda xs, dt_: np.ascontiguousarray(np.concatenate(xs) if xs else np.zeros(0), dt_)  # noqa: E731
         self.cur = [np.asarray(c_group, np.int8), np.asarray(c_wave, np.int8), _i64(c_lo), _i64(c_hi), cat(c_idx, np.int64),
                     cat(c_amp, np.float64), np.asarray(c_par, np.float64).reshape(-1, 3), _i64(c_tlo), _i64(c_thi),

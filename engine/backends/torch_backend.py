@@ -421,7 +421,7 @@ class TorchBackend(Backend):
         self._host_indptr, self._host_delay = indptr.astype(np.int64), delay.astype(np.int64)
         self._host_col, self._host_row_off = col, np.asarray(row_off, np.int64)
         self._host_weight = self._weight.numpy() if self.device.type == "cpu" else None
-        self._no_batch_weight = np.zeros(0, self._weight.numpy().dtype if self.device.type == "cpu" else np.float64)
+        self._no_batch_weight = np.zeros(0, weight.dtype)
         self._prop_counts = np.zeros(len(pre_ent), np.int64)
         self._prop_sizes = np.array([int(self.entity_sizes[int(e)]) for e in pre_ent], np.int64)
         self._proj_row_off = [int(r) for r in row_off]
@@ -490,13 +490,12 @@ class TorchBackend(Backend):
     def _build_copy_streams(self) -> None:
         """In a batch, every copy draws its own streams for the Poisson and noise-current sources
         (MODELS.md §0.5), seeded per sample by :meth:`_seed_copy_streams`."""
-        from engine.plan import CurrentSourcePlan, PoissonSourcePlan, stream_seed
+        from engine.plan import CurrentSourcePlan, PoissonSourcePlan, source_stream_seed
 
         plan, B = self.plan, self.B
         pois = [s for s in plan.sources if isinstance(s, PoissonSourcePlan)]
         cur = [s for s in plan.sources if isinstance(s, CurrentSourcePlan)]
-        self._stream_roots = ([stream_seed(plan.seed, "poisson:" + s.name, s.seed) for s in pois],
-                              [stream_seed(plan.seed, "current:" + s.name, s.seed) for s in cur])
+        self._stream_roots = ([source_stream_seed(plan, s) for s in pois], [source_stream_seed(plan, s) for s in cur])
         if B == 1:
             return
         sizes = np.array([int(s.size) for s in pois], np.int64)
@@ -570,8 +569,8 @@ class TorchBackend(Backend):
         CPU the host rule kernels learn in place, so the weights carry from call to call), and copy
         ``b`` reads the inputs of steps ``starts[b] .. starts[b] + n_steps - 1``.
 
-        Returns one :class:`ChunkResult` per copy, on the steps of its inputs. State monitors sample
-        on the first copy's grid (``starts[0] + t`` a multiple of their period) for every copy.
+        Returns one :class:`ChunkResult` per copy, on the steps of its inputs (state monitors sample
+        each copy on the grid of its own input steps).
         """
         starts = np.asarray(starts, np.int64).reshape(-1)
         if starts.size != self.B:
@@ -589,8 +588,7 @@ class TorchBackend(Backend):
     def _out_of_memory(self) -> SimulationError:
         """A GPU out-of-memory as an error naming the batch size that would fit."""
         free, total = torch.cuda.mem_get_info(self.device) if self.device.type == "cuda" else (0, 0)
-        per_copy, shared = batch_memory(self.plan, self.dtype, plastic=bool(self.plan.projections and any(
-            p.rules for p in self.plan.projections)))
+        per_copy, shared = batch_memory(self.plan, self.dtype, plastic=any(p.rules for p in self.plan.projections))
         torch.cuda.empty_cache()
         return SimulationError(out_of_memory_message(self.B, str(self.device), free, total, per_copy, shared))
 

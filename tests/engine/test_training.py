@@ -266,10 +266,10 @@ def uninterrupted():
     return Protocol(three_phases()).run()
 
 
-@pytest.mark.parametrize("stop_after_chunks", [2, 8, 9, 17, 21])
-def test_a_stopped_run_resumes_bit_identical(tmp_path, uninterrupted, stop_after_chunks):
-    checkpoint = tmp_path / "run.checkpoint.npz"
-    protocol = Protocol(three_phases(), checkpoint=checkpoint)
+def stop_then_resume(make_project, checkpoint, stop_after_chunks, uninterrupted, backend="numba"):
+    """Stop a run after its ``stop_after_chunks``-th chunk, resume it from the checkpoint, and check
+    that the resumed run has the uninterrupted run's spikes; returns the resumed results."""
+    protocol = Protocol(make_project(), backend=backend, checkpoint=checkpoint)
     protocol.target_chunk_s = 0.0  # hand every chunk to the callback
     seen = []
 
@@ -281,11 +281,18 @@ def test_a_stopped_run_resumes_bit_identical(tmp_path, uninterrupted, stop_after
     stopped = protocol.run(callback=stop_soon)
     assert stopped.stopped and checkpoint.is_file()
     assert stopped.n_steps < uninterrupted.n_steps
-    resumed = Protocol(three_phases(), checkpoint=checkpoint, resume=True).run()
+    resumed = Protocol(make_project(), backend=backend, checkpoint=checkpoint, resume=True).run()
     assert not resumed.stopped and resumed.n_steps == uninterrupted.n_steps
     for name, (steps, idx) in uninterrupted.spikes.items():
         np.testing.assert_array_equal(resumed.spikes[name][0], steps)
         np.testing.assert_array_equal(resumed.spikes[name][1], idx)
+    return resumed
+
+
+@pytest.mark.parametrize("stop_after_chunks", [2, 8, 9, 17, 21])
+def test_a_stopped_run_resumes_bit_identical(tmp_path, uninterrupted, stop_after_chunks):
+    checkpoint = tmp_path / "run.checkpoint.npz"
+    resumed = stop_then_resume(three_phases, checkpoint, stop_after_chunks, uninterrupted)
     for node, r in uninterrupted.readouts.items():
         np.testing.assert_array_equal(resumed.readouts[node]["predicted"], r["predicted"])
         assert resumed.readouts[node]["accuracy"] == r["accuracy"]
@@ -500,23 +507,7 @@ def test_a_stopped_torch_run_with_a_batched_phase_resumes_identical(tmp_path, un
     """Stops in the scheduled plastic phase (batch 1, host rule kernels), the frozen one, and between
     two batches of the plastic batched phase: the resumed run equals the uninterrupted one."""
     checkpoint = tmp_path / "run.checkpoint.npz"
-    protocol = Protocol(three_phases_on_torch(), backend="torch", checkpoint=checkpoint)
-    protocol.target_chunk_s = 0.0
-    seen = []
-
-    def stop_soon(chunk):
-        seen.append(chunk)
-        if len(seen) == stop_after_chunks:
-            protocol.stop()
-
-    stopped = protocol.run(callback=stop_soon)
-    assert stopped.stopped and checkpoint.is_file()
-    assert stopped.n_steps < uninterrupted_torch.n_steps
-    resumed = Protocol(three_phases_on_torch(), backend="torch", checkpoint=checkpoint, resume=True).run()
-    assert not resumed.stopped and resumed.n_steps == uninterrupted_torch.n_steps
-    for name, (steps, idx) in uninterrupted_torch.spikes.items():
-        np.testing.assert_array_equal(resumed.spikes[name][0], steps)
-        np.testing.assert_array_equal(resumed.spikes[name][1], idx)
+    stop_then_resume(three_phases_on_torch, checkpoint, stop_after_chunks, uninterrupted_torch, backend="torch")
     assert not checkpoint.exists()
 
 
