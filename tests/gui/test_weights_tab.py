@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
@@ -18,6 +20,9 @@ def test_weights_tab_is_live_for_song_stdp(make_window, qtbot, tmp_path):
     assert win.open_path(path)
     panel = win.plots.panels[node_by_label(win, "Weights")]
     during = []
+    # the worker may run at most two chunks ahead of the GUI, so a loaded machine whose GUI thread
+    # stalls cannot deliver the whole run in one poll (the run has about 25 chunks)
+    win.run.queue = queue.Queue(maxsize=2)
     win.run.chunks.connect(lambda chunks: during.append(len(panel.times)))
     assert win.start_run()
     qtbot.waitUntil(lambda: not win.run.running, timeout=120_000)
