@@ -626,7 +626,9 @@ class Protocol(RunControls):
             members = np.arange(sample, min(sample + B, n))
             starts = np.concatenate([bounds[members], np.repeat(bounds[members[-1]], B - members.size)])
             if spec.scheduled:
-                backend.set_learning_rate_scale(spec.learning_rate_at(sample, n))
+                # each copy at its own sample's point of the schedule (empty copies repeat the last)
+                rates = [spec.learning_rate_at(int(m), n) for m in members]
+                backend.set_learning_rate_scale(np.array(rates + rates[-1:] * (B - members.size)))
             t0 = time.perf_counter()
             # every copy starts from the shared weights, which stay the phase's start weights until the end
             chunks = backend.run_samples(starts, period)

@@ -30,8 +30,7 @@ class TrainingPhase(NodeType):
     phase's result depends slightly on the number of workers; a phase without plasticity gives
     the same spikes for any number. On the torch backend, batch B presents B samples at once (one
     network copy each, MODELS.md §0.5), every copy starting from the phase's initial state (STDP
-    traces included) and, with a learning-rate schedule, using the schedule's value at the batch's
-    first sample; Poisson and noise inputs draw one stream per copy, keyed by the seed and the
+    traces included) and learning at its own sample's point of the learning-rate schedule; Poisson and noise inputs draw one stream per copy, keyed by the seed and the
     sample. A phase without plasticity or random inputs gives the same spikes for any batch.
     """
 

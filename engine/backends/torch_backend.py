@@ -1144,12 +1144,10 @@ class TorchBackend(Backend):
                 if key not in core:
                     np.copyto(live[key], initial[key])
 
-    def set_learning_rate_scale(self, scale: float, amplitudes: bool = True) -> None:
-        """Scale every rule's learning rates by ``scale`` relative to their built values."""
+    def set_learning_rate_scale(self, scale, amplitudes: bool = True) -> None:
+        """Scale every rule's learning rates by ``scale`` relative to their built values; in a
+        batch (B > 1), ``scale`` may hold one value per copy (:meth:`BatchedRules.set_learning_rate_scale`)."""
         if self._rules is not None:
-            if not hasattr(self._rules, "set_learning_rate_scale"):
-                raise SimulationError("learning-rate schedules are not supported by the torch rule kernels yet; "
-                                      "set learning_rate and learning_rate_end to 1, or use the numba backend")
             self._rules.set_learning_rate_scale(scale, amplitudes)
         elif self._plastic:
             self._packed.set_learning_rate_scale(scale, amplitudes)

@@ -201,6 +201,8 @@ class BatchedRules:
                                 for pop in packed.plan.populations if pop.threshold_rule is not None]
         self._prm = np.array(rules.r_prm, np.float64, copy=True)
         self._astro_scale = np.array(rules.r_astro_scale, np.float64, copy=True)
+        #: (B,) per-copy learning-rate scales on top of the built rates, or None (see set_learning_rate_scale)
+        self._copy_rate: torch.Tensor | None = None
         base_prm, base_astro = getattr(packed, "_base_rates", (self._prm.copy(), self._astro_scale.copy()))
         self._base_prm, self._base_astro = np.array(base_prm, np.float64), np.array(base_astro, np.float64)
         self._r_kind = [int(x) for x in rules.r_kind]
@@ -440,9 +442,23 @@ class BatchedRules:
             out.update({"astrocyte_A": self.astro_A, "astrocyte_w": self.astro_w, "astrocyte_b": self.astro_b})
         return out
 
-    def set_learning_rate_scale(self, scale: float, amplitudes: bool = True) -> None:
+    def set_learning_rate_scale(self, scale, amplitudes: bool = True) -> None:
         """As :meth:`NumbaBackend.set_learning_rate_scale`: every rule's learning rates (and the
-        astrocyte-driven depression) at ``scale`` times their built values."""
+        astrocyte-driven depression) at ``scale`` times their built values.
+
+        ``scale`` may also hold one value per copy (``(B,)``): the copies of a batch present
+        samples at different points of a learning-rate schedule. Each event then uses its copy's
+        ``base * scale[b]``, the product numba forms once for the same scale.
+        """
+        if np.ndim(scale):
+            rates = np.asarray(scale, np.float64)
+            if rates.shape != (self.batch,) or not amplitudes:
+                raise SimulationError(f"per-copy learning-rate scales need one value per copy ({self.batch}) "
+                                      f"and amplitudes=True; got shape {rates.shape}")
+            self._copy_rate = torch.from_numpy(rates).to(self.device, self.dtype)
+            scale = 1.0
+        else:
+            self._copy_rate = None
         if amplitudes:
             for r, kind in enumerate(self._r_kind):
                 cols = list(pk.LEARNING_RATE_COLUMNS[kind])
@@ -553,13 +569,17 @@ class BatchedRules:
         v = group.shared[c]
         return v if v is not None else group.prm[q, c]
 
-    def _amplitude3(self, group: _TimingGroup, b, q):
+    def _amplitude3(self, group: _TimingGroup, b, q, rate):
         """Column 3 of each event's rule parameters (pair STDP's depression amplitude): set per
-        sample by the rule's astrocyte (``A(t) A_minus / A(0)``) where it has one."""
+        sample by the rule's astrocyte (``A(t) A_minus / A(0)``) where it has one. ``rate``: the
+        events' per-copy learning-rate scales, or None."""
         a3 = self._column(group, 3, q)
+        if rate is not None:
+            a3 = a3 * rate
         if not group.any_gated:
             return a3
-        gated = self.astro_A[b, group.astro[q]] * group.astro_scale[q]
+        astro_scale = group.astro_scale[q] if rate is None else group.astro_scale[q] * rate
+        gated = self.astro_A[b, group.astro[q]] * astro_scale
         if group.all_gated:
             return gated
         return torch.where(group.gated[q], gated, a3)
@@ -616,11 +636,14 @@ class BatchedRules:
         on magnitudes (Dale's law); an astrocyte-gated inhibitory synapse swaps the additive
         amplitudes; R-STDP moves its eligibility instead of the weight."""
         q = group.syn_rule[s]
+        rate = None if self._copy_rate is None else self._copy_rate[b]
+        learning_rates = pk.LEARNING_RATE_COLUMNS[group.kind]
 
         def col(c):
-            return self._column(group, c, q)
+            v = self._column(group, c, q)
+            return v * rate if rate is not None and c in learning_rates else v
 
-        a3 = self._amplitude3(group, b, q)
+        a3 = self._amplitude3(group, b, q, rate)
         if group.kind == pk.K_RSTDP:
             e = group.syn_e[s]
             if pre:
@@ -766,12 +789,13 @@ class BatchedRules:
             sign = self._sign[s]
             m = weight[:, s].to(self.dtype) * sign
             yi = y[:, rule.post]
+            eta = float(prm[2]) if self._copy_rate is None else (float(prm[2]) * self._copy_rate)[:, None]
             if kind == pk.K_OJA:
-                m = m + float(prm[2]) * yi * (rule.x[0][:, rule.pre] - yi * m) * float(prm[5])
+                m = m + eta * yi * (rule.x[0][:, rule.pre] - yi * m) * float(prm[5])
             elif kind == pk.K_BCM:
-                m = m + float(prm[2]) * rule.x[0][:, rule.pre] * yi * (yi - rule.y[1][:, rule.post]) * float(prm[5])
+                m = m + eta * rule.x[0][:, rule.pre] * yi * (yi - rule.y[1][:, rule.post]) * float(prm[5])
             else:
-                m = m + float(prm[2]) * m * (float(prm[3]) - yi)
+                m = m + eta * m * (float(prm[3]) - yi)
             weight[:, s] = (torch.clamp(m, lo, hi) * sign).to(weight.dtype)
         if kind != pk.K_SCALE_ACTIVITY:
             rule.x[0].mul_(decay)

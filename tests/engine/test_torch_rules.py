@@ -457,3 +457,36 @@ def test_multiplicative_stdp_in_float32_stays_finite_at_the_bounds(max_delay):
     (1 - u)^mu_plus was then NaN (numba raised an instability). Both kernels clamp u to [0, 1]."""
     want, _ = check_against_numba(driven(rule("stdp", MULT), max_delay), dtype="float32")
     assert np.all(np.isfinite(want))
+
+
+@pytest.mark.parametrize("config", [
+    BATCH_RULES, BATCH_RULES_REWARD,
+    dict(rules_in=[rule("oja", dict(eta=1e-4, tau_rate=100.0, interval=2.0, w_max=8.0))],
+         rules_rec=[rule("bcm", dict(eta=1e-5, tau_rate=100.0, tau_theta=300.0, y0=10.0, interval=1.0, w_max=8.0))],
+         n_steps=600),
+    dict(rules_in=[rule("scaling_activity", dict(a_target=5.0, tau_a=200.0, beta=2e-4, interval=5.0, w_max=8.0))],
+         n_steps=600),
+], ids=["astrocyte", "reward_dendritic", "oja_bcm", "scaling"])
+def test_each_copy_learns_at_its_own_point_of_a_learning_rate_schedule(config):
+    """A batch's copies present samples at different points of a learning-rate schedule: with
+    per-copy scales (1, 0.3, 0.05) row b equals numba's run at ``set_learning_rate_scale(s_b)``
+    (every rule kind, the astrocyte-gated depression and reward eligibility included)."""
+    scales = np.array([1.0, 0.3, 0.05])
+    wants, rasters = [], []
+    for scale in scales:
+        plan = network(seed=1, **config)()
+        plan.monitors = [MonitorPlan("spikes:" + name, name) for name in spike_emitters(plan)]
+        sim = Simulation(plan)
+        sim.backend.set_learning_rate_scale(float(scale))
+        res = sim.run()
+        wants.append(sim.backend.net[6].copy())
+        rasters.append({name: res.spikes["spikes:" + name] for name in spike_emitters(plan)})
+    packed = packed_for(network(seed=1, **config)())
+    rules = BatchedRules(packed, 3, torch.device("cpu"), torch.float64)
+    rules.set_learning_rate_scale(scales)
+    got, _, _ = replay(packed, rasters, 600, rules=rules)
+    for b in range(3):
+        np.testing.assert_allclose(got[b], wants[b], rtol=RTOL, atol=ATOL, err_msg=f"copy {b}")
+    assert not np.allclose(wants[0], wants[2]), "the scale changes what is learned"
+    with pytest.raises(SimulationError, match="one value per copy"):
+        rules.set_learning_rate_scale(scales[:2])

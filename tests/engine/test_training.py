@@ -529,3 +529,23 @@ def test_a_noisy_frozen_phase_gives_the_same_spikes_for_any_batch():
         assert steps.size > 100
         np.testing.assert_array_equal(b.spikes[name][0], steps)
         np.testing.assert_array_equal(b.spikes[name][1], idx)
+
+
+def test_a_scheduled_plastic_phase_gives_the_same_spikes_for_any_batch():
+    """Each copy learns at its own sample's point of the learning-rate schedule, so how the samples
+    are grouped into batches changes nothing; the schedule itself does change the spikes."""
+    def run(batch, learning_rate_end=0.05):
+        project = liquid(n_samples=7, encoding="rate")
+        add_phases(project, dict(label="Features", reset="state_and_weights", presentation=60.0, batch=batch,
+                                 learning_rate=3.0, learning_rate_end=learning_rate_end))
+        project.settings.backend = "torch"
+        assert not messages(project)
+        return Protocol(project, backend="torch").run()
+
+    a, b = run(2), run(3)
+    for name, (steps, idx) in a.spikes.items():
+        assert steps.size > 100
+        np.testing.assert_array_equal(b.spikes[name][0], steps)
+        np.testing.assert_array_equal(b.spikes[name][1], idx)
+    flat = run(3, learning_rate_end=3.0)
+    assert any(not np.array_equal(flat.spikes[name][1], idx) for name, (_, idx) in a.spikes.items())
