@@ -30,6 +30,7 @@ from app.run_controller import RunController
 from app.training import TrainController, TrainingPanel, apply_trained_weights, trainability
 from engine.cli_run import spike_summary
 from engine.errors import ParameterError, ProjectFileError, SimulationError, SynweaveError
+from engine.gradient import training_nodes
 from engine.graph import SetParam
 from engine.info import PEAK_FACTOR, available_memory_bytes, check_memory, human_bytes, summarize
 from engine.project import Project, example_projects
@@ -574,6 +575,7 @@ class MainWindow(QMainWindow):
 
     def _on_graph_changed(self, op):
         self._update_train_action()
+        self._sync_device_combo()
         g = self.doc.graph
         n_edges = len(g.edges)
         self.count_label.setText(f"{len(g)} nodes · {n_edges} wires")
@@ -628,9 +630,15 @@ class MainWindow(QMainWindow):
         self.device_combo.setCurrentText(s.device)
         self.device_combo.blockSignals(False)
         torch_backend = s.backend == "torch"
-        self.device_combo.setEnabled(torch_backend)
-        self.device_combo.setToolTip("device of the torch backend: cpu or cuda (a GPU)" if torch_backend
-                                     else "the device applies to the torch backend; choose torch to set it")
+        trains = bool(training_nodes(self.doc.graph))  # surrogate-gradient training runs on torch
+        self.device_combo.setEnabled(torch_backend or trains)
+        if torch_backend:
+            tip = "device of the torch backend" + (" and of Train" if trains else "") + ": cpu or cuda (a GPU)"
+        elif trains:
+            tip = "device of Train (surrogate-gradient training runs on torch): cpu or cuda (a GPU)"
+        else:
+            tip = "the device applies to the torch backend; choose torch to set it"
+        self.device_combo.setToolTip(tip)
 
     def _on_setting_changed(self, name: str):
         s = self.doc.project.settings
@@ -638,6 +646,7 @@ class MainWindow(QMainWindow):
         self.backend_combo.setCurrentText(s.backend)
         self.backend_combo.blockSignals(False)
         self._sync_device_combo()
+        self._update_train_action()
         for field in self.setting_fields.values():
             field.window = self
             field.refresh()

@@ -31,7 +31,15 @@ def trainability(project) -> tuple[bool, str]:
         chain = find_chain(project)
     except TrainingError as exc:
         return False, str(exc)
-    return True, "train " + " → ".join(p.label for p in chain.populations) + " with surrogate gradients"
+    device = project.settings.device
+    if device != "cpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            why = "no GPU found" if torch.version.cuda else "this torch is built without CUDA"
+            return False, f"device {device!r} is not available here ({why}); choose device cpu"
+    return True, ("train " + " → ".join(p.label for p in chain.populations) + " with surrogate gradients"
+                  + ("" if device == "cpu" else f" on {device}"))
 
 
 class TrainController(QObject):

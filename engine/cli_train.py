@@ -25,13 +25,13 @@ def cmd_train(args) -> int:
     if args.save:
         check_save_path(args.save)
     project = Project.load(args.file)
-    trainer = SurrogateGradientTrainer(project, epochs=args.epochs)
+    trainer = SurrogateGradientTrainer(project, epochs=args.epochs, device=args.device)
     for warning in trainer.warnings:
         print(f"synweave: warning: {warning}", file=sys.stderr)
     n_train, n_val, n_test = (len(part[1]) for part in (trainer.data.train, trainer.data.validation,
                                                          trainer.data.test))
     print(f"training {' -> '.join(p.label for p in trainer.chain.populations)} on {n_train} samples "
-          f"(validation {n_val}, test {n_test}), {trainer.params['epochs']} epochs")
+          f"(validation {n_val}, test {n_test}), {trainer.params['epochs']} epochs on {trainer.device}")
 
     def report(stats) -> None:
         print(f"epoch {stats.epoch:4d}  loss {stats.loss:8.4f}  train {_percent(stats.train_accuracy)}  "
@@ -54,6 +54,7 @@ def register(sub) -> None:
                                    "(BPTT through the simulator's LIF step).")
     p.add_argument("file", help="project (.swproj) with a training.surrogate_gradient node")
     p.add_argument("--epochs", type=int, help="override the training node's epochs")
+    p.add_argument("--device", help="torch device: cpu or cuda (default: the project's device setting)")
     p.add_argument("--save", metavar="TRAINED.swproj",
                    help="write a copy of the project with the trained weights (connection files next to it)")
     p.set_defaults(func=cmd_train)

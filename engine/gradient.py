@@ -42,7 +42,9 @@ every reported accuracy (validation, test) is that of the rounded network, which
 back into the project.
 
 Deterministic: every random number comes from seeded numpy streams and a seeded
-``torch.Generator``; training runs single-threaded.
+``torch.Generator`` (on the CPU, whatever the device); on the CPU training runs single-threaded.
+``device`` (the project's setting, or ``main.py train --device``) puts the model and the batches on
+a GPU; there the sums may differ from the CPU's in the last bits (cuBLAS and cuDNN reductions).
 """
 
 from __future__ import annotations
@@ -369,22 +371,23 @@ class SpikingChain:
     """
 
     def __init__(self, specs: list[LayerSpec], dtype: str, surrogate_slope: float, learn_delays: bool,
-                 max_delay_steps: int, generator):
+                 max_delay_steps: int, generator, device="cpu"):
         import torch
 
         self.torch = torch
+        self.device = torch.device(device)
         self.dtype = torch.float64 if dtype == "float64" else torch.float32
         self.specs = specs
         self.slope = float(surrogate_slope)
         self.spike = _spike_function()
         self.learn_delays = learn_delays
-        t = lambda a: torch.as_tensor(np.asarray(a, np.float64), dtype=self.dtype)
+        t = lambda a: torch.as_tensor(np.asarray(a, np.float64), dtype=self.dtype, device=self.device)
         self.layers = []
         for s in specs:
             layer = dict(mask=t(s.mask), unit=t(s.w_unit), E_L=t(s.E_L), V_rest=t(s.V_rest), V_th=t(s.V_th),
                          V_reset=t(s.V_reset),
                          gap=t(s.V_th - s.V_reset), P22=t(s.P22), drive=t(s.drive), P21=t(s.P21), P11=t(s.P11),
-                         nref=torch.as_tensor(s.nref, dtype=torch.int64))
+                         nref=torch.as_tensor(s.nref, dtype=torch.int64, device=self.device))
             theta = (s.weights / s.w_unit[None, :]) * s.mask
             layer["theta"] = t(theta).requires_grad_(True)
             if learn_delays:
@@ -392,7 +395,7 @@ class SpikingChain:
                 K = max(1, max_delay_steps if max_delay_steps % 2 else max_delay_steps - 1)
                 half = K // 2
                 pos = (torch.rand(s.mask.shape, generator=generator, dtype=torch.float64) * 2 - 1) * half
-                layer.update(K=K, half=half, positions=pos.to(self.dtype).requires_grad_(True))
+                layer.update(K=K, half=half, positions=pos.to(self.device, self.dtype).requires_grad_(True))
             else:
                 layer["delays"] = s.delays
             self.layers.append(layer)
@@ -412,7 +415,7 @@ class SpikingChain:
         """Delays in steps (>= 1): the plan's, or the rounded DCLS positions (delay = K//2 - p + 1)."""
         if not self.learn_delays:
             return layer["delays"]
-        p = self.torch.round(layer["positions"].detach()).to(self.torch.int64).numpy()
+        p = self.torch.round(layer["positions"].detach()).to(self.torch.int64).cpu().numpy()
         return layer["half"] - p + 1
 
     # -- arrivals of one layer -------------------------------------------------------------------
@@ -425,7 +428,7 @@ class SpikingChain:
             shift = int(d) - 1
             if shift >= T:
                 continue
-            Wd = W * torch.as_tensor(delays == d, dtype=W.dtype)
+            Wd = W * torch.as_tensor(delays == d, dtype=W.dtype, device=W.device)
             part = spikes[:, :T - shift] @ Wd
             if shift:
                 part = torch.nn.functional.pad(part, (0, 0, shift, 0))
@@ -437,7 +440,7 @@ class SpikingChain:
     def _arrivals_dcls(self, spikes, W, layer) -> "torch.Tensor":
         torch = self.torch
         K, half = layer["K"], layer["half"]
-        n = torch.arange(K, dtype=W.dtype)
+        n = torch.arange(K, dtype=W.dtype, device=W.device)
         centre = layer["positions"] + half
         sigma = abs(self.sigma) + DCLS_SIGMA_OFFSET
         g = torch.exp(-0.5 * ((n - centre[..., None]) / sigma) ** 2)
@@ -468,7 +471,7 @@ class SpikingChain:
         P22, drive, P21, P11, nref = layer["P22"], layer["drive"], layer["P21"], layer["P11"], layer["nref"]
         V = layer["V_rest"].expand(B, n)
         I = arrivals.new_zeros(B, n)
-        ref = torch.zeros(B, n, dtype=torch.int64)
+        ref = torch.zeros(B, n, dtype=torch.int64, device=arrivals.device)
         out = []
         for k in range(T):
             free_to_fire = ref == 0
@@ -541,13 +544,18 @@ class SurrogateGradientTrainer:
     project : engine.project.Project
     epochs : int, optional
         Overrides the node's ``epochs``.
+    device : str, optional
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; the project's ``device`` setting when omitted. A missing
+        GPU is an error that offers the CPU.
     """
 
-    def __init__(self, project, epochs: int | None = None):
+    def __init__(self, project, epochs: int | None = None, device: str | None = None):
+        from engine.backends.torch_backend import resolve_device
         from engine.compiler import compile_graph, node_seed
 
         self.project = project
         self.chain = find_chain(project)
+        self.device = resolve_device(device or project.settings.device)
         node = self.chain.training
         self.params = {k: node.get(k) for k in node.params}
         if epochs is not None:
@@ -575,7 +583,7 @@ class SurrogateGradientTrainer:
     def _model(self, generator) -> SpikingChain:
         max_steps = max(1, int(round(self.params["max_delay"] / self.plan.dt)))
         return SpikingChain(self.specs, self.plan.dtype, self.params["surrogate_slope"],
-                            bool(self.params["learn_delays"]), max_steps, generator)
+                            bool(self.params["learn_delays"]), max_steps, generator, self.device)
 
     def _loss(self, counts, labels):
         import torch
@@ -584,7 +592,7 @@ class SurrogateGradientTrainer:
             return torch.nn.functional.cross_entropy(counts, labels)
         T = self.data.presentation_steps
         target = torch.full_like(counts, self.params["target_wrong"] * T)
-        target[torch.arange(len(labels)), labels] = self.params["target_correct"] * T
+        target[torch.arange(len(labels), device=counts.device), labels] = self.params["target_correct"] * T
         return torch.mean((counts - target) ** 2) / T
 
     def evaluate(self, model: SpikingChain, spikes: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -594,8 +602,8 @@ class SurrogateGradientTrainer:
         counts = []
         with torch.no_grad():
             for lo in range(0, len(spikes), batch):
-                x = torch.as_tensor(spikes[lo:lo + batch], dtype=model.dtype)
-                counts.append(model.forward(x, exact=True)[-1].sum(1).numpy())
+                x = torch.as_tensor(spikes[lo:lo + batch], dtype=model.dtype, device=model.device)
+                counts.append(model.forward(x, exact=True)[-1].sum(1).cpu().numpy())
         return np.concatenate(counts) if counts else np.zeros((0, self.data.n_classes))
 
     def train(self, progress: Callable[[EpochStats], None] | None = None,
@@ -636,8 +644,8 @@ class SurrogateGradientTrainer:
             total_loss, correct = 0.0, 0
             for lo in range(0, len(order), batch):
                 idx = order[lo:lo + batch]
-                x = torch.as_tensor(x_train[idx], dtype=model.dtype)
-                y = torch.as_tensor(y_train[idx], dtype=torch.int64)
+                x = torch.as_tensor(x_train[idx], dtype=model.dtype, device=model.device)
+                y = torch.as_tensor(y_train[idx], dtype=torch.int64, device=model.device)
                 counts = model.forward(x)[-1].sum(1)
                 loss = self._loss(counts, y)
                 optimiser.zero_grad()
@@ -648,7 +656,7 @@ class SurrogateGradientTrainer:
                         for layer in model.layers:
                             layer["positions"].clamp_(-layer["half"], layer["half"])
                 total_loss += float(loss.detach()) * len(idx)
-                correct += int(np.sum(predict(counts.detach().numpy()) == y_train[idx]))
+                correct += int(np.sum(predict(counts.detach().cpu().numpy()) == y_train[idx]))
                 if should_stop():
                     stopped = True
                     break
@@ -675,7 +683,7 @@ class SurrogateGradientTrainer:
         out = []
         for layer, spec in zip(model.layers, self.specs):
             pre, post = np.nonzero(spec.mask)
-            W = model.weights(layer).detach().numpy().astype(np.float64)
+            W = model.weights(layer).detach().cpu().numpy().astype(np.float64)
             delays = model.integer_delays(layer)
             out.append(TrainedProjection(spec.projection_node.id, spec.projection_node.label, pre.astype(np.int64),
                                          post.astype(np.int64), W[pre, post], delays[pre, post] * self.plan.dt))

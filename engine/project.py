@@ -51,7 +51,7 @@ class SimulationSettings(Parameterized):
     dt = Float(0.1, unit="ms", low=0.001, high=10.0, doc="time step")
     duration = Float(1000.0, unit="ms", low=0.0, low_open=True, high=1e9, doc="model time to simulate")
     backend = Choice("numba", ("numba", "nest", "torch"), doc="simulation backend")
-    device = Choice("cpu", ("cpu", "cuda"), doc="device of the torch backend")
+    device = Choice("cpu", ("cpu", "cuda"), doc="device of the torch backend and of surrogate-gradient training")
     dtype = Choice("float32", ("float32", "float64"), doc="floating-point precision of the state")
     seed = Int(12345, low=0, high=2**32 - 1, doc="project seed: every random stream derives from it")
     chunk = Float(10.0, unit="ms", low=0.1, high=1e6,

@@ -15,6 +15,7 @@ from engine import examples  # noqa: E402
 from engine.gradient import (SpikingChain, SurrogateGradientTrainer, TrainingError, find_chain,  # noqa: E402
                              layer_specs, save_trained_project, unit_psp_peak)
 from engine.compiler import compile_graph  # noqa: E402
+from engine.errors import SynweaveError  # noqa: E402
 from engine.kernels.propagators import lif_coefficients  # noqa: E402
 from engine.project import Project, SimulationSettings  # noqa: E402
 
@@ -172,6 +173,37 @@ def test_training_is_deterministic_given_the_seed(tmp_path):
     project.settings.seed = 6
     other, _ = trained_weights(project)
     assert not np.array_equal(first[0], other[0])
+
+
+CUDA = torch.cuda.is_available()
+
+
+@pytest.mark.skipif(CUDA, reason="checks the message shown where CUDA is missing")
+def test_training_on_a_missing_gpu_is_refused_offering_the_cpu(tmp_path, capsys):
+    project = chain_project(tmp_path)
+    with pytest.raises(SynweaveError, match=r"CUDA is not available here.*device 'cpu'"):
+        SurrogateGradientTrainer(project, device="cuda")
+    project.settings.device = "cuda"  # the project's own setting is the default
+    with pytest.raises(SynweaveError, match="CUDA is not available here"):
+        SurrogateGradientTrainer(project)
+    assert main.main(["train", str(tmp_path / "chain.swproj"), "--device", "cuda"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "CUDA is not available here" in err
+    assert main.main(["train", str(tmp_path / "chain.swproj"), "--device", "tpu"]) == 1
+    assert "unknown torch device 'tpu'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not CUDA, reason="no CUDA device")
+def test_training_on_the_gpu_learns_what_the_cpu_learns(tmp_path):
+    """float64 on the GPU: the same batches in the same order; sums in another order (cuBLAS), so
+    the weights agree to rounding growing over two epochs, and the losses to 1e-6."""
+    project = chain_project(tmp_path)
+    cpu = SurrogateGradientTrainer(project, epochs=2, device="cpu").train()
+    gpu = SurrogateGradientTrainer(project, epochs=2, device="cuda").train()
+    np.testing.assert_allclose([h.loss for h in gpu.history], [h.loss for h in cpu.history], rtol=1e-6)
+    for a, b in zip(cpu.projections, gpu.projections):
+        np.testing.assert_allclose(b.weight, a.weight, rtol=1e-6, atol=1e-9)
+    assert gpu.test_accuracy == pytest.approx(cpu.test_accuracy, abs=0.05)
 
 
 def test_small_chain_learns(tmp_path):

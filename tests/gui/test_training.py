@@ -26,6 +26,25 @@ def test_train_action_is_disabled_with_the_reason(make_window, qtbot):
     assert "'Hidden'" in win.act_train.toolTip() and "'Bias'" in win.act_train.toolTip()
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the state shown where CUDA is missing")
+def test_train_uses_the_device_setting_and_says_when_it_is_missing(make_window, qtbot):
+    """Training runs on torch whatever the run backend: with a training node the device combo is
+    enabled (on numba too); cuda where there is none disables Train with the reason; Undo restores."""
+    win = make_window()
+    assert not win.device_combo.isEnabled()  # numba, nothing to train: the device means nothing
+    win.open_example(example_path("gradient_digits"))
+    assert win.doc.project.settings.backend == "numba"
+    assert win.device_combo.isEnabled() and "device of Train" in win.device_combo.toolTip()
+    assert win.act_train.isEnabled()
+    win.device_combo.setCurrentText("cuda")
+    assert win.doc.project.settings.device == "cuda"
+    assert not win.act_train.isEnabled()
+    assert "device 'cuda' is not available here" in win.act_train.toolTip()
+    assert "choose device cpu" in win.act_train.toolTip()
+    win.doc.undo_stack.undo()
+    assert win.device_combo.currentText() == "cpu" and win.act_train.isEnabled()
+
+
 def test_train_shows_the_loss_curve_and_applies_weights_undoably(make_window, qtbot, dialogs, tmp_path):
     win = make_window()
     win.open_example(example_path("gradient_digits"))
