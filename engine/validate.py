@@ -131,9 +131,13 @@ def _check_backend(graph: ModelGraph, backend: str) -> list[Problem]:
     return out
 
 
-def _check_device(settings) -> list[Problem]:
-    """A CUDA device chosen where there is none: the run would fail, so say it before."""
-    if settings.backend != "torch" or settings.device == "cpu":
+def _check_device(graph: ModelGraph, settings) -> list[Problem]:
+    """A CUDA device chosen where there is none: a torch run would fail (an error); surrogate-gradient
+    training, which runs on torch whatever the backend, would fail (a warning: the run works)."""
+    from engine.gradient import training_nodes
+
+    trains = bool(training_nodes(graph))
+    if settings.device == "cpu" or (settings.backend != "torch" and not trains):
         return []
     try:
         import torch
@@ -142,13 +146,17 @@ def _check_device(settings) -> list[Problem]:
     if torch.cuda.is_available():
         return []
     why = "no GPU found" if torch.version.cuda else "this torch is built without CUDA"
-    return [Problem(f"device {settings.device!r} is not available here ({why})", field="device",
-                    hint="choose device cpu (the same network, on the CPU), or run where a GPU is")]
+    if settings.backend == "torch":
+        return [Problem(f"device {settings.device!r} is not available here ({why})", field="device",
+                        hint="choose device cpu (the same network, on the CPU), or run where a GPU is")]
+    return [Problem(f"device {settings.device!r} is not available here ({why}): Train cannot run on it",
+                    field="device", severity="warning",
+                    hint="choose device cpu (the same training, on the CPU), or train where a GPU is")]
 
 
 def _check_with_settings(graph: ModelGraph, settings) -> list[Problem]:
     dt = settings.dt
-    out: list[Problem] = _check_backend(graph, settings.backend) + _check_device(settings)
+    out: list[Problem] = _check_backend(graph, settings.backend) + _check_device(graph, settings)
     for node in graph.nodes.values():
         if node.type_id == "input.poisson" and node.rate * dt * 1e-3 > 0.1:
             out.append(Problem(f"rate {node.rate:g} Hz gives a spike probability of "

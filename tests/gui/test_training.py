@@ -41,6 +41,13 @@ def test_train_uses_the_device_setting_and_says_when_it_is_missing(make_window, 
     assert not win.act_train.isEnabled()
     assert "device 'cuda' is not available here" in win.act_train.toolTip()
     assert "choose device cpu" in win.act_train.toolTip()
+    # the Problems panel says it too, as a warning on the device setting: the numba run still works
+    win.problems.refresh()
+    warnings = [p for p in win.problems.problems if p.field == "device"]
+    assert [p.severity for p in warnings] == ["warning"] and "Train cannot run on it" in warnings[0].message
+    assert win.start_run()
+    qtbot.waitUntil(lambda: not win.run.running, timeout=120_000)
+    assert win.run.error is None
     win.doc.undo_stack.undo()
     assert win.device_combo.currentText() == "cpu" and win.act_train.isEnabled()
 
