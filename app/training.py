@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app import theme as themes
+from engine.backends.base import cuda_missing_reason
 from engine.errors import SynweaveError
 from engine.graph import SetParam
 
@@ -32,12 +33,9 @@ def trainability(project) -> tuple[bool, str]:
     except TrainingError as exc:
         return False, str(exc)
     device = project.settings.device
-    if device != "cpu":
-        import torch
-
-        if not torch.cuda.is_available():
-            why = "no GPU found" if torch.version.cuda else "this torch is built without CUDA"
-            return False, f"device {device!r} is not available here ({why}); choose device cpu"
+    why = None if device == "cpu" else cuda_missing_reason()
+    if why is not None:
+        return False, f"device {device!r} is not available here ({why}); choose device cpu"
     return True, ("train " + " → ".join(p.label for p in chain.populations) + " with surrogate gradients"
                   + ("" if device == "cpu" else f" on {device}"))
 

@@ -134,18 +134,15 @@ def _check_backend(graph: ModelGraph, backend: str) -> list[Problem]:
 def _check_device(graph: ModelGraph, settings) -> list[Problem]:
     """A CUDA device chosen where there is none: a torch run would fail (an error); surrogate-gradient
     training, which runs on torch whatever the backend, would fail (a warning: the run works)."""
+    from engine.backends.base import cuda_missing_reason
     from engine.gradient import training_nodes
 
     trains = bool(training_nodes(graph))
     if settings.device == "cpu" or (settings.backend != "torch" and not trains):
         return []
-    try:
-        import torch
-    except ImportError:
-        return []  # the backend check names the missing package
-    if torch.cuda.is_available():
+    why = cuda_missing_reason()
+    if why is None:
         return []
-    why = "no GPU found" if torch.version.cuda else "this torch is built without CUDA"
     if settings.backend == "torch":
         return [Problem(f"device {settings.device!r} is not available here ({why})", field="device",
                         hint="choose device cpu (the same network, on the CPU), or run where a GPU is")]

@@ -8,6 +8,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def cuda_missing_reason() -> str | None:
+    """Why a CUDA device cannot be used here ("no GPU found", "this torch is built without CUDA"),
+    or None when one can (or torch is missing: the backend check names that)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if torch.cuda.is_available():
+        return None
+    return "no GPU found" if torch.version.cuda else "this torch is built without CUDA"
+
+
 @dataclass
 class ChunkResult:
     """What one call of :meth:`Backend.run_steps` produced.

@@ -61,7 +61,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from engine.backends.base import Backend, ChunkResult
+from engine.backends.base import Backend, ChunkResult, cuda_missing_reason
 from engine.errors import SimulationError
 from engine.kernels import network as netk
 from engine.kernels import neurons as nk
@@ -122,9 +122,9 @@ def resolve_device(device: str | None) -> torch.device:
     except RuntimeError:
         raise SimulationError(f"unknown torch device {name!r}; use 'cpu' or 'cuda'") from None
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise SimulationError(f"CUDA is not available here (torch {torch.__version__}, "
-                                  f"{'no GPU found' if torch.version.cuda else 'built without CUDA'}); "
+        why = cuda_missing_reason()
+        if why is not None:
+            raise SimulationError(f"CUDA is not available here (torch {torch.__version__}, {why}); "
                                   "run on the CPU instead: device 'cpu' (CLI: --device cpu)")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise SimulationError(f"no CUDA device {dev.index}: {torch.cuda.device_count()} present")
