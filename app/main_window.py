@@ -1100,6 +1100,11 @@ class MainWindow(QMainWindow):
         for node_id, b in getattr(results, "branching", {}).items():
             label = self.doc.graph.node(node_id).label if node_id in self.doc.graph else node_id
             message += f" · {label}: {float(b['branching_factor']):.3f}"
+        for node_id, k in getattr(results, "kernel_quality", {}).items():
+            label = self.doc.graph.node(node_id).label if node_id in self.doc.graph else node_id
+            message += f" · {label}: SP {float(k['SP']):.1f}"
+            if "AP" in k:
+                message += f", AP {float(k['AP']):.1f}, SP − AP {float(k['SP_minus_AP']):.1f}"
         for row in results.settings.get("baselines", [])[1:]:
             message += f" · {row['model']}: {100 * row['accuracy']:.1f} %"
         if results.stopped and self.act_resume_training.isEnabled():

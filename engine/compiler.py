@@ -286,14 +286,17 @@ def _build_spike_train(ctx: _Context, node, plan: SimulationPlan) -> None:
     plan.sources.append(SpikeTrainSourcePlan.from_times(node.id, node.n, times, indices, ctx.dt))
 
 
-def load_dataset(node, path: Path | None):
-    """The images and labels of a data-set encoder node (``path``: its resolved .npz file)."""
+def load_dataset(node, path: Path | None, project_seed: int):
+    """The images and labels of a data-set encoder node (``path``: its resolved .npz file), with
+    the node's pixel noise (its own seeded stream)."""
     from engine import encoders
 
     data = encoders.load_digits() if node.dataset == "sklearn_digits" else encoders.load_npz_dataset(path)
     if node.dataset == "npz" and data.n_pixels != node.pixels:
         raise ParameterError("pixels", f"the file has {data.n_pixels} pixels per image, the node says "
                                        f"{node.pixels}", node=node.label)
+    if node.pixel_noise > 0:
+        data = encoders.add_pixel_noise(data, node.pixel_noise, node_rng(project_seed, node, "pixel_noise"))
     return data
 
 
@@ -301,7 +304,7 @@ def load_dataset(node, path: Path | None):
 def _build_dataset(ctx: _Context, node, plan: SimulationPlan) -> None:
     from engine import encoders
 
-    data = load_dataset(node, ctx.resolve(node.file) if node.dataset == "npz" else None)
+    data = load_dataset(node, ctx.resolve(node.file) if node.dataset == "npz" else None, ctx.seed)
     seed = node_seed(ctx.seed, node, "dataset")
     data = encoders.split_dataset(data, node.split, node.test_fraction, seed)
     enc = encoders.encode(data, encoding=node.encoding, max_rate=node.max_rate, presentation=node.presentation,
@@ -805,6 +808,13 @@ def _build_branching_monitor(ctx: _Context, node, plan: SimulationPlan) -> None:
     from engine.readouts import plan_branching
 
     plan_branching(ctx.graph, node, plan, ctx.steps)
+
+
+@builds("monitor.kernel_quality", phase=PHASE_MONITORS)
+def _build_kernel_quality(ctx: _Context, node, plan: SimulationPlan) -> None:
+    from engine.readouts import plan_kernel_quality
+
+    plan_kernel_quality(ctx.graph, node, plan, ctx.steps, node_seed(ctx.seed, node, "kernel_quality"))
 
 
 @builds("training.phase", phase=PHASE_MONITORS)

@@ -234,6 +234,13 @@ def load_npz_dataset(path: str | Path, field: str = "file") -> Dataset:
     return Dataset(images / top if top > 1.0 else images, labels.astype(np.int64))
 
 
+def add_pixel_noise(data: Dataset, std: float, rng: np.random.Generator) -> Dataset:
+    """Every pixel plus N(0, std^2), clipped to [0, 1] (MODELS.md §6.4's AP inputs: std 125/255 of
+    the 0..255 scale); one draw per pixel in row-major order."""
+    noisy = np.clip(data.images + rng.normal(0.0, std, data.images.shape), 0.0, 1.0)
+    return Dataset(noisy, data.labels)
+
+
 def split_dataset(data: Dataset, split: str, test_fraction: float, seed: int) -> Dataset:
     """A seeded train/test split (stratification is not needed for the sizes we ship)."""
     if split == "all":

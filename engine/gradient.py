@@ -232,7 +232,7 @@ def prepare_data(project, chain: Chain, plan, validation_fraction: float) -> Dat
     from engine.compiler import load_dataset, node_seed
 
     enc = chain.encoder
-    data = load_dataset(enc, project.resolve_path(enc.file) if enc.dataset == "npz" else None)
+    data = load_dataset(enc, project.resolve_path(enc.file) if enc.dataset == "npz" else None, plan.seed)
     seed = node_seed(plan.seed, enc, "dataset")
     train = encoders.split_dataset(data, "train", enc.test_fraction, seed)
     test = encoders.split_dataset(data, "test", enc.test_fraction, seed)

@@ -34,6 +34,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 READOUT_TYPES = ("readout.vote", "readout.softmax", "readout.ridge")
+KERNEL_QUALITY_TYPE = "monitor.kernel_quality"
+#: nodes evaluated by the runner from spike recordings after a run: every backend that records
+#: spikes supports them
+ANALYSIS_TYPES = READOUT_TYPES + ("monitor.branching", KERNEL_QUALITY_TYPE)
 #: λ grid of the ridge readout's validation search, as multiples of the node's ridge_lambda
 RIDGE_LAMBDA_FACTORS = 10.0 ** np.arange(-3, 4)
 #: Adadelta constants of the NALSM reference (TF1 defaults, MODELS.md §7.9)
@@ -99,6 +103,24 @@ def plan_branching(graph, node, plan, steps) -> None:
     plan.metadata.setdefault("branching", {})[node.id] = dict(
         recording=name, size=int(pop.size()), projections=recurrent,
         dataset=next(iter(datasets), None), window=int(node.window), buffer_steps=steps(node.buffer))
+
+
+def plan_kernel_quality(graph, node, plan, steps, seed: int) -> None:
+    """Record the population of a kernel-quality node; its samples are those of the data-set
+    encoder wired to its labels."""
+    from engine.plan import MonitorPlan
+
+    ups = graph.upstream(node.id, "population")
+    if not ups:
+        return
+    pop = ups[0][0]
+    name = recording_name(node.id, pop.id)
+    plan.monitors.append(MonitorPlan(name, pop.id, "spikes"))
+    datasets = plan.metadata.get("datasets", {})
+    labels = [src for src, _ in graph.upstream(node.id, "labels")]
+    plan.metadata.setdefault("kernel_quality", {})[node.id] = dict(
+        recording=name, size=int(pop.size()), dataset=next((s.id for s in labels if s.id in datasets), None),
+        per_class=int(node.per_class), draws=int(node.draws), pixel_noise=float(node.pixel_noise), seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,21 +465,6 @@ def kernel_rank(counts, labels, per_class: int = 100, draws: int = 1000, seed: i
     return float(ranks.mean())
 
 
-def kernel_quality(clean_counts, noisy_counts, labels, per_class: int = 100, draws: int = 1000,
-                   seed: int = 0) -> dict:
-    """SP (rank on clean inputs), AP (rank on noisy inputs) and SP − AP (higher is better), MODELS.md §6.4."""
-    sp = kernel_rank(clean_counts, labels, per_class, draws, seed)
-    ap = kernel_rank(noisy_counts, labels, per_class, draws, seed)
-    return dict(SP=sp, AP=ap, SP_minus_AP=sp - ap)
-
-
-def noisy_pixels(images, std: float = 125.0, seed: int = 0) -> np.ndarray:
-    """§6.4 AP inputs for MNIST-like images on the 0..255 scale: add N(0, std²), clip to [0, max]."""
-    images = np.asarray(images, np.float64)
-    rng = np.random.default_rng(seed)
-    return np.clip(images + rng.normal(0.0, std, images.shape), 0.0, images.max())
-
-
 # ---------------------------------------------------------------------------------------------
 # after a run
 # ---------------------------------------------------------------------------------------------
@@ -466,12 +473,14 @@ def noisy_pixels(images, std: float = 125.0, seed: int = 0) -> np.ndarray:
 @dataclass
 class Analysis:
     """What :func:`analyse` computed: readout node id -> result arrays, branching node id ->
-    result arrays, and (times_ms, values) signals for live views (branching factor per sample)."""
+    result arrays, kernel-quality node id -> SP (the runner adds AP), and (times_ms, values)
+    signals for live views (branching factor per sample)."""
 
     readouts: dict = field(default_factory=dict)
     branching: dict = field(default_factory=dict)
     signals: dict = field(default_factory=dict)
     problems: list = field(default_factory=list)
+    kernel_quality: dict = field(default_factory=dict)
 
 
 def _complete_samples(dataset: dict, window: int, n_steps: int) -> np.ndarray:
@@ -567,6 +576,33 @@ def evaluate_branching(info: dict, dataset: dict | None, recording, plan, n_step
                 rate_hz=float(recording[0].size / (info["size"] * n_steps * plan.dt / 1000.0)) if n_steps else 0.0)
 
 
+def evaluate_kernel_quality(info: dict, dataset: dict, recording, n_steps: int) -> dict:
+    """SP of the recorded responses: the mean rank of spike-count matrices over complete samples
+    (MODELS.md §6.4); the runner adds AP from its noisy second run. Raises ValueError with the
+    reason when fewer than two complete samples were recorded."""
+    T = int(dataset["presentation_steps"])
+    use = _complete_samples(dataset, T, n_steps)
+    if use.size < 2:
+        raise ValueError(f"needs at least 2 complete samples of {T} steps; the run covers {use.size}")
+    starts = np.asarray(dataset["sample_start"], np.int64)[use]
+    labels = np.asarray(dataset["labels"], np.int64)[use]
+    counts = spike_count_features(recording[0], recording[1], info["size"], starts, T)
+    sp = kernel_rank(counts, labels, info["per_class"], info["draws"], info["seed"])
+    n_classes = int(np.unique(labels).size)
+    return dict(SP=sp, n_samples=int(use.size), n_neurons=int(info["size"]), n_columns=n_classes * info["per_class"],
+                draws=int(info["draws"]), pixel_noise=float(info["pixel_noise"]))
+
+
+def add_generalisation(result: dict, noisy: dict) -> dict:
+    """``result`` (SP on clean inputs) with AP (the SP of the noisy run) and SP − AP."""
+    return dict(result, AP=noisy["SP"], SP_minus_AP=result["SP"] - noisy["SP"])
+
+
+def has_analysis(plan) -> bool:
+    """Whether a plan has readouts, branching monitors or kernel-quality nodes to evaluate after its run."""
+    return any(plan.metadata.get(k) for k in ("readouts", "branching", "kernel_quality"))
+
+
 def analyse(plan, results) -> Analysis:
     """Readouts and branching factors of a finished (or stopped) run, from ``results.spikes``.
 
@@ -605,4 +641,15 @@ def _analyse(plan, results) -> Analysis:
                                     plan, results.n_steps)
         out.branching[node_id] = result
         out.signals[node_id] = (result["sample_end_step"] * plan.dt, result["per_sample"])
+    for node_id, info in plan.metadata.get("kernel_quality", {}).items():
+        name = labels.get(node_id, node_id)
+        if info["dataset"] is None:
+            out.problems.append(f"kernel quality {name!r}: its labels input is not a data-set encoder; "
+                                "there are no samples to rank")
+            continue
+        try:
+            out.kernel_quality[node_id] = evaluate_kernel_quality(
+                info, datasets[info["dataset"]], results.spikes.get(info["recording"], empty), results.n_steps)
+        except ValueError as exc:
+            out.problems.append(f"kernel quality {name!r}: {exc}")
     return out

@@ -35,6 +35,8 @@ from engine.plan import SimulationPlan, astrocyte_variables
 
 #: most steps one chunk of :meth:`Simulation.iter_chunks` runs (data-set inputs are encoded per chunk)
 MAX_CHUNK_STEPS = 1_000_000
+#: the results of nodes evaluated after a run, each a dict of node id -> named arrays
+ANALYSIS_GROUPS = ("readouts", "branching", "kernel_quality")
 
 PHASES = ("validate", "compile", "jit", "run")
 
@@ -106,6 +108,8 @@ class SimulationResults:
         at the end of :meth:`Simulation.run` by :func:`engine.readouts.analyse`.
     branching : dict
         Branching monitor node id -> ``branching_factor``, ``per_sample`` ...
+    kernel_quality : dict
+        Kernel-quality node id -> ``SP``, ``AP``, ``SP_minus_AP`` (MODELS.md §6.4) and the sizes.
     analysis_problems : list
         Why a readout or branching monitor has no numbers (one line each).
     """
@@ -120,6 +124,7 @@ class SimulationResults:
     weight_synapses: dict = field(default_factory=dict)
     readouts: dict = field(default_factory=dict)
     branching: dict = field(default_factory=dict)
+    kernel_quality: dict = field(default_factory=dict)
     analysis_problems: list = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
@@ -231,7 +236,7 @@ class SimulationResults:
             arrays[f"weights/{name}/values"] = values
             if name in self.weight_synapses:
                 arrays[f"weights/{name}/pre"], arrays[f"weights/{name}/post"] = self.weight_synapses[name]
-        for group in ("readouts", "branching"):
+        for group in ANALYSIS_GROUPS:
             for name, values in getattr(self, group).items():
                 for key, value in values.items():
                     arrays[f"{group}/{name}/{key}"] = np.asarray(value)
@@ -266,7 +271,7 @@ class SimulationResults:
                 res.weights[name] = (data[key], data[f"weights/{name}/values"])
                 if f"weights/{name}/pre" in files:
                     res.weight_synapses[name] = (data[f"weights/{name}/pre"], data[f"weights/{name}/post"])
-            elif parts[0] in ("readouts", "branching") and len(parts) >= 3:
+            elif parts[0] in ANALYSIS_GROUPS and len(parts) >= 3:
                 value = data[key]
                 value = value.item() if value.ndim == 0 else value
                 getattr(res, parts[0]).setdefault("/".join(parts[1:-1]), {})[parts[-1]] = value
@@ -275,6 +280,17 @@ class SimulationResults:
         if "stopped" in files:
             res.stopped = bool(data["stopped"])
         return res
+
+
+def noisy_run_progress(on_progress):
+    """Progress of a kernel-quality node's noisy run, said to be that (None without a listener)."""
+    if on_progress is None:
+        return None
+
+    def report(progress):
+        on_progress(dataclasses.replace(progress, message=f"noisy inputs for the kernel quality (AP)"
+                                                          f"{': ' + progress.message if progress.message else ''}"))
+    return report
 
 
 def next_chunk_steps(steps: int, wall_s: float, target_s: float) -> int:
@@ -291,18 +307,37 @@ class RunControls:
     def _init_controls(self) -> None:
         self._pause = threading.Event()
         self._stop = threading.Event()
+        #: a run this one started and waits for (a baseline, the noisy run of a kernel-quality
+        #: node): pause, resume and stop reach it too
+        self._sub_run = None
 
     def pause(self) -> None:
         """Hold the run after the current chunk until :meth:`resume` (or :meth:`stop`)."""
         self._pause.set()
+        if self._sub_run is not None:
+            self._sub_run.pause()
 
     def resume(self) -> None:
         self._pause.clear()
+        if self._sub_run is not None:
+            self._sub_run.resume()
 
     def stop(self) -> None:
         """End the current run after the current chunk; recorded data so far is kept."""
         self._stop.set()
         self._pause.clear()
+        if self._sub_run is not None:
+            self._sub_run.stop()
+
+    def _run_sub(self, run, *args):
+        """``run.run(*args)`` as this run's sub-run (see :attr:`_sub_run`)."""
+        self._sub_run = run
+        try:
+            if self._pause.is_set():
+                run.pause()
+            return run.run(*args)
+        finally:
+            self._sub_run = None
 
     @property
     def paused(self) -> bool:
@@ -358,6 +393,9 @@ class Simulation(RunControls):
             plan = dataclasses.replace(plan, seed=int(seed))
         if dtype is not None:
             plan = dataclasses.replace(plan, dtype=str(np.dtype(dtype)))
+        #: the project a kernel-quality node's noisy run is made from (None for a plan)
+        self.project = None if isinstance(source, SimulationPlan) else source
+        self._backend_options = dict(backend_options)
         self._report(Progress("validate", 0.0))
         plan.validate()
         self._report(Progress("validate", 1.0))
@@ -439,24 +477,33 @@ class Simulation(RunControls):
         for chunk in self.iter_chunks(duration_ms, chunk_steps):
             if callback is not None:
                 callback(chunk)
-        # -- readouts and branching monitors: trained / computed on what was recorded ----------
+        # -- readouts, branching monitors, kernel quality: computed on what was recorded ---------
         analysis_chunk = self.analyse()
         if callback is not None and analysis_chunk is not None:
             callback(analysis_chunk)
+        if self.project is not None and self.results.kernel_quality:
+            from engine.training import add_generalisation_ranks
+
+            duration = self.results.n_steps * self.plan.dt
+            add_generalisation_ranks(self.project, self.results, lambda variant: self._run_sub(
+                Simulation(variant, backend=self.backend_name, settings=self.settings, seed=self.plan.seed,
+                           dtype=self.plan.dtype, on_progress=noisy_run_progress(self.on_progress),
+                           **self._backend_options), duration), self._stop.is_set)
         return self.results
 
     def analyse(self) -> ChunkResult | None:
-        """Train the readouts and compute the branching factors on the results recorded so far
-        (:func:`engine.readouts.analyse`); store them in :attr:`results` and return them as an
-        empty chunk carrying ``readouts`` and ``signals`` for live views (None when the plan has
-        no readout or branching monitor)."""
-        if not (self.plan.metadata.get("readouts") or self.plan.metadata.get("branching")):
-            return None
-        from engine.readouts import analyse
+        """Train the readouts, compute the branching factors and kernel ranks on the results
+        recorded so far (:func:`engine.readouts.analyse`); store them in :attr:`results` and return
+        them as an empty chunk carrying ``readouts`` and ``signals`` for live views (None when the
+        plan has nothing to analyse)."""
+        from engine.readouts import analyse, has_analysis
 
+        if not has_analysis(self.plan):
+            return None
         analysis = analyse(self.plan, self.results)
         self.results.readouts = analysis.readouts
         self.results.branching = analysis.branching
+        self.results.kernel_quality = analysis.kernel_quality
         self.results.analysis_problems = analysis.problems
         step = self.backend.step
         chunk = ChunkResult(step, step, self.plan.dt)

@@ -45,6 +45,7 @@ import numpy as np
 from engine.backends.base import ChunkResult
 from engine.errors import SimulationError
 from engine.plan import MODEL_DEFAULTS
+from engine.readouts import has_analysis
 from engine.runner import RunControls, next_chunk_steps
 from nodes.base import Category
 from nodes.training import parse_overrides
@@ -224,6 +225,56 @@ def baseline_projects(project) -> list:
     return [("LSM", lsm), ("LSM + STDP", stdp)]
 
 
+def kernel_quality_projects(project) -> list:
+    """``[(node id, project)]``: for every kernel-quality node with pixel noise, the project that
+    measures its AP (MODELS.md §6.4): every data-set encoder adds the node's pixel noise, the node
+    itself has none (so its SP there is the AP), and the other analysis nodes and the NALSM
+    baselines are left out (only the node's recording is needed). Seeds are unchanged, so the
+    samples, their order and every other random stream are those of the clean run."""
+    from engine.readouts import ANALYSIS_TYPES, KERNEL_QUALITY_TYPE
+
+    out = []
+    for node in project.graph.nodes.values():
+        if node.type_id != KERNEL_QUALITY_TYPE or node.pixel_noise <= 0:
+            continue
+        variant = project.snapshot()
+        graph = variant.graph
+        for other in list(graph.nodes.values()):
+            if other.type_id in ANALYSIS_TYPES and other.id != node.id:
+                graph.remove_node(other.id)
+            elif other.type_id == "input.dataset":
+                other.set("pixel_noise", node.pixel_noise)
+            elif other.type_id == "modulator.nalsm_astrocyte":
+                other.set("compare_baselines", False)
+        graph.node(node.id).set("pixel_noise", 0.0)
+        _drop_overrides_of_removed_nodes(graph)
+        out.append((node.id, variant))
+    return out
+
+
+def add_generalisation_ranks(project, results, run_variant, stopped) -> None:
+    """AP and SP − AP of every kernel-quality node of ``results`` (which hold its SP): runs each
+    node's noisy project (:func:`kernel_quality_projects`) with ``run_variant(project) -> results``,
+    unless ``stopped()``; a noisy run that gives no rank is an analysis problem naming the node."""
+    from engine.readouts import add_generalisation
+
+    labels = {n.id: n.label for n in project.graph.nodes.values()}
+    for node_id, variant in kernel_quality_projects(project):
+        clean = results.kernel_quality.get(node_id)
+        if clean is None:
+            continue
+        if stopped():
+            return
+        noisy = run_variant(variant)
+        if noisy.stopped:
+            return
+        if node_id in noisy.kernel_quality:
+            results.kernel_quality[node_id] = add_generalisation(clean, noisy.kernel_quality[node_id])
+        else:
+            results.analysis_problems.append(f"kernel quality {labels[node_id]!r}: the run on noisy inputs gave "
+                                             f"no rank ({'; '.join(noisy.analysis_problems) or 'no samples'})")
+
+
 def _drop_overrides_of_removed_nodes(graph) -> None:
     """A phase's overrides that name a node a baseline removed (``Astrocyte.decay``) go with it."""
     labels = {n.label for n in graph.nodes.values()} | set(graph.nodes)
@@ -360,11 +411,6 @@ class Protocol(RunControls):
         self.checkpoints_written = 0
         self.learned: dict = {}
 
-    def stop(self) -> None:
-        super().stop()
-        if getattr(self, "_baseline_run", None) is not None:
-            self._baseline_run.stop()
-
     def final_weights(self) -> dict:
         """Projection name -> weights at the end, for every projection that was plastic in a phase."""
         return {name: np.array(w, copy=True) for name, w in self.learned.items()
@@ -394,16 +440,19 @@ class Protocol(RunControls):
             carry = self._run_phase(p, carry, start if p == first_phase else None, callback)
             if carry is None:  # stopped
                 return self.results
+        if self.results.kernel_quality:
+            add_generalisation_ranks(self.project, self.results, lambda variant: self._run_sub(Protocol(
+                variant, backend=self.backend_name, on_progress=self._prefixed("Noisy inputs (AP)"),
+                sample_limit=self.sample_limit, **self.backend_options)), self._stop.is_set)
         variants = baseline_projects(self.project)
         if variants:
             self.baselines = [summary_row("NALSM", self.results)]
             for name, variant in variants:
                 if self._stop.is_set():
                     break
-                sub = Protocol(variant, backend=self.backend_name, on_progress=self._prefixed(name),
-                               sample_limit=self.sample_limit, **self.backend_options)
-                self._baseline_run = sub
-                self.baselines.append(summary_row(name, sub.run()))
+                self.baselines.append(summary_row(name, self._run_sub(Protocol(
+                    variant, backend=self.backend_name, on_progress=self._prefixed(name),
+                    sample_limit=self.sample_limit, **self.backend_options))))
             self.results.settings["baselines"] = self.baselines
             if callback is not None and self.results.readouts:
                 # live views: the first readout's panel lists the baselines beside its own result
@@ -672,13 +721,14 @@ class Protocol(RunControls):
         n = int(bounds.size - 1)
         offset = int(self.offsets[p])
         report = PhaseReport(spec.name, n, int(self.phase_steps[p]), wall, n_done / wall if wall > 0 else 0.0)
-        if spec.analyse and (plan.metadata.get("readouts") or plan.metadata.get("branching")):
+        if spec.analyse and has_analysis(plan):
             sim.results = slice_results(self.results, offset, int(bounds[n]))
             chunk = sim.analyse()
             report.readouts, report.branching = sim.results.readouts, sim.results.branching
             report.problems = sim.results.analysis_problems
             self.results.readouts.update(report.readouts)
             self.results.branching.update(report.branching)
+            self.results.kernel_quality.update(sim.results.kernel_quality)
             self.results.analysis_problems = list(report.problems)
             if callback is not None and chunk is not None:
                 callback(shift_chunk(chunk, offset))

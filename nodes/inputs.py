@@ -126,7 +126,9 @@ class DatasetEncoder(SpikeSource):
 
     rate:    every pixel in [0, 1] fires with probability p = pixel * max_rate * dt per step
     latency: every pixel above threshold fires once at t = presentation * (1 - pixel)
-    Each sample is shown for ``presentation`` ms followed by ``rest`` ms of silence. The digits
+    Each sample is shown for ``presentation`` ms followed by ``rest`` ms of silence. With
+    ``pixel_noise`` s > 0 every image becomes clip(pixel + N(0, s^2), 0, 1) (one seeded draw per
+    image, before the split; the noisy inputs of a kernel-quality measure, MODELS.md §6.4). The digits
     data set (1797 8x8 images) ships inside scikit-learn; a user .npz needs arrays ``images``
     (N x pixels, or N x H x W) and ``labels`` (N).
     """
@@ -156,6 +158,8 @@ class DatasetEncoder(SpikeSource):
                           doc="fraction of samples held out as the test split")
     n_samples = Int(0, low=0, high=100_000_000, doc="samples to present; 0 = the whole split")
     shuffle = Choice("yes", ("yes", "no"), doc="present samples in a seeded random order")
+    pixel_noise = Float(0.0, unit="1", low=0.0, high=10.0,
+                        doc="std of Gaussian noise added once to every pixel (clipped to [0, 1]); 0 = none")
     seed = Seed()
 
     def size(self):

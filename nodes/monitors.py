@@ -113,3 +113,37 @@ class BranchingMonitor(Monitor):
 
     window = Int(4, low=1, high=10_000, unit="steps", doc="counting window")
     buffer = Float(25.0, unit="ms", low=0.0, high=1e6, doc="ignored time at each end of a sample")
+
+
+@register
+class KernelQuality(NodeType):
+    """Kernel quality of a liquid: separation minus generalisation rank (MODELS.md §6.4).
+
+    After the run, the population's spike counts over each complete data-set sample form a matrix
+    ``counts[sample, neuron]``. ``rank(C)`` draws ``per_class`` samples of every class (without
+    replacement where the class has enough) and takes the matrix rank of ``counts[drawn].T``
+    (``neurons x classes * per_class``); the mean over ``draws`` draws is reported:
+
+    * SP (separation): the rank of the responses to the data set as it is;
+    * AP (generalisation): the rank of the responses to the same samples, in the same order, with
+      Gaussian noise of std ``pixel_noise`` added to every pixel on the [0, 1] scale and clipped to
+      [0, 1] (the data-set encoder's ``pixel_noise``): a second run of the whole project (every
+      training phase included) that the runner makes after the first;
+    * SP - AP: higher is better (a liquid that separates classes but not noise).
+
+    Both ranks use the same draws (one seed), so the difference is paired. In a training protocol
+    the samples are those of the analysed phases. ``pixel_noise = 0`` reports SP alone (no second run).
+    """
+
+    type_id = "monitor.kernel_quality"
+    title = "Kernel quality"
+    ports = (In("population", PortKind.SPIKES, "the liquid whose responses are ranked", required=True),
+             In("labels", PortKind.LABELS, "labels of the data-set encoder's samples", required=True))
+    category = Category.MONITOR
+    summary = ("per_class", "pixel_noise")
+
+    per_class = Int(100, low=1, high=1_000_000, doc="samples drawn from every class for one rank (the paper: 100)")
+    draws = Int(100, low=1, high=100_000, doc="random draws the rank is averaged over (the paper: 1000)")
+    pixel_noise = Float(0.4902, unit="1", low=0.0, high=10.0,
+                        doc="std of the pixel noise of the AP run on the [0, 1] scale (the paper: 125/255); 0: SP only")
+    seed = Seed(doc="seed of the random draws; 0 derives it from the project seed")

@@ -98,6 +98,7 @@ from engine.exporters.nest_mapping import (TRIPARTITE_REFUSAL, NotMapped, adapti
                                            synapse_mapping)
 from engine.plan import (CurrentSourcePlan, PoissonSourcePlan, SimulationPlan, SpikeTrainSourcePlan,
                          canonical_var)
+from engine.readouts import ANALYSIS_TYPES
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read by OpenMP when NEST loads: do not spin
 os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on stdout (the CLI's summary goes there)
@@ -204,7 +205,7 @@ class NestBackend(Backend):
         "synapse.projection", "plasticity.stdp", "plasticity.triplet", "plasticity.rstdp", "modulator.reward",
         "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
         # evaluated by the runner from spike recordings this backend makes like any other
-        "readout.vote", "readout.softmax", "readout.ridge", "monitor.branching",
+        *ANALYSIS_TYPES,
         # read by `main.py train` (engine/gradient.py); nothing to simulate
         "training.surrogate_gradient",
     })

@@ -67,6 +67,7 @@ from engine.kernels import network as netk
 from engine.kernels import neurons as nk
 from engine.kernels import plasticity as pk
 from engine.plan import SimulationPlan
+from engine.readouts import ANALYSIS_TYPES
 
 _GROUP_VARS = (nk.LIF_VAR_NAMES, nk.COBA_VAR_NAMES, nk.IZH_VAR_NAMES)
 _GROUP_LIF, _GROUP_COBA, _GROUP_IZH = 0, 1, 2
@@ -81,7 +82,7 @@ TORCH_NODE_TYPES = frozenset({
     "input.current", "input.poisson", "input.spike_train", "input.teacher", "input.dataset", "input.event_stream",
     "monitor.spikes", "monitor.state", "monitor.rate", "monitor.weights",
     # spike recordings evaluated by the runner after the run (engine/readouts.py): backend-neutral
-    "readout.vote", "readout.softmax", "readout.ridge", "monitor.branching",
+    *ANALYSIS_TYPES,
     # plasticity: the numba rule kernels on the host arrays the tensors view (CPU; refused on a GPU)
     "plasticity.stdp", "plasticity.triplet", "plasticity.symmetric", "plasticity.rstdp", "plasticity.scaling",
     "plasticity.intrinsic", "plasticity.oja", "plasticity.bcm", "modulator.reward", "modulator.nalsm_astrocyte",

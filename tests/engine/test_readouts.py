@@ -248,19 +248,34 @@ def test_kernel_rank_of_class_one_hot_responses_is_the_class_count():
 
 def test_kernel_quality_sp_minus_ap():
     labels = np.repeat(np.arange(3), 20)
-    clean = np.random.default_rng(1).random((60, 12))
-    noisy_same = R.kernel_quality(clean, clean, labels, per_class=5, draws=10)
-    assert noisy_same["SP_minus_AP"] == 0.0 and noisy_same["SP"] == 12.0
+    clean = dict(SP=R.kernel_rank(np.random.default_rng(1).random((60, 12)), labels, per_class=5, draws=10))
+    assert clean["SP"] == 12.0
     collapsed = np.eye(12)[labels]  # noisy responses that only keep the class: rank 3
-    q = R.kernel_quality(clean, collapsed, labels, per_class=5, draws=10)
+    q = R.add_generalisation(clean, dict(SP=R.kernel_rank(collapsed, labels, per_class=5, draws=10)))
     assert (q["SP"], q["AP"], q["SP_minus_AP"]) == (12.0, 3.0, 9.0)
 
 
-def test_noisy_pixels_clip_to_zero_and_the_maximum():
-    images = np.array([[0.0, 128.0, 255.0]] * 200)
-    noisy = R.noisy_pixels(images, 125.0, seed=2)
-    assert noisy.min() == 0.0 and noisy.max() == 255.0
-    assert 70 < np.std(noisy[:, 1]) < 110  # N(0, 125²) clipped about ±1σ: std ≈ 0.7·125
+def test_pixel_noise_clips_to_the_unit_range():
+    from engine.encoders import Dataset, add_pixel_noise
+
+    data = Dataset(np.array([[0.0, 128.0 / 255.0, 1.0]] * 2000), np.zeros(2000, np.int64))
+    noisy = add_pixel_noise(data, 125.0 / 255.0, np.random.default_rng(2)).images
+    assert noisy.min() == 0.0 and noisy.max() == 1.0
+
+    def clipped_moments(mu, sigma):
+        """Mean and std of clip(N(mu, sigma²), 0, 1) by quadrature (an independent reference)."""
+        x = np.linspace(mu - 12 * sigma, mu + 12 * sigma, 400_001)
+        pdf = np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+        y = np.clip(x, 0.0, 1.0)
+        m = np.trapezoid(y * pdf, x)
+        return m, np.sqrt(np.trapezoid((y - m) ** 2 * pdf, x))
+
+    for column, mu in enumerate([0.0, 128.0 / 255.0, 1.0]):
+        mean, std = clipped_moments(mu, 125.0 / 255.0)
+        # 2000 draws: 4 standard errors
+        assert abs(noisy[:, column].mean() - mean) < 4 * std / np.sqrt(2000)
+        assert abs(noisy[:, column].std() - std) < 0.03
+    assert abs(np.mean(noisy[:, 0] == 0.0) - 0.5) < 0.05  # half the draws fall below 0
 
 
 # ---------------------------------------------------------------------------------------------
