@@ -110,16 +110,16 @@ def plan_kernel_quality(graph, node, plan, steps, seed: int) -> None:
     encoder wired to its labels."""
     from engine.plan import MonitorPlan
 
-    ups = graph.upstream(node.id, "population")
-    if not ups:
-        return
-    pop = ups[0][0]
-    name = recording_name(node.id, pop.id)
-    plan.monitors.append(MonitorPlan(name, pop.id, "spikes"))
+    sources = [src for src, _ in graph.upstream(node.id, "population")]
+    names = []
+    for src in sources:
+        names.append(recording_name(node.id, src.id))
+        plan.monitors.append(MonitorPlan(names[-1], src.id, "spikes"))
     datasets = plan.metadata.get("datasets", {})
     labels = [src for src, _ in graph.upstream(node.id, "labels")]
     plan.metadata.setdefault("kernel_quality", {})[node.id] = dict(
-        recording=name, size=int(pop.size()), dataset=next((s.id for s in labels if s.id in datasets), None),
+        recordings=names, sizes=[int(src.size()) for src in sources],
+        dataset=next((s.id for s in labels if s.id in datasets), None),
         per_class=int(node.per_class), draws=int(node.draws), pixel_noise=float(node.pixel_noise), seed=seed)
 
 
@@ -576,7 +576,7 @@ def evaluate_branching(info: dict, dataset: dict | None, recording, plan, n_step
                 rate_hz=float(recording[0].size / (info["size"] * n_steps * plan.dt / 1000.0)) if n_steps else 0.0)
 
 
-def evaluate_kernel_quality(info: dict, dataset: dict, recording, n_steps: int) -> dict:
+def evaluate_kernel_quality(info: dict, dataset: dict, recordings: list, n_steps: int) -> dict:
     """SP of the recorded responses: the mean rank of spike-count matrices over complete samples
     (MODELS.md §6.4); the runner adds AP from its noisy second run. Raises ValueError with the
     reason when fewer than two complete samples were recorded."""
@@ -586,10 +586,11 @@ def evaluate_kernel_quality(info: dict, dataset: dict, recording, n_steps: int) 
         raise ValueError(f"needs at least 2 complete samples of {T} steps; the run covers {use.size}")
     starts = np.asarray(dataset["sample_start"], np.int64)[use]
     labels = np.asarray(dataset["labels"], np.int64)[use]
-    counts = spike_count_features(recording[0], recording[1], info["size"], starts, T)
+    counts = np.concatenate([spike_count_features(s, i, size, starts, T)
+                             for (s, i), size in zip(recordings, info["sizes"])], axis=1)
     sp = kernel_rank(counts, labels, info["per_class"], info["draws"], info["seed"])
     n_classes = int(np.unique(labels).size)
-    return dict(SP=sp, n_samples=int(use.size), n_neurons=int(info["size"]), n_columns=n_classes * info["per_class"],
+    return dict(SP=sp, n_samples=int(use.size), n_neurons=int(counts.shape[1]), n_columns=n_classes * info["per_class"],
                 draws=int(info["draws"]), pixel_noise=float(info["pixel_noise"]))
 
 
@@ -649,7 +650,8 @@ def _analyse(plan, results) -> Analysis:
             continue
         try:
             out.kernel_quality[node_id] = evaluate_kernel_quality(
-                info, datasets[info["dataset"]], results.spikes.get(info["recording"], empty), results.n_steps)
+                info, datasets[info["dataset"]], [results.spikes.get(r, empty) for r in info["recordings"]],
+                results.n_steps)
         except ValueError as exc:
             out.problems.append(f"kernel quality {name!r}: {exc}")
     return out

@@ -119,8 +119,8 @@ class BranchingMonitor(Monitor):
 class KernelQuality(NodeType):
     """Kernel quality of a liquid: separation minus generalisation rank (MODELS.md §6.4).
 
-    After the run, the population's spike counts over each complete data-set sample form a matrix
-    ``counts[sample, neuron]``. ``rank(C)`` draws ``per_class`` samples of every class (without
+    After the run, the spike counts of the populations' neurons (side by side, as a readout's
+    features) over each complete data-set sample form a matrix ``counts[sample, neuron]``. ``rank(C)`` draws ``per_class`` samples of every class (without
     replacement where the class has enough) and takes the matrix rank of ``counts[drawn].T``
     (``neurons x classes * per_class``); the mean over ``draws`` draws is reported:
 
@@ -137,7 +137,8 @@ class KernelQuality(NodeType):
 
     type_id = "monitor.kernel_quality"
     title = "Kernel quality"
-    ports = (In("population", PortKind.SPIKES, "the liquid whose responses are ranked", required=True),
+    ports = (In("population", PortKind.SPIKES, "the liquid's populations whose responses are ranked (their "
+                "neurons side by side)", multiple=True, required=True),
              In("labels", PortKind.LABELS, "labels of the data-set encoder's samples", required=True))
     category = Category.MONITOR
     summary = ("per_class", "pixel_noise")

@@ -47,13 +47,14 @@ def counts_by_loop(steps, indices, n, starts, T):
 def reference_sp(sim, results, node_id):
     """SP of a run from its spike monitor 'Liquid spikes', computed here."""
     info = sim.plan.metadata["kernel_quality"][node_id]
+    [size] = info["sizes"]
     dataset = next(iter(sim.plan.metadata["datasets"].values()))
     T = int(dataset["presentation_steps"])
     starts = np.asarray(dataset["sample_start"])
     whole = starts + T <= results.n_steps
     monitor = next(name for name in results.spikes if not name.startswith(node_id))
     steps, indices = results.spikes[monitor]
-    counts = counts_by_loop(steps, indices, info["size"], starts[whole], T)
+    counts = counts_by_loop(steps, indices, size, starts[whole], T)
     return kernel_rank(counts, np.asarray(dataset["labels"])[whole], info["per_class"], info["draws"], info["seed"])
 
 
@@ -168,3 +169,22 @@ def test_pixel_noise_on_the_encoder_changes_its_spikes_reproducibly():
     assert spikes(0.3, seed=7)[0].size != noisy[0].size
 
 
+
+
+def test_nalsms_liquid_is_ranked_over_both_populations():
+    """The NALSM example's liquid is two populations (800 E, 200 I): wired side by side into one
+    node, the rank runs over all 1000 neurons (a short protocol: 30 samples per phase)."""
+    from engine.project import Project, example_projects
+
+    project = Project.load(next(p for p in example_projects() if p.stem == "nalsm_digits"))
+    g = project.graph
+    by_label = {n.label: n for n in g.nodes.values()}
+    kq = g.add_node("monitor.kernel_quality", "Kernel quality", (0, 0), per_class=3, draws=3)
+    g.connect(by_label["Liquid E"].id, "spikes", kq.id, "population")
+    g.connect(by_label["Liquid I"].id, "spikes", kq.id, "population")
+    g.connect(by_label["Digits"].id, "labels", kq.id, "labels")
+    by_label["Astrocyte"].set("compare_baselines", False)
+    res = Protocol(project, sample_limit=30).run()
+    k = res.kernel_quality[kq.id]
+    assert (k["n_neurons"], k["n_samples"], k["n_columns"]) == (1000, 30, 30)
+    assert 0 < k["SP"] <= 30 and 0 < k["AP"] <= 30
