@@ -951,7 +951,8 @@ class ReadoutPanel(PlotPanel):
         if r.get("kind") == "softmax" and "best_epoch" in r:
             text += f" · epoch {int(r['best_epoch'])} selected"
         for row in r.get("baselines", [])[1:]:  # the same liquid and readout without astrocyte / plasticity
-            text += f" · {row['model']}: {100 * row['accuracy']:.1f} % (BF {row['branching_factor']:.2f})"
+            text += f" · {row['model']}: {100 * row['accuracy']:.1f} % (BF {row['branching_factor']:.2f}"
+            text += f", SP − AP {row['sp_minus_ap']:.1f})" if np.isfinite(row.get("sp_minus_ap", np.nan)) else ")"
         self.status.setText(text)
 
     def data_arrays(self):

@@ -196,10 +196,12 @@ def baseline_table(rows: list) -> list[str]:
     """The NALSM / LSM / LSM + STDP comparison (Ivanov & Michmizos 2021) as printed by ``run``."""
     if not rows:
         return []
-    lines = [f"{'model':<12}{'test accuracy':>15}{'branching factor':>18}{'liquid rate':>13}"]
+    kernel = any(np.isfinite(r.get("sp_minus_ap", np.nan)) for r in rows)
+    lines = [f"{'model':<12}{'test accuracy':>15}{'branching factor':>18}{'liquid rate':>13}"
+             + (f"{'SP - AP':>10}" if kernel else "")]
     for r in rows:
         lines.append(f"{r['model']:<12}{100 * r['accuracy']:>13.1f} %{r['branching_factor']:>18.3f}"
-                     f"{r['rate_hz']:>10.1f} Hz")
+                     f"{r['rate_hz']:>10.1f} Hz" + (f"{r.get('sp_minus_ap', np.nan):>10.1f}" if kernel else ""))
     return lines
 
 

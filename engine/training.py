@@ -286,13 +286,16 @@ def _drop_overrides_of_removed_nodes(graph) -> None:
 
 
 def summary_row(name: str, results) -> dict:
-    """Test accuracy of the first readout, branching factor of the first branching monitor."""
+    """Test accuracy of the first readout, branching factor of the first branching monitor, SP − AP
+    of the first kernel-quality node (NaN for what the run does not have)."""
     readout = next(iter(results.readouts.values()), {})
     branching = next(iter(results.branching.values()), {})
+    kernel = next(iter(results.kernel_quality.values()), {})
     return dict(model=name, accuracy=float(readout.get("accuracy", float("nan"))),
                 n_test=int(readout.get("n_test", 0)),
                 branching_factor=float(branching.get("branching_factor", float("nan"))),
-                rate_hz=float(branching.get("rate_hz", float("nan"))))
+                rate_hz=float(branching.get("rate_hz", float("nan"))),
+                sp_minus_ap=float(kernel.get("SP_minus_AP", float("nan"))))
 
 
 def project_digest(project) -> str:

@@ -188,3 +188,21 @@ def test_nalsms_liquid_is_ranked_over_both_populations():
     k = res.kernel_quality[kq.id]
     assert (k["n_neurons"], k["n_samples"], k["n_columns"]) == (1000, 30, 30)
     assert 0 < k["SP"] <= 30 and 0 < k["AP"] <= 30
+
+
+def test_the_baseline_table_compares_kernel_quality():
+    """With NALSM baselines the LSM and LSM + STDP liquids are ranked too (each with its own noisy
+    run), and the table gets an SP - AP column."""
+    from engine.cli_run import baseline_table
+
+    project = liquid(n_samples=30, encoding="latency", epochs=5)
+    add_phases(project, dict(label="Init", samples=8, presentation=20.0),
+               dict(label="Features", reset="state_and_weights"))
+    node_of(project, "modulator.nalsm_astrocyte").set("compare_baselines", True)
+    with_kernel_quality(project, per_class=10, draws=5)
+    rows = Protocol(project).run().settings["baselines"]
+    assert [r["model"] for r in rows] == ["NALSM", "LSM", "LSM + STDP"]
+    assert all(np.isfinite(r["sp_minus_ap"]) for r in rows)
+    table = baseline_table(rows)
+    assert table[0].split()[-3:] == ["SP", "-", "AP"]
+    assert table[1].split()[-1] == f"{rows[0]['sp_minus_ap']:.1f}"
