@@ -974,6 +974,66 @@ class ReadoutPanel(PlotPanel):
 
 
 # ------------------------------------------------------------------------------------------------
+class KernelQualityPanel(PlotPanel):
+    """A kernel-quality node's ranks (MODELS.md §6.4): SP (clean inputs) and AP (noisy inputs) as
+    bars under the largest rank the drawn matrices can have; both arrive when the run ends."""
+
+    kind = "kernel_quality"
+
+    def __init__(self, monitor_id, title, live=True, parent=None):
+        super().__init__(monitor_id, title, live, parent)
+        self.live_box.hide()  # the ranks exist only once the run (and its noisy twin) ended
+        self.plot = self.glw.addPlot()
+        self.plot.setLabel("left", "mean rank")
+        self.plot.getAxis("bottom").setTicks([[(0, "SP (clean)"), (1, "AP (noisy)")]])
+        self.plot.setXRange(-0.6, 1.6, padding=0.0)
+        self.plot.hideButtons()
+        self.bars = None
+        self.ceiling = pg.InfiniteLine(angle=0, pen=pg.mkPen("#9e9e9e", style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.plot.addItem(self.ceiling)
+        self.reset(1, 1000.0, 0.1)
+        self.running = False
+        self.apply_theme(self.theme)
+
+    def reset(self, size, duration_ms, dt):
+        super().reset(size, duration_ms, dt)
+        self.result: dict = {}
+
+    def add(self, chunk):
+        data = getattr(chunk, "kernel_quality", {}).get(self.monitor_id)
+        if data is None:
+            return False
+        self.result = dict(data)
+        self.has_data = self.dirty = True
+        return True
+
+    def _redraw(self):
+        r = self.result
+        if not r:
+            return
+        heights = [float(r["SP"]), float(r.get("AP", np.nan))]
+        if self.bars is not None:
+            self.plot.removeItem(self.bars)
+        self.bars = pg.BarGraphItem(x=[0, 1], height=np.nan_to_num(heights), width=0.6,
+                                    brushes=["#5c9ded", "#f2c14e"])
+        self.plot.addItem(self.bars)
+        # the most a drawn matrix can have: min(neurons, classes x per_class)
+        top = float(min(r["n_neurons"], r["n_columns"]))
+        self.ceiling.setValue(top)
+        self.plot.setYRange(0, top, padding=0.05)
+        size = (f"rank of {int(r['n_neurons'])} neurons × {int(r['n_columns'])} samples, mean of "
+                f"{int(r['draws'])} draws")
+        if "AP" in r:
+            self.status.setText(f"SP {heights[0]:.1f} · AP {heights[1]:.1f} · SP − AP {float(r['SP_minus_AP']):.1f} · {size}")
+        else:
+            why = "pixel_noise = 0" if float(r.get("pixel_noise", 0.0)) == 0 else "waiting for the run on noisy inputs"
+            self.status.setText(f"SP {heights[0]:.1f} · no AP ({why}) · {size}")
+
+    def data_arrays(self):
+        return {k: np.atleast_1d(np.asarray(v, np.float64)) for k, v in self.result.items()}
+
+
+# ------------------------------------------------------------------------------------------------
 def panel_for_node(node) -> PlotPanel | None:
     """The panel that shows a monitor (or modulator / readout) node's data."""
     live = bool(node.values.get("live", True))
@@ -989,6 +1049,8 @@ def panel_for_node(node) -> PlotPanel | None:
         return WeightPanel(node.id, title, live, bins=node.bins, view=node.view)
     if t == "monitor.branching":
         return SignalPanel(node.id, title, live, ylabel="branching factor")
+    if t == "monitor.kernel_quality":
+        return KernelQualityPanel(node.id, title)
     if t.startswith("modulator."):
         return SignalPanel(node.id, title, True, ylabel="signal")
     if t.startswith("readout."):

@@ -69,6 +69,7 @@ class LiveChunk:
     weights: dict = field(default_factory=dict)   # id -> (time_ms, weights 1-D or 2-D)
     signals: dict = field(default_factory=dict)   # id -> (times_ms, values)
     readouts: dict = field(default_factory=dict)  # id -> {"accuracy": float, "confusion": 2-D}
+    kernel_quality: dict = field(default_factory=dict)  # id -> {"SP": float, "AP": float, ...}
 
     @property
     def n_spikes(self) -> int:
@@ -108,7 +109,7 @@ def translate(chunk, graph=None, monitor_map: dict | None = None) -> LiveChunk:
             var: (np.asarray(steps, np.float64) * dt, np.asarray(values)) for var, (steps, values) in variables.items()}
     for name, (steps, values) in (getattr(chunk, "weights", None) or {}).items():
         out.weights[key(name)] = [(float(k) * dt, np.asarray(w)) for k, w in zip(steps, values)]
-    for attr in ("signals", "readouts"):  # newer engine monitors, when present
+    for attr in ("signals", "readouts", "kernel_quality"):  # results of analyses, when present
         for name, value in (getattr(chunk, attr, None) or {}).items():
             getattr(out, attr)[key(name)] = value
     return out

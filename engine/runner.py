@@ -488,7 +488,7 @@ class Simulation(RunControls):
             add_generalisation_ranks(self.project, self.results, lambda variant: self._run_sub(
                 Simulation(variant, backend=self.backend_name, settings=self.settings, seed=self.plan.seed,
                            dtype=self.plan.dtype, on_progress=noisy_run_progress(self.on_progress),
-                           **self._backend_options), duration), self._stop.is_set)
+                           **self._backend_options), duration), self._stop.is_set, callback)
         return self.results
 
     def analyse(self) -> ChunkResult | None:
@@ -509,6 +509,7 @@ class Simulation(RunControls):
         chunk = ChunkResult(step, step, self.plan.dt)
         chunk.readouts = analysis.readouts
         chunk.signals = analysis.signals
+        chunk.kernel_quality = analysis.kernel_quality
         return chunk
 
     # -- weight monitors -----------------------------------------------------------------------

@@ -252,10 +252,11 @@ def kernel_quality_projects(project) -> list:
     return out
 
 
-def add_generalisation_ranks(project, results, run_variant, stopped) -> None:
+def add_generalisation_ranks(project, results, run_variant, stopped, callback=None) -> None:
     """AP and SP − AP of every kernel-quality node of ``results`` (which hold its SP): runs each
     node's noisy project (:func:`kernel_quality_projects`) with ``run_variant(project) -> results``,
-    unless ``stopped()``; a noisy run that gives no rank is an analysis problem naming the node."""
+    unless ``stopped()``; a noisy run that gives no rank is an analysis problem naming the node.
+    ``callback`` gets an empty chunk at the end of the run carrying ``kernel_quality`` (live views)."""
     from engine.readouts import add_generalisation
 
     labels = {n.id: n.label for n in project.graph.nodes.values()}
@@ -270,6 +271,10 @@ def add_generalisation_ranks(project, results, run_variant, stopped) -> None:
             return
         if node_id in noisy.kernel_quality:
             results.kernel_quality[node_id] = add_generalisation(clean, noisy.kernel_quality[node_id])
+            if callback is not None:
+                chunk = ChunkResult(results.n_steps, results.n_steps, results.dt)
+                chunk.kernel_quality = {node_id: results.kernel_quality[node_id]}
+                callback(chunk)
         else:
             results.analysis_problems.append(f"kernel quality {labels[node_id]!r}: the run on noisy inputs gave "
                                              f"no rank ({'; '.join(noisy.analysis_problems) or 'no samples'})")
@@ -320,6 +325,8 @@ def shift_chunk(chunk: ChunkResult, offset: int) -> ChunkResult:
     # what Simulation.analyse() hands to live views: readout results, per-sample signals (ms)
     if hasattr(chunk, "readouts"):
         out.readouts = chunk.readouts
+    if hasattr(chunk, "kernel_quality"):
+        out.kernel_quality = chunk.kernel_quality
     if hasattr(chunk, "signals"):
         out.signals = {k: (np.asarray(t) + offset * chunk.dt, v) for k, (t, v) in chunk.signals.items()}
     return out
@@ -446,7 +453,7 @@ class Protocol(RunControls):
         if self.results.kernel_quality:
             add_generalisation_ranks(self.project, self.results, lambda variant: self._run_sub(Protocol(
                 variant, backend=self.backend_name, on_progress=self._prefixed("Noisy inputs (AP)"),
-                sample_limit=self.sample_limit, **self.backend_options)), self._stop.is_set)
+                sample_limit=self.sample_limit, **self.backend_options)), self._stop.is_set, callback)
         variants = baseline_projects(self.project)
         if variants:
             self.baselines = [summary_row("NALSM", self.results)]
