@@ -102,15 +102,22 @@ def test_the_noisy_project_keeps_seeds_and_drops_other_analyses():
 
 
 def test_a_protocol_measures_the_analysed_phase_and_keeps_the_result_in_the_npz(tmp_path):
+    from engine.compiler import node_seed
+
     project = liquid(n_samples=30, encoding="latency")
     add_phases(project, dict(label="Init", samples=8, presentation=20.0),
                dict(label="Features", reset="state_and_weights"))
-    kq = with_kernel_quality(project, per_class=10, draws=5)
+    kq = with_kernel_quality(project, monitor=True, per_class=10, draws=5)
     seen = []
     protocol = Protocol(project, on_progress=lambda p: seen.append(p.phase_name))
     res = protocol.run()
     k = res.kernel_quality[kq.id]
     assert k["n_samples"] == 30 and {"SP", "AP", "SP_minus_AP"} <= set(k)
+    # SP from the monitor on the protocol's timeline: the Features samples follow 8 x 20 Init steps
+    steps, indices = next(v for m, v in res.spikes.items() if not m.startswith(kq.id) and "/spikes:" not in m)
+    counts = counts_by_loop(steps, indices, 125, 8 * 20 + np.arange(30) * 100, 100)
+    labels = protocol.sim.plan.metadata["datasets"][node_of(project, "input.dataset").id]["labels"]
+    assert k["SP"] == kernel_rank(counts, labels, 10, 5, node_seed(project.settings.seed, kq, "kernel_quality"))
     assert "Noisy inputs (AP): Features" in seen and "Noisy inputs (AP): Init" in seen
     res.save(tmp_path / "run.npz")
     again = SimulationResults.load(tmp_path / "run.npz")
