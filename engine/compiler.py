@@ -814,7 +814,7 @@ def _build_branching_monitor(ctx: _Context, node, plan: SimulationPlan) -> None:
 def _build_kernel_quality(ctx: _Context, node, plan: SimulationPlan) -> None:
     from engine.readouts import plan_kernel_quality
 
-    plan_kernel_quality(ctx.graph, node, plan, ctx.steps, node_seed(ctx.seed, node, "kernel_quality"))
+    plan_kernel_quality(ctx.graph, node, plan, node_seed(ctx.seed, node, "kernel_quality"))
 
 
 @builds("training.phase", phase=PHASE_MONITORS)

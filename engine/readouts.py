@@ -65,26 +65,32 @@ def is_internal_recording(name: str) -> bool:
     return RECORDING_TAG in name
 
 
+def _record_populations(graph, node, port: str, plan) -> dict:
+    """Record every population wired to ``node``'s ``port`` (one spike recording each) and find the
+    data-set encoder wired to its ``labels``: the ``recordings``, ``sizes`` and ``dataset`` (None
+    when the labels do not come from one) of the node's metadata entry."""
+    from engine.plan import MonitorPlan
+
+    sources = [src for src, _ in graph.upstream(node.id, port)]
+    names = []
+    for src in sources:
+        names.append(recording_name(node.id, src.id))
+        plan.monitors.append(MonitorPlan(names[-1], src.id, "spikes"))
+    labels = [src for src, _ in graph.upstream(node.id, "labels")]
+    datasets = plan.metadata.get("datasets", {})
+    return dict(recordings=names, sizes=[int(src.size()) for src in sources],
+                dataset=next((src.id for src in labels if src.id in datasets), None))
+
+
 def plan_readout(graph, node, plan, steps) -> None:
     """Record the feature populations of a readout node and describe it in ``plan.metadata``.
 
     ``steps(ms)`` converts a duration to steps on the plan's grid.
     """
-    from engine.plan import MonitorPlan
-
-    sources = [src for src, _ in graph.upstream(node.id, "features")]
-    labels = [src for src, _ in graph.upstream(node.id, "labels")]
-    datasets = plan.metadata.get("datasets", {})
-    dataset = next((src.id for src in labels if src.id in datasets), None)
-    names = []
-    for src in sources:
-        name = recording_name(node.id, src.id)
-        plan.monitors.append(MonitorPlan(name, src.id, "spikes"))
-        names.append(name)
     params = {k: node.get(k) for k in node.params}
     plan.metadata.setdefault("readouts", {})[node.id] = dict(
-        kind=node.type_id.split(".", 1)[1], recordings=names, sizes=[int(src.size()) for src in sources],
-        dataset=dataset, window_steps=steps(node.window) if node.window > 0 else 0, params=params)
+        kind=node.type_id.split(".", 1)[1], **_record_populations(graph, node, "features", plan),
+        window_steps=steps(node.window) if node.window > 0 else 0, params=params)
 
 
 def plan_branching(graph, node, plan, steps) -> None:
@@ -105,21 +111,11 @@ def plan_branching(graph, node, plan, steps) -> None:
         dataset=next(iter(datasets), None), window=int(node.window), buffer_steps=steps(node.buffer))
 
 
-def plan_kernel_quality(graph, node, plan, steps, seed: int) -> None:
-    """Record the population of a kernel-quality node; its samples are those of the data-set
+def plan_kernel_quality(graph, node, plan, seed: int) -> None:
+    """Record the populations of a kernel-quality node; its samples are those of the data-set
     encoder wired to its labels."""
-    from engine.plan import MonitorPlan
-
-    sources = [src for src, _ in graph.upstream(node.id, "population")]
-    names = []
-    for src in sources:
-        names.append(recording_name(node.id, src.id))
-        plan.monitors.append(MonitorPlan(names[-1], src.id, "spikes"))
-    datasets = plan.metadata.get("datasets", {})
-    labels = [src for src, _ in graph.upstream(node.id, "labels")]
     plan.metadata.setdefault("kernel_quality", {})[node.id] = dict(
-        recordings=names, sizes=[int(src.size()) for src in sources],
-        dataset=next((s.id for s in labels if s.id in datasets), None),
+        **_record_populations(graph, node, "population", plan),
         per_class=int(node.per_class), draws=int(node.draws), pixel_noise=float(node.pixel_noise), seed=seed)
 
 
@@ -158,6 +154,12 @@ def spike_count_features(steps, indices, n_neurons: int, sample_start, window_st
         weight = np.exp(-(window_steps - offset[valid]) / float(tau_steps))
     np.add.at(out, (sample, indices[valid]), weight)
     return out
+
+
+def population_features(recordings, sizes, sample_start, window_steps: int, tau_steps: float | None = None) -> np.ndarray:
+    """:func:`spike_count_features` of several populations, their neurons side by side."""
+    return np.concatenate([spike_count_features(s, i, size, sample_start, window_steps, tau_steps)
+                           for (s, i), size in zip(recordings, sizes)], axis=1)
 
 
 def l1_normalise(counts) -> np.ndarray:
@@ -502,8 +504,7 @@ def evaluate_readout(info: dict, dataset: dict, recordings: list, n_steps: int) 
     tau = None
     if info["kind"] == "ridge" and params.get("features") == "filtered":
         tau = float(params["tau_filter"]) / float(dataset.get("dt", 1.0))
-    features = np.concatenate([spike_count_features(s, i, size, starts, window, tau)
-                               for (s, i), size in zip(recordings, info["sizes"])], axis=1)
+    features = population_features(recordings, info["sizes"], starts, window, tau)
     by_index = info["kind"] == "vote" and params.get("assignment") == "by_index"
     if by_index:  # nothing to train: every sample is a test sample
         none = np.zeros(0, np.int64)
@@ -586,8 +587,7 @@ def evaluate_kernel_quality(info: dict, dataset: dict, recordings: list, n_steps
         raise ValueError(f"needs at least 2 complete samples of {T} steps; the run covers {use.size}")
     starts = np.asarray(dataset["sample_start"], np.int64)[use]
     labels = np.asarray(dataset["labels"], np.int64)[use]
-    counts = np.concatenate([spike_count_features(s, i, size, starts, T)
-                             for (s, i), size in zip(recordings, info["sizes"])], axis=1)
+    counts = population_features(recordings, info["sizes"], starts, T)
     sp = kernel_rank(counts, labels, info["per_class"], info["draws"], info["seed"])
     n_classes = int(np.unique(labels).size)
     return dict(SP=sp, n_samples=int(use.size), n_neurons=int(counts.shape[1]), n_columns=n_classes * info["per_class"],

@@ -501,9 +501,8 @@ class Simulation(RunControls):
         if not has_analysis(self.plan):
             return None
         analysis = analyse(self.plan, self.results)
-        self.results.readouts = analysis.readouts
-        self.results.branching = analysis.branching
-        self.results.kernel_quality = analysis.kernel_quality
+        for group in ANALYSIS_GROUPS:
+            setattr(self.results, group, getattr(analysis, group))
         self.results.analysis_problems = analysis.problems
         step = self.backend.step
         chunk = ChunkResult(step, step, self.plan.dt)

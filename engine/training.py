@@ -46,7 +46,7 @@ from engine.backends.base import ChunkResult
 from engine.errors import SimulationError
 from engine.plan import MODEL_DEFAULTS
 from engine.readouts import has_analysis
-from engine.runner import RunControls, next_chunk_steps
+from engine.runner import ANALYSIS_GROUPS, RunControls, next_chunk_steps
 from nodes.base import Category
 from nodes.training import parse_overrides
 
@@ -736,9 +736,8 @@ class Protocol(RunControls):
             chunk = sim.analyse()
             report.readouts, report.branching = sim.results.readouts, sim.results.branching
             report.problems = sim.results.analysis_problems
-            self.results.readouts.update(report.readouts)
-            self.results.branching.update(report.branching)
-            self.results.kernel_quality.update(sim.results.kernel_quality)
+            for group in ANALYSIS_GROUPS:
+                getattr(self.results, group).update(getattr(sim.results, group))
             self.results.analysis_problems = list(report.problems)
             if callback is not None and chunk is not None:
                 callback(shift_chunk(chunk, offset))

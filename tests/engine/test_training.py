@@ -45,6 +45,16 @@ def liquid(n_samples=16, encoding="latency", epochs=30, rest=0.0):
     return project
 
 
+def assert_same_spikes(expected, got, min_spikes: int | None = None) -> None:
+    """``got`` (results) has every spike recording of ``expected``, spike for spike; with
+    ``min_spikes``, each of ``expected``'s recordings has more spikes than that."""
+    for name, (steps, idx) in expected.spikes.items():
+        if min_spikes is not None:
+            assert steps.size > min_spikes, name
+        np.testing.assert_array_equal(got.spikes[name][0], steps, err_msg=name)
+        np.testing.assert_array_equal(got.spikes[name][1], idx, err_msg=name)
+
+
 def add_phases(project, *phases):
     """Chain phase nodes built from keyword dicts; returns them."""
     nodes = []
@@ -283,9 +293,7 @@ def stop_then_resume(make_project, checkpoint, stop_after_chunks, uninterrupted,
     assert stopped.n_steps < uninterrupted.n_steps
     resumed = Protocol(make_project(), backend=backend, checkpoint=checkpoint, resume=True).run()
     assert not resumed.stopped and resumed.n_steps == uninterrupted.n_steps
-    for name, (steps, idx) in uninterrupted.spikes.items():
-        np.testing.assert_array_equal(resumed.spikes[name][0], steps)
-        np.testing.assert_array_equal(resumed.spikes[name][1], idx)
+    assert_same_spikes(uninterrupted, resumed)
     return resumed
 
 
@@ -367,9 +375,7 @@ def test_parallel_workers_give_the_serial_spikes_when_nothing_carries_over():
     serial, a = frozen_features(1)
     parallel, b = frozen_features(3)
     assert a.n_steps == b.n_steps
-    for name, (steps, idx) in a.spikes.items():
-        np.testing.assert_array_equal(b.spikes[name][0], steps)
-        np.testing.assert_array_equal(b.spikes[name][1], idx)
+    assert_same_spikes(a, b)
     for node, r in a.readouts.items():
         np.testing.assert_array_equal(b.readouts[node]["predicted"], r["predicted"])
     assert parallel.reports[1].samples == 12
@@ -464,9 +470,7 @@ def test_torch_batches_give_numbas_spikes_and_readouts(numba_features, batch):
     reference, a = numba_features
     protocol, b = batched_features("torch", batch)
     assert a.n_steps == b.n_steps and b.spikes
-    for name, (steps, idx) in a.spikes.items():
-        np.testing.assert_array_equal(b.spikes[name][0], steps, err_msg=name)
-        np.testing.assert_array_equal(b.spikes[name][1], idx, err_msg=name)
+    assert_same_spikes(a, b)
     for node, r in a.readouts.items():
         np.testing.assert_array_equal(b.readouts[node]["predicted"], r["predicted"])
     for name, w in reference.final_weights().items():
@@ -525,10 +529,7 @@ def test_a_noisy_frozen_phase_gives_the_same_spikes_for_any_batch():
         return Protocol(project, backend="torch").run()
 
     a, b = run(2), run(3)
-    for name, (steps, idx) in a.spikes.items():
-        assert steps.size > 100
-        np.testing.assert_array_equal(b.spikes[name][0], steps)
-        np.testing.assert_array_equal(b.spikes[name][1], idx)
+    assert_same_spikes(a, b, min_spikes=100)
 
 
 def test_a_scheduled_plastic_phase_gives_the_same_spikes_for_any_batch():
@@ -543,9 +544,6 @@ def test_a_scheduled_plastic_phase_gives_the_same_spikes_for_any_batch():
         return Protocol(project, backend="torch").run()
 
     a, b = run(2), run(3)
-    for name, (steps, idx) in a.spikes.items():
-        assert steps.size > 100
-        np.testing.assert_array_equal(b.spikes[name][0], steps)
-        np.testing.assert_array_equal(b.spikes[name][1], idx)
+    assert_same_spikes(a, b, min_spikes=100)
     flat = run(3, learning_rate_end=3.0)
     assert any(not np.array_equal(flat.spikes[name][1], idx) for name, (_, idx) in a.spikes.items())
