@@ -330,9 +330,13 @@ class RunControls:
             self._sub_run.stop()
 
     def _run_sub(self, run, *args):
-        """``run.run(*args)`` as this run's sub-run (see :attr:`_sub_run`)."""
+        """``run.run(*args)`` as this run's sub-run (see :attr:`_sub_run`); None when this run was
+        stopped before the sub-run could start (a stop while it was being built: a run clears its
+        own stop flag when it starts, so the stop is taken up here)."""
         self._sub_run = run
         try:
+            if self._stop.is_set():
+                return None
             if self._pause.is_set():
                 run.pause()
             return run.run(*args)

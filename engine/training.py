@@ -254,8 +254,8 @@ def kernel_quality_projects(project) -> list:
 
 def add_generalisation_ranks(project, results, run_variant, stopped, callback=None) -> None:
     """AP and SP − AP of every kernel-quality node of ``results`` (which hold its SP): runs each
-    node's noisy project (:func:`kernel_quality_projects`) with ``run_variant(project) -> results``,
-    unless ``stopped()``; a noisy run that gives no rank is an analysis problem naming the node.
+    node's noisy project (:func:`kernel_quality_projects`) with ``run_variant(project) -> results``
+    (None when stopped before it started), unless ``stopped()``; a noisy run that gives no rank is an analysis problem naming the node.
     ``callback`` gets an empty chunk at the end of the run carrying ``kernel_quality`` (live views)."""
     from engine.readouts import add_generalisation
 
@@ -267,7 +267,7 @@ def add_generalisation_ranks(project, results, run_variant, stopped, callback=No
         if stopped():
             return
         noisy = run_variant(variant)
-        if noisy.stopped:
+        if noisy is None or noisy.stopped:
             return
         if node_id in noisy.kernel_quality:
             results.kernel_quality[node_id] = add_generalisation(clean, noisy.kernel_quality[node_id])
@@ -460,9 +460,11 @@ class Protocol(RunControls):
             for name, variant in variants:
                 if self._stop.is_set():
                     break
-                self.baselines.append(summary_row(name, self._run_sub(Protocol(
-                    variant, backend=self.backend_name, on_progress=self._prefixed(name),
-                    sample_limit=self.sample_limit, **self.backend_options))))
+                baseline = self._run_sub(Protocol(variant, backend=self.backend_name, on_progress=self._prefixed(name),
+                                                  sample_limit=self.sample_limit, **self.backend_options))
+                if baseline is None:
+                    break
+                self.baselines.append(summary_row(name, baseline))
             self.results.settings["baselines"] = self.baselines
             if callback is not None and self.results.readouts:
                 # live views: the first readout's panel lists the baselines beside its own result

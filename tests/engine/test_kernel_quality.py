@@ -125,14 +125,20 @@ def test_a_protocol_measures_the_analysed_phase_and_keeps_the_result_in_the_npz(
 
 
 def test_a_stop_during_the_noisy_run_leaves_sp_alone():
+    """One Stop, pressed while the noisy run is still being built (its first progress report), ends
+    it: the noisy run does not go on to completion."""
     project = latency_liquid()
     kq = with_kernel_quality(project, per_class=10, draws=5)
+    noisy_reports = []
 
     def stop_in_noisy_run(progress):
         if "noisy inputs" in progress.message:
-            sim.stop()
+            noisy_reports.append(progress.phase)
+            if len(noisy_reports) == 1:
+                sim.stop()
     sim = Simulation(project, on_progress=stop_in_noisy_run)
     res = sim.run()
+    assert noisy_reports[0] != "run" and "run" not in noisy_reports, "stopped before it stepped"
     assert "SP" in res.kernel_quality[kq.id] and "AP" not in res.kernel_quality[kq.id]
     from engine.cli_run import kernel_quality_text
 
